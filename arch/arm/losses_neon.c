@@ -1,0 +1,63 @@
+/*
+ * AArch64 Advanced SIMD kernels: the math of src/kernels/loss_kernels.h on 4 floats per
+ * vector.  NEON's fmax/fmin propagate NaN, so max/min are written as compare + select to
+ * match the x86 and scalar definition a > b ? a : b exactly.
+ */
+#include <arm_neon.h>
+#include <sleef.h>
+
+#define DAFL_ISA_SUFFIX neon
+#define DAFL_ISA_ENUM DAFL_ISA_NEON
+#define DAFL_ISA_NAME "neon"
+
+#define VW 4
+typedef float32x4_t vf;
+typedef uint32x4_t vm;
+typedef struct vacc {
+    float64x2_t lane[8]; /* virtual lanes 0-1, 2-3, ..., 14-15 */
+} vacc;
+
+static inline vf vf_load(const float *p) { return vld1q_f32(p); }
+static inline void vf_store(float *p, vf v) { vst1q_f32(p, v); }
+static inline vf vf_set(float f) { return vdupq_n_f32(f); }
+static inline vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
+static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
+static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
+static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
+static inline vf vf_max(vf a, vf b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+static inline vf vf_min(vf a, vf b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
+static inline vf vf_abs(vf a) { return vabsq_f32(a); }
+static inline vf vf_neg(vf a) { return vnegq_f32(a); }
+static inline vm vf_eq(vf a, vf b) { return vceqq_f32(a, b); }
+static inline vm vf_lt(vf a, vf b) { return vcltq_f32(a, b); }
+static inline vm vf_le(vf a, vf b) { return vcleq_f32(a, b); }
+static inline vm vf_gt(vf a, vf b) { return vcgtq_f32(a, b); }
+static inline vm vf_ge(vf a, vf b) { return vcgeq_f32(a, b); }
+static inline vm vm_and(vm a, vm b) { return vandq_u32(a, b); }
+static inline vm vm_or(vm a, vm b) { return vorrq_u32(a, b); }
+static inline vm vm_not(vm a) { return vmvnq_u32(a); }
+static inline int vm_any(vm a) { return vmaxvq_u32(a) != 0; }
+static inline unsigned vm_count(vm a) { return vaddvq_u32(vshrq_n_u32(a, 31)); }
+static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
+static inline vf vf_exp(vf a) { return Sleef_expf4_u10advsimd(a); }
+static inline vf vf_log(vf a) { return Sleef_logf4_u10advsimd(a); }
+static inline vf vf_log1p(vf a) { return Sleef_log1pf4_u10advsimd(a); }
+
+static inline void vacc_zero(vacc *acc)
+{
+    for (int i = 0; i < 8; i++)
+        acc->lane[i] = vdupq_n_f64(0.0);
+}
+static inline void vacc_add(vacc *acc, int part, vf v)
+{
+    acc->lane[2 * part] = vaddq_f64(acc->lane[2 * part], vcvt_f64_f32(vget_low_f32(v)));
+    acc->lane[2 * part + 1] = vaddq_f64(acc->lane[2 * part + 1], vcvt_high_f64_f32(v));
+}
+static inline void vacc_store(const vacc *acc, double out[16])
+{
+    for (int i = 0; i < 8; i++)
+        vst1q_f64(out + 2 * i, acc->lane[i]);
+}
+
+#include "kernels/loss_kernels.h"

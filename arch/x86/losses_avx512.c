@@ -1,0 +1,66 @@
+/*
+ * AVX-512 kernels: the math of src/kernels/loss_kernels.h on 16 floats per vector, with
+ * opmask registers for the lane masks.  Compiled with AVX-512 F/DQ/BW/VL flags only;
+ * called only when the CPU and OS support them.
+ */
+#include <immintrin.h>
+#include <sleef.h>
+
+#define DAFL_ISA_SUFFIX avx512
+#define DAFL_ISA_ENUM DAFL_ISA_AVX512
+#define DAFL_ISA_NAME "avx512"
+
+#define VW 16
+typedef __m512 vf;
+typedef __mmask16 vm;
+typedef struct vacc {
+    __m512d lane[2]; /* virtual lanes 0-7, 8-15 */
+} vacc;
+
+static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+static inline vf vf_set(float f) { return _mm512_set1_ps(f); }
+static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+/* vmaxps/vminps return the second operand when either is NaN: a > b ? a : b. */
+static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+static inline vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+static inline vf vf_abs(vf a) { return _mm512_abs_ps(a); }
+static inline vf vf_neg(vf a) { return _mm512_xor_ps(_mm512_set1_ps(-0.0f), a); }
+static inline vm vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+static inline vm vf_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+static inline vm vf_le(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
+static inline vm vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+static inline vm vf_ge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+static inline vm vm_and(vm a, vm b) { return (vm)(a & b); }
+static inline vm vm_or(vm a, vm b) { return (vm)(a | b); }
+static inline vm vm_not(vm a) { return (vm)~a; }
+static inline int vm_any(vm a) { return a != 0; }
+static inline unsigned vm_count(vm a) { return (unsigned)__builtin_popcount(a); }
+static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
+static inline vf vf_exp(vf a) { return Sleef_expf16_u10avx512f(a); }
+static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }
+static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
+
+static inline void vacc_zero(vacc *acc)
+{
+    acc->lane[0] = _mm512_setzero_pd();
+    acc->lane[1] = _mm512_setzero_pd();
+}
+static inline void vacc_add(vacc *acc, int part, vf v)
+{
+    (void)part; /* one vector is all 16 lanes */
+    acc->lane[0] = _mm512_add_pd(acc->lane[0], _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    acc->lane[1] = _mm512_add_pd(acc->lane[1],
+                                 _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+static inline void vacc_store(const vacc *acc, double out[16])
+{
+    _mm512_storeu_pd(out, acc->lane[0]);
+    _mm512_storeu_pd(out + 8, acc->lane[1]);
+}
+
+#include "kernels/loss_kernels.h"

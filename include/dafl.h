@@ -1,0 +1,337 @@
+/*
+ * dafl.h — distance-aware focal loss and friends, fused forward + gradient on the CPU.
+ *
+ * The whole public API of libdafl.  Every loss is one call that computes the reduced
+ * loss and, when a gradient buffer is given, writes d(reduced loss)/d(input) for every
+ * element, already divided by the reduction's normalizer and multiplied by the caller's
+ * gradient scale.  Results are bit-identical on every CPU (scalar, AVX2, AVX-512, NEON),
+ * every alignment of the buffers and every run: see "Determinism" below.
+ *
+ * Conventions
+ *   - Tensors are dense float32, row-major.  A heatmap batch is NCHW.
+ *   - x is a logit, p = sigmoid(x), q = 1 - p = sigmoid(-x),
+ *     softplus(z) = max(z, 0) + log1p(exp(-|z|)), so -log p = softplus(-x) and
+ *     -log q = softplus(x).
+ *   - A target is "positive" when it equals 1.0f exactly.
+ *   - Every entry point validates all of its arguments first and returns a status.  A call
+ *     that fails writes nothing to any of its outputs.  Nothing aborts or prints (except
+ *     one warning on stderr for an unusable DAFL_ISA value).
+ *
+ * Parameter structs and ABI stability
+ *   Each loss takes a pointer to a parameter struct whose first member, struct_size, the
+ *   caller sets to sizeof(the struct) as its header knew it.  Fill one with the matching
+ *   dafl_*_params_init() (or the DAFL_*_PARAMS_INIT initialiser), then change what you
+ *   need.  A later release may append members; it reads only the first struct_size bytes
+ *   of yours and gives every newer member its default, so binaries built against this
+ *   header keep working.  Pass NULL for all defaults.
+ *
+ * Reductions (dafl_reduction)
+ *   NONE        per-element loss written to `loss` (count values); the gradient is the
+ *               per-element derivative times grad_scale.
+ *   SUM         loss = sum of per-element losses.
+ *   MEAN        loss = sum / element count (softmax focal: / sum of class weights over
+ *               non-ignored pixels, PyTorch's weighted cross-entropy convention).
+ *   POSITIVES   loss = sum / max(number of positives, 1)  (CornerNet / CenterNet).
+ *   NORMALIZER  loss = sum / params.normalizer  (mmdetection's avg_factor; what a
+ *               data-parallel trainer passes with its global positive count).
+ *   The gradient is always d(loss)/d(input) * grad_scale for the chosen reduction.
+ *
+ * Determinism and partial statistics
+ *   Elements are processed in blocks of DAFL_BLOCK_ELEMENTS counted from the first
+ *   element of the call.  Inside a block, element i is added in double precision to
+ *   virtual lane i % 16 in index order, and the 16 lanes are folded in a fixed pairwise
+ *   tree (lane j += lane j+8, then +4, +2, +1).  Block sums are accumulated *exactly*
+ *   (a fixed-point accumulator wide enough for any float sum), so the order in which
+ *   blocks are combined cannot change the result.  dafl_stats carries that exact
+ *   accumulator: statistics of shards that each start at a multiple of
+ *   DAFL_BLOCK_ELEMENTS of the whole array (for example whole images of an NCHW batch
+ *   whose c*h*w is a multiple of it) combine with dafl_stats_combine() into exactly the
+ *   bits one call over all the data gives, in any order.
+ *   An x86 CPU without FMA (before 2013) runs the scalar kernels with SLEEF's non-FMA
+ *   functions and forms a second, documented class of results.
+ */
+#ifndef DAFL_H
+#define DAFL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- export macro --------------------------------------------------------------- */
+#if defined(DAFL_BUILDING_LIBRARY) && defined(__GNUC__)
+#define DAFL_API __attribute__((visibility("default")))
+#else
+#define DAFL_API
+#endif
+
+/* ---- version -------------------------------------------------------------------- */
+#define DAFL_VERSION_MAJOR 0
+#define DAFL_VERSION_MINOR 1
+#define DAFL_VERSION_PATCH 0
+#define DAFL_VERSION_STRING "0.1.0"
+/** major * 10000 + minor * 100 + patch, for compile-time comparisons. */
+#define DAFL_VERSION_NUMBER \
+    (DAFL_VERSION_MAJOR * 10000 + DAFL_VERSION_MINOR * 100 + DAFL_VERSION_PATCH)
+
+/** The version of the library actually loaded, as "major.minor.patch". */
+DAFL_API const char *dafl_version(void);
+/** The version of the library actually loaded, as DAFL_VERSION_NUMBER would give it. */
+DAFL_API int dafl_version_number(void);
+
+/* ---- status codes --------------------------------------------------------------- */
+typedef enum dafl_status {
+    DAFL_OK = 0,
+    DAFL_ERR_NULL_POINTER = 1,      /**< a required pointer is NULL for a non-zero size  */
+    DAFL_ERR_SIZE_OVERFLOW = 2,     /**< a product of sizes overflows size_t             */
+    DAFL_ERR_INVALID_PARAMETER = 3, /**< exponent < 0 or NaN, eps outside (0, 0.5), weight
+                                         < 0 or NaN, normalizer <= 0, radius/sigma <= 0 */
+    DAFL_ERR_INVALID_TARGET = 4,    /**< a target is outside [0, 1] or NaN               */
+    DAFL_ERR_INVALID_LABEL = 5,     /**< a class label outside 0..c-1, not ignore_index  */
+    DAFL_ERR_INVALID_ENUM = 6,      /**< an unknown reduction, mode, layout, flag or ISA */
+    DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small to be a struct    */
+    DAFL_ERR_ISA_UNAVAILABLE = 8,   /**< the CPU (or this build) lacks the requested ISA */
+    DAFL_ERR_OUT_OF_MEMORY = 9      /**< a temporary buffer could not be allocated       */
+} dafl_status;
+
+/** A constant English name for a status, e.g. "DAFL_ERR_NULL_POINTER: ...".  Never NULL. */
+DAFL_API const char *dafl_status_string(dafl_status status);
+
+/* ---- run-time dispatch ---------------------------------------------------------- */
+typedef enum dafl_isa {
+    DAFL_ISA_AUTO = 0,   /**< the best the CPU supports (the default)          */
+    DAFL_ISA_SCALAR = 1, /**< portable C with SLEEF's scalar functions         */
+    DAFL_ISA_AVX2 = 2,   /**< x86-64 AVX2 + FMA                                */
+    DAFL_ISA_AVX512 = 3, /**< x86-64 AVX-512 F + DQ (+ BW, VL)                 */
+    DAFL_ISA_NEON = 4    /**< AArch64 Advanced SIMD                            */
+} dafl_isa;
+
+/** Select the kernels used by every later call (process-wide, thread-safe).
+ *  DAFL_ISA_AUTO picks the best available.  Returns DAFL_ERR_ISA_UNAVAILABLE, and changes
+ *  nothing, when the CPU or this build lacks the ISA; DAFL_ERR_INVALID_ENUM for an unknown
+ *  value.  The environment variable DAFL_ISA=scalar|avx2|avx512|neon|auto sets the initial
+ *  choice; an unknown or unavailable name falls back to auto with one warning on stderr. */
+DAFL_API dafl_status dafl_set_isa(dafl_isa isa);
+/** The ISA whose kernels run now (never DAFL_ISA_AUTO). */
+DAFL_API dafl_isa dafl_active_isa(void);
+/** 1 when this CPU and this build can run the ISA, else 0. */
+DAFL_API int dafl_isa_available(dafl_isa isa);
+/** "scalar", "avx2", "avx512", "neon" or "auto"; "unknown" for other values. */
+DAFL_API const char *dafl_isa_name(dafl_isa isa);
+
+/* ---- reductions and flags ------------------------------------------------------- */
+typedef enum dafl_reduction {
+    DAFL_REDUCTION_NONE = 0,
+    DAFL_REDUCTION_SUM = 1,
+    DAFL_REDUCTION_MEAN = 2,
+    DAFL_REDUCTION_POSITIVES = 3, /**< not valid for softmax focal */
+    DAFL_REDUCTION_NORMALIZER = 4
+} dafl_reduction;
+
+/** Skip the check that every target lies in [0, 1] (saves one read of the targets when
+ *  the reduction does not need the positive count first).  Out-of-range targets then give
+ *  unspecified (but memory-safe) values. */
+#define DAFL_FLAG_TRUST_TARGETS 0x1u
+
+/** Block size of the fixed summation order (see "Determinism" above). */
+#define DAFL_BLOCK_ELEMENTS 1024
+
+/* ---- partial statistics --------------------------------------------------------- */
+/** Exact partial statistics of one call or shard.  Opaque, fixed size forever. */
+typedef struct dafl_stats {
+    uint64_t opaque[40];
+} dafl_stats;
+
+/** Empty statistics (the identity of dafl_stats_combine). */
+DAFL_API void dafl_stats_init(dafl_stats *stats);
+/** into += from, exactly.  Associative and commutative: any order gives the same bits. */
+DAFL_API dafl_status dafl_stats_combine(dafl_stats *into, const dafl_stats *from);
+/** Sum of the per-element losses (correctly rounded from the exact sum; NaN or inf when
+ *  an element was). */
+DAFL_API double dafl_stats_loss_sum(const dafl_stats *stats);
+/** Number of positive targets (y == 1) seen. */
+DAFL_API uint64_t dafl_stats_positives(const dafl_stats *stats);
+/** Number of elements (softmax focal: non-ignored pixels) seen. */
+DAFL_API uint64_t dafl_stats_elements(const dafl_stats *stats);
+/** Sum of the weights the MEAN reduction divides by (softmax focal: sum of w[label] over
+ *  non-ignored pixels; other losses: the element count). */
+DAFL_API double dafl_stats_weight_sum(const dafl_stats *stats);
+/** The reduced loss that one call with this reduction (and normalizer, for
+ *  DAFL_REDUCTION_NORMALIZER) over the combined data returns, bit for bit. */
+DAFL_API dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
+                                       float normalizer, float *loss);
+
+/** Number of targets equal to 1.0f, for computing a global normalizer before the fused
+ *  call (validates the targets unless `flags` has DAFL_FLAG_TRUST_TARGETS). */
+DAFL_API dafl_status dafl_count_positives(const float *target, size_t count, uint32_t flags,
+                                          uint64_t *positives);
+
+/* ---- 2.1 penalty-reduced focal loss (CornerNet eq. 1, "distance-aware") --------- */
+typedef enum dafl_input_mode {
+    DAFL_INPUT_LOGITS = 0,        /**< raw logits; stable for every finite x            */
+    DAFL_INPUT_PROBABILITIES = 1, /**< p itself; gradient is w.r.t. p                    */
+    DAFL_INPUT_CLAMPED_LOGITS = 2 /**< p = clamp(sigmoid(x), eps, 1-eps), CenterNet's
+                                       code; zero gradient where the clamp is active    */
+} dafl_input_mode;
+
+typedef struct dafl_penalty_focal_params {
+    size_t struct_size;         /**< sizeof(dafl_penalty_focal_params)                 */
+    float alpha;                /**< exponent on the prediction, >= 0 (default 2)      */
+    float beta;                 /**< exponent of the distance factor, >= 0 (default 4) */
+    float pos_weight;           /**< >= 0 (default 1)                                  */
+    float neg_weight;           /**< >= 0 (default 1)                                  */
+    dafl_input_mode input_mode; /**< default DAFL_INPUT_LOGITS                         */
+    float clamp_eps;            /**< in (0, 0.5), default 1e-4 (CLAMPED_LOGITS only)   */
+    dafl_reduction reduction;   /**< default DAFL_REDUCTION_POSITIVES                  */
+    float normalizer;           /**< > 0, finite; for DAFL_REDUCTION_NORMALIZER        */
+    float grad_scale;           /**< finite; multiplies the gradient (default 1)       */
+    uint32_t flags;             /**< DAFL_FLAG_*                                       */
+} dafl_penalty_focal_params;
+
+#define DAFL_PENALTY_FOCAL_PARAMS_INIT                                                   \
+    { sizeof(dafl_penalty_focal_params), 2.0f, 4.0f, 1.0f, 1.0f, DAFL_INPUT_LOGITS, 1e-4f, \
+      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u }
+DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
+
+/** Penalty-reduced focal loss over `count` elements:
+ *      y == 1:  l = pos_weight * q^alpha * softplus(-x)
+ *      y <  1:  l = neg_weight * (1-y)^beta * p^alpha * softplus(x)
+ *  input, target: `count` floats.  loss: 1 float (count floats for REDUCTION_NONE), or
+ *  NULL.  grad: `count` floats or NULL (forward only); may alias `input`.  stats: NULL or
+ *  the call's exact partial statistics. */
+DAFL_API dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
+                                        const dafl_penalty_focal_params *params, float *loss,
+                                        float *grad, dafl_stats *stats);
+
+/* ---- 2.2 sigmoid focal loss (RetinaNet; torchvision semantics) ------------------ */
+typedef struct dafl_sigmoid_focal_params {
+    size_t struct_size;       /**< sizeof(dafl_sigmoid_focal_params)                   */
+    float gamma;              /**< >= 0, any real value (default 2)                    */
+    float alpha;              /**< class balance in [0, 1]; < 0 turns it off (0.25)    */
+    dafl_reduction reduction; /**< default DAFL_REDUCTION_NONE (torchvision's default) */
+    float normalizer;
+    float grad_scale;
+    uint32_t flags;
+} dafl_sigmoid_focal_params;
+
+#define DAFL_SIGMOID_FOCAL_PARAMS_INIT \
+    { sizeof(dafl_sigmoid_focal_params), 2.0f, 0.25f, DAFL_REDUCTION_NONE, 1.0f, 1.0f, 0u }
+DAFL_API void dafl_sigmoid_focal_params_init(dafl_sigmoid_focal_params *params);
+
+/** Sigmoid focal loss, soft targets allowed:
+ *      ce = y*softplus(-x) + (1-y)*softplus(x),  m = y*q + (1-y)*p,
+ *      a_t = alpha*y + (1-alpha)*(1-y) (1 when alpha < 0),  l = a_t * m^gamma * ce.
+ *  gamma == 0 with alpha < 0 is exactly BCE with logits.  Buffers as for
+ *  dafl_penalty_focal. */
+DAFL_API dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t count,
+                                        const dafl_sigmoid_focal_params *params, float *loss,
+                                        float *grad, dafl_stats *stats);
+
+/* ---- 2.3 binary cross-entropy with logits --------------------------------------- */
+typedef struct dafl_bce_params {
+    size_t struct_size;       /**< sizeof(dafl_bce_params)                             */
+    float pos_weight;         /**< >= 0 (default 1)                                    */
+    dafl_reduction reduction; /**< default DAFL_REDUCTION_MEAN (PyTorch's default)     */
+    float normalizer;
+    float grad_scale;
+    uint32_t flags;
+} dafl_bce_params;
+
+#define DAFL_BCE_PARAMS_INIT { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+DAFL_API void dafl_bce_params_init(dafl_bce_params *params);
+
+/** l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q. */
+DAFL_API dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t count,
+                                          const dafl_bce_params *params, float *loss,
+                                          float *grad, dafl_stats *stats);
+
+/* ---- 2.4 softmax focal loss (multi-class segmentation) -------------------------- */
+typedef enum dafl_layout {
+    DAFL_LAYOUT_NCHW = 0, /**< class stride h*w */
+    DAFL_LAYOUT_NHWC = 1  /**< classes contiguous per pixel */
+} dafl_layout;
+
+typedef struct dafl_softmax_focal_params {
+    size_t struct_size;         /**< sizeof(dafl_softmax_focal_params)                 */
+    float gamma;                /**< >= 0 (default 2); 0 is weighted cross-entropy     */
+    dafl_layout layout;         /**< default DAFL_LAYOUT_NCHW                          */
+    int32_t ignore_index;       /**< label that contributes nothing (default -100)     */
+    const float *class_weights; /**< NULL or c weights >= 0 (default NULL: all 1)     */
+    dafl_reduction reduction;   /**< default DAFL_REDUCTION_MEAN; POSITIVES is invalid */
+    float normalizer;
+    float grad_scale;
+    uint32_t flags;
+} dafl_softmax_focal_params;
+
+#define DAFL_SOFTMAX_FOCAL_PARAMS_INIT                                                  \
+    { sizeof(dafl_softmax_focal_params), 2.0f, DAFL_LAYOUT_NCHW, -100, NULL,              \
+      DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
+
+/** Softmax focal loss over n images of c classes and hw = h*w pixels:
+ *      s = log_softmax(x)[t],  p_t = exp(s),  m = 1 - p_t,  l = -w[t] * m^gamma * s.
+ *  logits: n*c*hw floats in `layout`; labels: n*hw int32 in 0..c-1 or ignore_index.
+ *  loss: 1 float, or n*hw floats (one per pixel) for REDUCTION_NONE.  grad: n*c*hw floats
+ *  in the same layout, or NULL.  Ignored pixels give 0 loss and 0 gradient. */
+DAFL_API dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n,
+                                        size_t c, size_t hw,
+                                        const dafl_softmax_focal_params *params, float *loss,
+                                        float *grad, dafl_stats *stats);
+
+/* ---- 2.5 heatmap mean squared error --------------------------------------------- */
+typedef struct dafl_mse_params {
+    size_t struct_size;       /**< sizeof(dafl_mse_params)                             */
+    const float *weights;     /**< NULL, or weights >= 0 per channel (weights_count == c)
+                                   or per image and channel (weights_count == n*c)     */
+    size_t weights_count;
+    dafl_reduction reduction; /**< default DAFL_REDUCTION_MEAN (over elements)         */
+    float normalizer;
+    float grad_scale;
+    uint32_t flags;
+} dafl_mse_params;
+
+#define DAFL_MSE_PARAMS_INIT { sizeof(dafl_mse_params), NULL, 0, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+DAFL_API void dafl_mse_params_init(dafl_mse_params *params);
+
+/** l = w[ch] * (x - y)^2,  dl/dx = 2 * w[ch] * (x - y), over an NCHW batch of n*c*hw. */
+DAFL_API dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c,
+                              size_t hw, const dafl_mse_params *params, float *loss,
+                              float *grad, dafl_stats *stats);
+
+/* ---- 3. targets: the distance factor -------------------------------------------- */
+typedef enum dafl_radius_variant {
+    DAFL_RADIUS_CORNERNET = 0, /**< each root (b + sqrt(b^2-4ac))/2, as CenterNet master */
+    DAFL_RADIUS_EXACT = 1      /**< the corrected roots (mmdetection)                  */
+} dafl_radius_variant;
+
+/** CornerNet's Gaussian radius for a box of height x width so that corners within it
+ *  still give IoU >= min_overlap (in (0, 1)).  Writes *radius (not rounded). */
+DAFL_API dafl_status dafl_gaussian_radius(double height, double width, double min_overlap,
+                                          dafl_radius_variant variant, double *radius);
+
+/** CenterNet "umich" Gaussian: diameter d = 2r+1, sigma = d/6, values below
+ *  DBL_EPSILON * max cut to 0, window clipped at the borders, merged into the h x w
+ *  heatmap by element-wise max with k*g (k >= 0).  Centre (cx, cy) may lie outside the
+ *  heatmap (then only the overlapping part, if any, is drawn).  radius >= 0. */
+DAFL_API dafl_status dafl_draw_gaussian(float *heatmap, size_t h, size_t w, long cx, long cy,
+                                        long radius, float k);
+
+/** CenterNet "msra" Gaussian: explicit sigma > 0, window half-size 3*sigma, centre
+ *  rounded with (int)(c + 0.5), max-merge, no epsilon cut. */
+DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w, double cx,
+                                              double cy, double sigma);
+
+/** Distance targets for a binary mask (non-zero = foreground), h x w:
+ *  out = exp(-d^2 / (2 sigma^2)), d the exact Euclidean distance to the nearest
+ *  foreground pixel (Felzenszwalb-Huttenlocher, linear time).  An all-background mask
+ *  gives all zeros.  Needs O(h*w) temporary memory. */
+DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
+                                           double sigma, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DAFL_H */

@@ -1,0 +1,579 @@
+/*
+ * The per-element math of every loss, written once and instantiated per ISA.
+ *
+ * An ISA translation unit defines, before including this file:
+ *   DAFL_ISA_SUFFIX           the name suffix (scalar, avx2, avx512, neon)
+ *   DAFL_ISA_ENUM             its dafl_isa value
+ *   VW                        floats per vector (1, 4, 8, 16); 16 % VW == 0
+ *   vf, vm                    float vector and lane-mask types
+ *   vf_load/vf_store          unaligned load / store of VW floats
+ *   vf_set(f)                 broadcast
+ *   vf_add/sub/mul/div(a, b)  IEEE-754 single operations, correctly rounded
+ *   vf_fma(a, b, c)           a*b + c with one rounding
+ *   vf_max(a, b), vf_min      a > b ? a : b,  a < b ? a : b  (NaN: the second operand)
+ *   vf_abs, vf_neg            clear / flip the sign bit
+ *   vf_eq/lt/le/gt/ge         ordered comparisons -> vm
+ *   vm_and, vm_or, vm_not, vm_any, vm_count (set lanes)
+ *   vf_select(m, a, b)        m ? a : b per lane
+ *   vf_exp, vf_log, vf_log1p  SLEEF u10 functions (the FMA variants where the CPU has FMA)
+ *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
+ *                             16 double lanes; vacc_add adds v's VW lanes, converted
+ *                             exactly to double, to lanes part*VW .. part*VW+VW-1
+ * Every operation above gives the same bits on every ISA, so the functions below do too.
+ * The whole project is compiled with -ffp-contract=off: an FMA happens only where written.
+ */
+#include <string.h>
+
+#include "kernel_api.h"
+
+#define DAFL_CAT2(a, b) a##b
+#define DAFL_CAT(a, b) DAFL_CAT2(a, b)
+#define KFN(name) DAFL_CAT(DAFL_CAT(dafl_, name), DAFL_CAT(_, DAFL_ISA_SUFFIX))
+#define INLINE static inline __attribute__((always_inline))
+#define GROUP 16 /* elements per step: one pass over the 16 virtual lanes */
+#define PARTS (GROUP / VW)
+
+/* ---- shared building blocks ------------------------------------------------------- */
+
+/* b^n for a small non-negative integer n, by square-and-multiply from the top bit.
+ * n is the same for every lane, so the branches are uniform. */
+INLINE vf pow_int(vf b, int n)
+{
+    if (n == 0)
+        return vf_set(1.0f);
+    int bit = 31 - __builtin_clz((unsigned)n);
+    vf r = b;
+    while (bit-- > 0) {
+        r = vf_mul(r, r);
+        if ((n >> bit) & 1)
+            r = vf_mul(r, b);
+    }
+    return r;
+}
+
+/* exp(-k * s) for s = s_hi + s_lo >= 0 held as an unevaluated float pair, k > 0.
+ * Computing k*s in two parts keeps base^k accurate to a few ULP even when |k*s| is large
+ * (a plain float product would lose |k*s| * 2^-24 relative).  The product's error term
+ * t_err = fma(k, s_hi, -t) + k*s_lo is exact enough; exp(-t - t_err) = E * (1 - t_err). */
+INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
+{
+    vf kv = vf_set(k);
+    vf t = vf_mul(kv, s_hi);
+    vf t_err = vf_fma(kv, s_lo, vf_fma(kv, s_hi, vf_neg(t)));
+    t_err = vf_select(vf_eq(t_err, t_err), t_err, vf_set(0.0f)); /* s_hi = inf */
+    vf e = vf_exp(vf_neg(t));
+    return vf_fma(vf_neg(e), t_err, e);
+}
+
+/* s = a + b as an exact pair (Knuth's TwoSum). */
+INLINE void two_sum(vf a, vf b, vf *s, vf *err)
+{
+    vf sum = vf_add(a, b);
+    vf bb = vf_sub(sum, a);
+    vf e = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
+    *s = sum;
+    *err = vf_select(vf_eq(e, e), e, vf_set(0.0f)); /* inf - inf */
+}
+
+/* Everything the sigmoid-family losses need from one exp and one log1p:
+ *   e = exp(-|x|), l = log1p(e), r = 1/(1+e)
+ *   p = sigmoid(x), q = sigmoid(-x)   (x >= 0: p = r, q = e*r; else swapped)
+ *   sp_pos = softplus(x)  = max(x, 0)  + l  = -log q
+ *   sp_neg = softplus(-x) = max(-x, 0) + l  = -log p
+ * Nothing cancels; x = +-inf gives p, q in {0, 1} and the finite softplus exactly 0. */
+typedef struct sigmoid_parts {
+    vf p, q, sp_pos, sp_neg;
+    vf relu_pos, relu_neg, l; /* the two softplus summands, for exact pairs */
+} sigmoid_parts;
+
+INLINE sigmoid_parts sigmoid_of(vf x)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    sigmoid_parts s;
+    vf e = vf_exp(vf_neg(vf_abs(x)));
+    s.l = vf_log1p(e);
+    vf r = vf_div(one, vf_add(one, e));
+    vf er = vf_mul(e, r);
+    vm nonneg = vf_ge(x, zero);
+    s.p = vf_select(nonneg, r, er);
+    s.q = vf_select(nonneg, er, r);
+    s.relu_pos = vf_max(x, zero);
+    s.relu_neg = vf_max(vf_neg(x), zero);
+    s.sp_pos = vf_add(s.relu_pos, s.l);
+    s.sp_neg = vf_add(s.relu_neg, s.l);
+    return s;
+}
+
+/* a * b where a == 0 means the term vanishes even if b is infinite (the limits
+ * q * softplus(x) -> 0 as x -> +inf, and the like). */
+INLINE vf mul_zero_wins(vf a, vf b)
+{
+    return vf_select(vf_eq(a, vf_set(0.0f)), vf_set(0.0f), vf_mul(a, b));
+}
+
+typedef struct loss_grad {
+    vf loss, grad; /* grad: per element, before grad_factor */
+    vm positive;   /* y == 1 */
+} loss_grad;
+
+/* ---- 2.1 penalty-reduced focal loss ----------------------------------------------- */
+/* With m the probability of the wrong answer, o = 1 - m that of the right one, and
+ * c = -log(o) the cross-entropy:
+ *   y == 1: m = q, o = p, c = softplus(-x), W = pos_weight,            sign -1
+ *   y <  1: m = p, o = q, c = softplus(x),  W = neg_weight*(1-y)^beta,  sign +1
+ *   l = W * m^alpha * c
+ *   logits:        dl/dx = sign * W * m^alpha * (m + alpha * o * c)
+ *   probabilities: dl/dp = sign * W * (alpha * m^(alpha-1) * c + m^alpha / o)
+ * which is SPEC 2.1 written once for both branches. */
+INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int want_grad)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    loss_grad r;
+    r.positive = vf_eq(y, one);
+    vm pos = r.positive;
+    vf omy = vf_sub(one, y);
+    vf w_neg = j->beta_int >= 0 ? pow_int(omy, j->beta_int)
+                                : vf_exp(vf_mul(vf_set(j->beta), vf_log1p(vf_neg(y))));
+    w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
+    vf W = vf_select(pos, vf_set(j->pos_weight), w_neg);
+
+    vf m, o, c, m_alpha;
+    if (j->mode == DAFL_INPUT_PROBABILITIES) {
+        vf p = x, q = vf_sub(one, x);
+        vf nlp = vf_neg(vf_log(p)), nlq = vf_neg(vf_log1p(vf_neg(p)));
+        m = vf_select(pos, q, p);
+        o = vf_select(pos, p, q);
+        c = vf_select(pos, nlp, nlq);
+        vf m_alpha_1; /* m^(alpha-1) */
+        if (j->alpha_int >= 1) {
+            m_alpha_1 = pow_int(m, j->alpha_int - 1);
+            m_alpha = vf_mul(m_alpha_1, m);
+        } else if (j->alpha_int == 0) {
+            m_alpha_1 = zero; /* multiplied by alpha = 0 below */
+            m_alpha = one;
+        } else {
+            vf log_m = vf_neg(vf_select(pos, nlq, nlp));
+            m_alpha = vf_exp(vf_mul(vf_set(j->alpha), log_m));
+            m_alpha_1 = vf_exp(vf_mul(vf_set(j->alpha - 1.0f), log_m));
+        }
+        r.loss = vf_mul(W, vf_mul(m_alpha, c));
+        if (want_grad) {
+            vf t1 = mul_zero_wins(vf_mul(vf_set(j->alpha), m_alpha_1), c);
+            vf g = vf_add(t1, vf_div(m_alpha, o));
+            vf Ws = vf_select(pos, vf_neg(W), W);
+            r.grad = vf_mul(Ws, g);
+        }
+        return r;
+    }
+
+    sigmoid_parts s = sigmoid_of(x);
+    m = vf_select(pos, s.q, s.p);
+    o = vf_select(pos, s.p, s.q);
+    c = vf_select(pos, s.sp_neg, s.sp_pos);
+    if (j->alpha_int >= 0) {
+        m_alpha = pow_int(m, j->alpha_int);
+    } else {
+        /* -log m = the other softplus = relu + l, an exact pair */
+        vf hi, lo;
+        two_sum(vf_select(pos, s.relu_pos, s.relu_neg), s.l, &hi, &lo);
+        m_alpha = exp_neg_scaled(hi, lo, j->alpha);
+    }
+    vm clamped = vf_lt(zero, zero); /* all false */
+    if (j->mode == DAFL_INPUT_CLAMPED_LOGITS) {
+        /* p = clamp(sigmoid(x), eps, 1-eps): below, p = eps, q = 1-eps; above, the
+         * mirror image.  -log of the clamped values are the constants of the job. */
+        const vf eps = vf_set(j->eps), one_m_eps = vf_set(j->one_minus_eps);
+        const vf nl_eps = vf_set(j->neglog_eps), nl_1m = vf_set(j->neglog_1m_eps);
+        vm low = vf_lt(s.p, eps), high = vf_lt(s.q, eps);
+        clamped = vm_or(low, high);
+        /* the wrong answer's probability m: p (y < 1) or q (y == 1) */
+        vm m_is_eps = vm_or(vm_and(low, vm_not(pos)), vm_and(high, pos));
+        vf m_c = vf_select(m_is_eps, eps, one_m_eps);
+        vf c_c = vf_select(m_is_eps, nl_1m, nl_eps); /* -log(1 - m_c) */
+        m = vf_select(clamped, m_c, m);
+        c = vf_select(clamped, c_c, c);
+        if (vm_any(clamped)) {
+            vf m_c_alpha = j->alpha_int >= 0
+                               ? pow_int(m_c, j->alpha_int)
+                               : vf_exp(vf_mul(vf_set(j->alpha), vf_log(m_c)));
+            m_alpha = vf_select(clamped, m_c_alpha, m_alpha);
+        }
+    }
+    r.loss = vf_mul(W, vf_mul(m_alpha, c));
+    if (want_grad) {
+        vf inner = vf_fma(vf_set(j->alpha), mul_zero_wins(o, c), m);
+        vf Ws = vf_select(pos, vf_neg(W), W);
+        r.grad = vf_mul(Ws, vf_mul(m_alpha, inner));
+        r.grad = vf_select(clamped, zero, r.grad);
+    }
+    return r;
+}
+
+/* ---- 2.2 sigmoid focal loss -------------------------------------------------------- */
+/*   ce = y*softplus(-x) + (1-y)*softplus(x),  m = y*q + (1-y)*p,
+ *   a_t = alpha*y + (1-alpha)*(1-y),  l = a_t * m^gamma * ce,
+ *   dl/dx = a_t * m^gamma * (gamma * (p*q/m) * (1-2y) * ce + (p - y))
+ * with p - y = (1-y)*p - y*q and p*q/m = p (y == 1), q (y == 0): no cancellation for
+ * hard targets, and the 0 * inf limits resolved to 0. */
+INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int want_grad)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    loss_grad r;
+    sigmoid_parts s = sigmoid_of(x);
+    vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero), hard = vm_or(y0, y1);
+    r.positive = y1;
+    vf omy = vf_sub(one, y);
+    vf m = vf_fma(y, s.q, vf_mul(omy, s.p));
+    vf ce = vf_fma(y, s.sp_neg, vf_mul(omy, s.sp_pos));
+    ce = vf_select(y1, s.sp_neg, vf_select(y0, s.sp_pos, ce));
+
+    vf m_gamma;
+    if (j->gamma_int >= 0) {
+        m_gamma = pow_int(m, j->gamma_int);
+    } else {
+        vf hi, lo; /* -log m as an exact pair for hard targets */
+        two_sum(vf_select(y1, s.relu_pos, s.relu_neg), s.l, &hi, &lo);
+        m_gamma = exp_neg_scaled(hi, lo, j->gamma);
+        vm soft = vm_not(hard);
+        if (vm_any(soft)) {
+            vf soft_pow = vf_exp(vf_mul(vf_set(j->gamma), vf_log(m)));
+            m_gamma = vf_select(soft, soft_pow, m_gamma);
+        }
+    }
+    vf a_t = one;
+    if (j->alpha >= 0.0f)
+        a_t = vf_fma(vf_set(j->alpha), y, vf_mul(vf_set(j->one_minus_alpha), omy));
+    r.loss = vf_mul(a_t, vf_mul(m_gamma, ce));
+    if (want_grad) {
+        vf p_minus_y = vf_fma(omy, s.p, vf_neg(vf_mul(y, s.q)));
+        vf d = p_minus_y;
+        if (j->gamma != 0.0f) {
+            vf pq_over_m = vf_select(y1, s.p, vf_select(y0, s.q,
+                                     vf_div(vf_mul(s.p, s.q), m)));
+            vf one_m_2y = vf_fma(vf_set(-2.0f), y, one);
+            vf term = vf_mul(vf_mul(vf_set(j->gamma), one_m_2y), mul_zero_wins(pq_over_m, ce));
+            d = vf_add(term, p_minus_y);
+        }
+        r.grad = vf_mul(a_t, vf_mul(m_gamma, d));
+    }
+    return r;
+}
+
+/* ---- 2.3 binary cross-entropy with logits ------------------------------------------ */
+/*   l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q */
+INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const int want_grad)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f), pw = vf_set(j->pos_weight);
+    loss_grad r;
+    sigmoid_parts s = sigmoid_of(x);
+    vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero);
+    r.positive = y1;
+    vf omy = vf_sub(one, y);
+    vf pwy = vf_mul(pw, y);
+    vf ce = vf_fma(pwy, s.sp_neg, vf_mul(omy, s.sp_pos));
+    r.loss = vf_select(y1, vf_mul(pw, s.sp_neg), vf_select(y0, s.sp_pos, ce));
+    if (want_grad)
+        r.grad = vf_fma(omy, s.p, vf_neg(vf_mul(pwy, s.q)));
+    return r;
+}
+
+/* ---- 2.5 heatmap MSE ---------------------------------------------------------------- */
+/*   l = w * (x - y)^2,  dl/dx = 2w * (x - y) */
+INLINE loss_grad mse_math(vf x, vf y, vf w, const int want_grad)
+{
+    loss_grad r;
+    vf d = vf_sub(x, y);
+    r.positive = vf_eq(y, vf_set(1.0f));
+    r.loss = vf_mul(w, vf_mul(d, d));
+    if (want_grad)
+        r.grad = vf_mul(vf_add(w, w), d);
+    return r;
+}
+
+/* ---- the block loop shared by the element-wise losses ------------------------------ */
+
+/* Lanes at or beyond n (a partial group) are masked out. */
+INLINE vm lanes_below(int part, size_t n)
+{
+    return vf_lt(vf_load(dafl_lane_index16 + part * VW), vf_set((float)n));
+}
+
+/* One step of GROUP elements starting at `at` (n of them valid; n < GROUP only at the end
+ * of a block).  A partial group is staged through stack buffers, so nothing outside the
+ * caller's arrays is read or written whatever their length and alignment.  MATH is an
+ * expression of (xv, yv, part) giving a loss_grad; WEIGHT_OF unused lanes need not be
+ * set.  Returns the number of positive targets. */
+#define DEFINE_GROUP_STEP(NAME, JOB_T, MATH)                                                \
+    INLINE unsigned NAME(const JOB_T *j, size_t at, size_t n, vacc *acc, const int tail,    \
+                         const int want_grad)                                               \
+    {                                                                                       \
+        const dafl_io *io = &j->io;                                                         \
+        const float *xp = io->x + at, *yp = io->y + at;                                     \
+        float *gp = want_grad ? io->grad + at : NULL;                                       \
+        float *lp = io->loss_out ? io->loss_out + at : NULL;                                \
+        float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                                   \
+        if (tail) {                                                                         \
+            memset(xs, 0, sizeof xs);                                                       \
+            memset(ys, 0, sizeof ys);                                                       \
+            memcpy(xs, xp, n * sizeof(float));                                              \
+            memcpy(ys, yp, n * sizeof(float));                                              \
+            xp = xs;                                                                        \
+            yp = ys;                                                                        \
+        }                                                                                   \
+        float *gdst = tail ? gs : gp, *ldst = tail ? ls : lp;                               \
+        const vf factor = vf_set(io->grad_factor);                                          \
+        unsigned positives = 0;                                                             \
+        for (int part = 0; part < PARTS; part++) {                                          \
+            vf xv = vf_load(xp + part * VW), yv = vf_load(yp + part * VW);                  \
+            loss_grad lg = MATH;                                                            \
+            if (tail) {                                                                     \
+                vm valid = lanes_below(part, n);                                            \
+                lg.loss = vf_select(valid, lg.loss, vf_set(0.0f));                          \
+                lg.positive = vm_and(lg.positive, valid);                                   \
+            }                                                                               \
+            vacc_add(acc, part, lg.loss);                                                   \
+            positives += vm_count(lg.positive);                                             \
+            if (want_grad)                                                                  \
+                vf_store(gdst + part * VW, vf_mul(lg.grad, factor));                        \
+            if (lp)                                                                         \
+                vf_store(ldst + part * VW, lg.loss);                                        \
+        }                                                                                   \
+        if (tail && want_grad)                                                              \
+            memcpy(gp, gs, n * sizeof(float));                                              \
+        if (tail && lp)                                                                     \
+            memcpy(lp, ls, n * sizeof(float));                                              \
+        return positives;                                                                   \
+    }
+
+/* The block kernel: whole groups, then at most one partial group, then the lane fold. */
+#define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T)                                            \
+    INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *j, size_t begin, size_t len,         \
+                                          uint64_t *positives, const int want_grad)         \
+    {                                                                                       \
+        vacc acc;                                                                           \
+        vacc_zero(&acc);                                                                    \
+        unsigned pos = 0;                                                                   \
+        size_t i = 0;                                                                       \
+        for (; i + GROUP <= len; i += GROUP)                                                \
+            pos += STEP(j, begin + i, GROUP, &acc, 0, want_grad);                           \
+        if (i < len)                                                                        \
+            pos += STEP(j, begin + i, len - i, &acc, 1, want_grad);                         \
+        *positives = pos;                                                                   \
+        double lanes[16];                                                                   \
+        vacc_store(&acc, lanes);                                                            \
+        return dafl_fold_lanes16(lanes);                                                    \
+    }                                                                                       \
+    static double KERNEL(const void *job, size_t begin, size_t len, uint64_t *positives)    \
+    {                                                                                       \
+        const JOB_T *j = job;                                                               \
+        return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1)            \
+                          : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0);           \
+    }
+
+DEFINE_GROUP_STEP(pf_step, dafl_pf_job, penalty_focal_math(j, xv, yv, want_grad))
+DEFINE_BLOCK_KERNEL(KFN(penalty_focal), pf_step, dafl_pf_job)
+
+DEFINE_GROUP_STEP(sf_step, dafl_sf_job, sigmoid_focal_math(j, xv, yv, want_grad))
+DEFINE_BLOCK_KERNEL(KFN(sigmoid_focal), sf_step, dafl_sf_job)
+
+DEFINE_GROUP_STEP(bce_step, dafl_bce_job, bce_math(j, xv, yv, want_grad))
+DEFINE_BLOCK_KERNEL(KFN(bce), bce_step, dafl_bce_job)
+
+/* MSE weights are per plane of h*w elements; a group that straddles planes builds its
+ * weight vector lane by lane. */
+INLINE vf mse_weights(const dafl_mse_job *j, size_t at, int part)
+{
+    if (!j->weights)
+        return vf_set(1.0f);
+    size_t first = at + (size_t)part * VW, last = first + VW - 1;
+    size_t plane = first / j->plane;
+    if (last / j->plane == plane)
+        return vf_set(j->weights[plane % j->weights_count]);
+    float w[VW];
+    for (int k = 0; k < VW; k++)
+        w[k] = j->weights[((first + (size_t)k) / j->plane) % j->weights_count];
+    return vf_load(w);
+}
+
+DEFINE_GROUP_STEP(mse_step, dafl_mse_job,
+                  mse_math(xv, yv, mse_weights(j, at, part), want_grad))
+DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job)
+
+/* ---- 2.4 softmax focal loss ---------------------------------------------------------- */
+/* Per pixel, with mx = max_k x_k, e_k = exp(x_k - mx), S = sum_k e_k (in class order):
+ *   s = (x_t - mx) - log S,  p_t = e_t / S,  m = 1 - p_t = (sum_{k != t} e_k) / S,
+ *   l = -w_t * m^gamma * s
+ *   dl/dx_k = w_t * (delta(k,t) - p_k) * G,   G = gamma * m^(gamma-1) * p_t * s - m^gamma
+ * m comes from the sum of the other classes, never from 1 - p_t, and delta(t,t) - p_t is
+ * that same m.  Vectors run across VW pixels; each pixel sums its classes in order, so
+ * the result does not depend on the vector width.  x_k == mx gives e_k = 1 exactly, which
+ * also makes +inf logits take their limit instead of inf - inf. */
+
+/* Where pixel `pixel` keeps class 0, and the distance between its classes. */
+INLINE size_t softmax_offset(const dafl_softmax_job *j, size_t pixel)
+{
+    if (j->nhwc)
+        return pixel * j->c;
+    return (pixel / j->hw) * j->c * j->hw + pixel % j->hw;
+}
+
+typedef struct softmax_lanes {
+    size_t offset[VW]; /* class-0 offset of each lane's pixel */
+    size_t stride;     /* distance between classes */
+    int contiguous;    /* all VW pixels valid, NCHW, one image: plain vector loads */
+    int valid;         /* lanes 0..valid-1 hold pixels */
+} softmax_lanes;
+
+INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k)
+{
+    if (ln->contiguous)
+        return vf_load(j->x + ln->offset[0] + k * ln->stride);
+    float v[VW];
+    for (int l = 0; l < VW; l++)
+        v[l] = l < ln->valid ? j->x[ln->offset[l] + k * ln->stride] : 0.0f;
+    return vf_load(v);
+}
+
+INLINE void softmax_store_grad(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
+                               vf g)
+{
+    if (ln->contiguous) {
+        vf_store(j->grad + ln->offset[0] + k * ln->stride, g);
+        return;
+    }
+    float v[VW];
+    vf_store(v, g);
+    for (int l = 0; l < ln->valid; l++)
+        j->grad[ln->offset[l] + k * ln->stride] = v[l];
+}
+
+/* VW pixels from `pixel` (nvalid of them real).  Returns their losses (0 in unused and
+ * ignored lanes) and writes their gradients when the job has a gradient buffer. */
+INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nvalid)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    softmax_lanes ln;
+    ln.valid = nvalid;
+    ln.stride = j->nhwc ? 1 : j->hw;
+    float label_f[VW], weight[VW], active_f[VW];
+    for (int l = 0; l < VW; l++) {
+        size_t px = pixel + (size_t)(l < nvalid ? l : 0);
+        ln.offset[l] = softmax_offset(j, px);
+        int32_t t = j->labels[px];
+        int active = l < nvalid && t != j->ignore_index;
+        if (!active)
+            t = 0;
+        label_f[l] = (float)t;
+        weight[l] = active ? (j->class_weights ? j->class_weights[t] : 1.0f) : 0.0f;
+        active_f[l] = active ? 1.0f : 0.0f;
+    }
+    ln.contiguous = !j->nhwc && nvalid == VW &&
+                    ln.offset[VW - 1] == ln.offset[0] + (size_t)(VW - 1);
+    vf t_v = vf_load(label_f), w_t = vf_load(weight);
+    vm active = vf_eq(vf_load(active_f), one);
+
+    vf mx = softmax_load(j, &ln, 0);
+    for (size_t k = 1; k < j->c; k++)
+        mx = vf_max(softmax_load(j, &ln, k), mx);
+    vf S = zero, S_other = zero, d_t = zero;
+    for (size_t k = 0; k < j->c; k++) {
+        vf xk = softmax_load(j, &ln, k);
+        vf d = vf_select(vf_eq(xk, mx), zero, vf_sub(xk, mx));
+        vf e = vf_exp(d);
+        vm is_t = vf_eq(t_v, vf_set((float)k));
+        S = vf_add(S, e);
+        S_other = vf_add(S_other, vf_select(is_t, zero, e));
+        d_t = vf_select(is_t, d, d_t);
+    }
+    vf log_S = vf_log(S);
+    vf s = vf_sub(d_t, log_S);
+    vf m = vf_div(S_other, S);
+    vf m_gamma, m_gamma_1 = zero; /* m^gamma, m^(gamma-1) */
+    if (j->gamma_int >= 1) {
+        m_gamma_1 = pow_int(m, j->gamma_int - 1);
+        m_gamma = vf_mul(m_gamma_1, m);
+    } else if (j->gamma_int == 0) {
+        m_gamma = one;
+    } else {
+        vf log_m = vf_sub(vf_log(S_other), log_S);
+        m_gamma = vf_exp(vf_mul(vf_set(j->gamma), log_m));
+        m_gamma_1 = vf_exp(vf_mul(vf_set(j->gamma - 1.0f), log_m));
+    }
+    vf loss = vf_neg(vf_mul(w_t, vf_mul(m_gamma, s)));
+    loss = vf_select(active, loss, zero);
+
+    if (j->grad) {
+        vf p_t = vf_div(vf_exp(d_t), S);
+        vf G = vf_neg(m_gamma);
+        if (j->gamma != 0.0f) {
+            vf term = vf_mul(vf_mul(vf_set(j->gamma), m_gamma_1), vf_mul(p_t, s));
+            term = vf_select(vf_eq(m, zero), zero, term); /* m -> 0: the term -> 0 */
+            G = vf_add(term, G);
+        }
+        vf wG = vf_mul(vf_mul(w_t, G), vf_set(j->grad_factor));
+        for (size_t k = 0; k < j->c; k++) {
+            vf xk = softmax_load(j, &ln, k);
+            vf d = vf_select(vf_eq(xk, mx), zero, vf_sub(xk, mx));
+            vm is_t = vf_eq(t_v, vf_set((float)k));
+            vf delta_minus_p = vf_select(is_t, m, vf_neg(vf_div(vf_exp(d), S)));
+            vf g = vf_select(active, vf_mul(delta_minus_p, wG), zero);
+            softmax_store_grad(j, &ln, k, g);
+        }
+    }
+    return loss;
+}
+
+static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t len)
+{
+    vacc acc;
+    vacc_zero(&acc);
+    for (size_t i = 0; i < len; i += GROUP) {
+        size_t n = len - i < GROUP ? len - i : GROUP;
+        float losses[GROUP];
+        for (int part = 0; part < PARTS; part++) {
+            int nvalid = (int)n - part * VW;
+            nvalid = nvalid < 0 ? 0 : nvalid > VW ? VW : nvalid;
+            vf loss = nvalid ? softmax_focal_pixels(j, begin + i + (size_t)(part * VW), nvalid)
+                             : vf_set(0.0f);
+            vacc_add(&acc, part, loss);
+            vf_store(losses + part * VW, loss);
+        }
+        if (j->loss_out)
+            memcpy(j->loss_out + begin + i, losses, n * sizeof(float));
+    }
+    double lanes[16];
+    vacc_store(&acc, lanes);
+    return dafl_fold_lanes16(lanes);
+}
+
+/* ---- target scan: validation and positive count --------------------------------------- */
+static int KFN(scan_targets)(const float *y, size_t n, uint64_t *positives)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    vm bad = vf_lt(one, zero); /* all false */
+    uint64_t pos = 0;
+    size_t i = 0;
+    for (; i + VW <= n; i += VW) {
+        vf v = vf_load(y + i);
+        bad = vm_or(bad, vm_not(vm_and(vf_ge(v, zero), vf_le(v, one))));
+        pos += vm_count(vf_eq(v, one));
+    }
+    int any_bad = vm_any(bad);
+    for (; i < n; i++) {
+        any_bad |= !(y[i] >= 0.0f && y[i] <= 1.0f);
+        pos += y[i] == 1.0f;
+    }
+    *positives = pos;
+    return any_bad;
+}
+
+const dafl_kernels DAFL_CAT(dafl_kernels_, DAFL_ISA_SUFFIX) = {
+    DAFL_ISA_ENUM,
+    DAFL_ISA_NAME,
+    KFN(penalty_focal),
+    KFN(sigmoid_focal),
+    KFN(bce),
+    KFN(mse),
+    KFN(softmax_focal),
+    KFN(scan_targets),
+};

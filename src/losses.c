@@ -1,0 +1,418 @@
+/*
+ * The public loss entry points: read the parameters, validate everything, find the
+ * reduction's normalizer, then run the active ISA's block kernel over the data and add
+ * the block sums into the exact accumulator.  Nothing is written before validation has
+ * passed, so a failing call leaves every output untouched.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exact_sum.h"
+#include "kernels/kernel_api.h"
+#include "stats.h"
+
+/* ---- parameters ------------------------------------------------------------------- */
+
+/* Copy the caller's struct over the defaults: only the first struct_size bytes are the
+ * caller's (an older header knows fewer members; the rest keep their defaults).  A
+ * struct larger than this library's comes from a newer header: refused, since its extra
+ * members would be silently ignored. */
+static dafl_status read_params(void *out, size_t size, const void *given)
+{
+    if (!given)
+        return DAFL_OK;
+    size_t given_size;
+    memcpy(&given_size, given, sizeof given_size);
+    if (given_size < sizeof(size_t) || given_size > size)
+        return DAFL_ERR_STRUCT_SIZE;
+    memcpy(out, given, given_size);
+    ((size_t *)out)[0] = size;
+    return DAFL_OK;
+}
+
+void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params)
+{
+    if (params)
+        *params = (dafl_penalty_focal_params)DAFL_PENALTY_FOCAL_PARAMS_INIT;
+}
+void dafl_sigmoid_focal_params_init(dafl_sigmoid_focal_params *params)
+{
+    if (params)
+        *params = (dafl_sigmoid_focal_params)DAFL_SIGMOID_FOCAL_PARAMS_INIT;
+}
+void dafl_bce_params_init(dafl_bce_params *params)
+{
+    if (params)
+        *params = (dafl_bce_params)DAFL_BCE_PARAMS_INIT;
+}
+void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params)
+{
+    if (params)
+        *params = (dafl_softmax_focal_params)DAFL_SOFTMAX_FOCAL_PARAMS_INIT;
+}
+void dafl_mse_params_init(dafl_mse_params *params)
+{
+    if (params)
+        *params = (dafl_mse_params)DAFL_MSE_PARAMS_INIT;
+}
+
+static int is_exponent(float v) { return v >= 0.0f && isfinite(v); }
+static int is_weight(float v) { return v >= 0.0f && isfinite(v); }
+
+/* An exponent that is a small integer takes the multiply-only path. */
+static int integer_exponent(float v)
+{
+    return v == floorf(v) && v <= DAFL_MAX_INTEGER_EXPONENT ? (int)v : -1;
+}
+
+/* The reduction settings every loss shares. */
+typedef struct reduction_args {
+    dafl_reduction reduction;
+    float normalizer;
+    float grad_scale;
+    uint32_t flags;
+} reduction_args;
+
+static dafl_status check_reduction(const reduction_args *r, int allow_positives)
+{
+    switch (r->reduction) {
+    case DAFL_REDUCTION_NONE:
+    case DAFL_REDUCTION_SUM:
+    case DAFL_REDUCTION_MEAN:
+        break;
+    case DAFL_REDUCTION_POSITIVES:
+        if (!allow_positives)
+            return DAFL_ERR_INVALID_ENUM;
+        break;
+    case DAFL_REDUCTION_NORMALIZER:
+        if (!(r->normalizer > 0.0f) || !isfinite(r->normalizer))
+            return DAFL_ERR_INVALID_PARAMETER;
+        break;
+    default:
+        return DAFL_ERR_INVALID_ENUM;
+    }
+    if (!isfinite(r->grad_scale))
+        return DAFL_ERR_INVALID_PARAMETER;
+    if (r->flags & ~DAFL_FLAG_TRUST_TARGETS)
+        return DAFL_ERR_INVALID_ENUM;
+    return DAFL_OK;
+}
+
+/* What d(reduced loss)/d(sum) is, before the caller's scale. */
+static double reduction_denominator(dafl_reduction reduction, float normalizer,
+                                    uint64_t positives, double weight_sum)
+{
+    switch (reduction) {
+    case DAFL_REDUCTION_MEAN: return weight_sum;
+    case DAFL_REDUCTION_POSITIVES: return positives ? (double)positives : 1.0;
+    case DAFL_REDUCTION_NORMALIZER: return (double)normalizer;
+    default: return 1.0;
+    }
+}
+
+/* The reduced loss of a call, from its exact statistics: the same function serves the
+ * call itself and dafl_stats_reduce() on combined shards, so both give the same bits. */
+static float reduced_loss(const dafl_stats_impl *s, dafl_reduction reduction,
+                          float normalizer)
+{
+    double denom = reduction_denominator(reduction, normalizer, s->positives,
+                                         dafl_xacc_to_double(&s->weight));
+    return (float)(dafl_xacc_to_double(&s->loss) / denom);
+}
+
+dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
+                              float normalizer, float *loss)
+{
+    if (!stats || !loss)
+        return DAFL_ERR_NULL_POINTER;
+    dafl_stats_impl s;
+    dafl_status st = dafl_stats_read(stats, &s);
+    if (st != DAFL_OK)
+        return st;
+    reduction_args r = {reduction, normalizer, 1.0f, 0};
+    if (reduction == DAFL_REDUCTION_NONE)
+        return DAFL_ERR_INVALID_ENUM;
+    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+        return st;
+    *loss = reduced_loss(&s, reduction, normalizer);
+    return DAFL_OK;
+}
+
+/* ---- the element-wise driver ------------------------------------------------------- */
+
+static int size_product(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* Everything after the loss-specific checks: targets, normalizer, the block loop, the
+ * outputs.  `io` is the job's dafl_io, filled here. */
+static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kernel kernel,
+                                   const void *job,
+                                   dafl_io *io, const float *input, const float *target,
+                                   size_t count, const reduction_args *r, float *loss,
+                                   float *grad, dafl_stats *stats)
+{
+    uint64_t positives = 0;
+    int trust = (r->flags & DAFL_FLAG_TRUST_TARGETS) != 0;
+    if (!trust || r->reduction == DAFL_REDUCTION_POSITIVES) {
+        int bad = k->scan_targets(target, count, &positives);
+        if (bad && !trust)
+            return DAFL_ERR_INVALID_TARGET;
+    }
+    double denom = reduction_denominator(r->reduction, r->normalizer, positives,
+                                         (double)count);
+    io->x = input;
+    io->y = target;
+    io->grad = grad;
+    io->loss_out = r->reduction == DAFL_REDUCTION_NONE ? loss : NULL;
+    io->grad_factor = (float)((double)r->grad_scale / denom);
+
+    dafl_stats_impl s;
+    dafl_stats_impl_clear(&s);
+    for (size_t begin = 0; begin < count; begin += DAFL_BLOCK_ELEMENTS) {
+        size_t len = count - begin < DAFL_BLOCK_ELEMENTS ? count - begin : DAFL_BLOCK_ELEMENTS;
+        uint64_t block_positives;
+        dafl_xacc_add_double(&s.loss, kernel(job, begin, len, &block_positives));
+        s.positives += block_positives;
+    }
+    s.elements = count;
+    dafl_xacc_add_float_times(&s.weight, 1.0f, count);
+
+    if (loss && r->reduction != DAFL_REDUCTION_NONE)
+        *loss = reduced_loss(&s, r->reduction, r->normalizer);
+    if (stats)
+        dafl_stats_write(stats, &s);
+    return DAFL_OK;
+}
+
+static dafl_status check_buffers(const float *input, const float *target, size_t count)
+{
+    if (count && (!input || !target))
+        return DAFL_ERR_NULL_POINTER;
+    size_t bytes;
+    if (!size_product(count, sizeof(float), &bytes))
+        return DAFL_ERR_SIZE_OVERFLOW;
+    return DAFL_OK;
+}
+
+/* ---- 2.1 ---------------------------------------------------------------------------- */
+dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
+                               const dafl_penalty_focal_params *params, float *loss,
+                               float *grad, dafl_stats *stats)
+{
+    dafl_penalty_focal_params p = DAFL_PENALTY_FOCAL_PARAMS_INIT;
+    dafl_status st = read_params(&p, sizeof p, params);
+    if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
+        return st;
+    if (p.input_mode != DAFL_INPUT_LOGITS && p.input_mode != DAFL_INPUT_PROBABILITIES &&
+        p.input_mode != DAFL_INPUT_CLAMPED_LOGITS)
+        return DAFL_ERR_INVALID_ENUM;
+    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
+    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+        return st;
+    if (!is_exponent(p.alpha) || !is_exponent(p.beta) || !is_weight(p.pos_weight) ||
+        !is_weight(p.neg_weight))
+        return DAFL_ERR_INVALID_PARAMETER;
+    if (p.input_mode == DAFL_INPUT_CLAMPED_LOGITS && !(p.clamp_eps > 0.0f && p.clamp_eps < 0.5f))
+        return DAFL_ERR_INVALID_PARAMETER;
+
+    dafl_pf_job job;
+    memset(&job, 0, sizeof job);
+    job.mode = p.input_mode;
+    job.alpha = p.alpha;
+    job.beta = p.beta;
+    job.alpha_int = integer_exponent(p.alpha);
+    job.beta_int = integer_exponent(p.beta);
+    job.pos_weight = p.pos_weight;
+    job.neg_weight = p.neg_weight;
+    job.eps = p.clamp_eps;
+    job.one_minus_eps = (float)(1.0 - (double)p.clamp_eps);
+    job.neglog_eps = (float)-log((double)p.clamp_eps);
+    job.neglog_1m_eps = (float)-log1p(-(double)p.clamp_eps);
+    const dafl_kernels *k = dafl_active_kernels();
+    return run_elementwise(k, k->penalty_focal, &job, &job.io,
+                           input, target, count, &r, loss, grad, stats);
+}
+
+/* ---- 2.2 ---------------------------------------------------------------------------- */
+dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t count,
+                               const dafl_sigmoid_focal_params *params, float *loss,
+                               float *grad, dafl_stats *stats)
+{
+    dafl_sigmoid_focal_params p = DAFL_SIGMOID_FOCAL_PARAMS_INIT;
+    dafl_status st = read_params(&p, sizeof p, params);
+    if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
+        return st;
+    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
+    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+        return st;
+    if (!is_exponent(p.gamma) || isnan(p.alpha) || p.alpha > 1.0f)
+        return DAFL_ERR_INVALID_PARAMETER;
+
+    dafl_sf_job job;
+    memset(&job, 0, sizeof job);
+    job.gamma = p.gamma;
+    job.gamma_int = integer_exponent(p.gamma);
+    job.alpha = p.alpha < 0.0f ? -1.0f : p.alpha;
+    job.one_minus_alpha = 1.0f - p.alpha;
+    const dafl_kernels *k = dafl_active_kernels();
+    return run_elementwise(k, k->sigmoid_focal, &job, &job.io,
+                           input, target, count, &r, loss, grad, stats);
+}
+
+/* ---- 2.3 ---------------------------------------------------------------------------- */
+dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t count,
+                                 const dafl_bce_params *params, float *loss, float *grad,
+                                 dafl_stats *stats)
+{
+    dafl_bce_params p = DAFL_BCE_PARAMS_INIT;
+    dafl_status st = read_params(&p, sizeof p, params);
+    if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
+        return st;
+    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
+    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+        return st;
+    if (!is_weight(p.pos_weight))
+        return DAFL_ERR_INVALID_PARAMETER;
+
+    dafl_bce_job job;
+    memset(&job, 0, sizeof job);
+    job.pos_weight = p.pos_weight;
+    const dafl_kernels *k = dafl_active_kernels();
+    return run_elementwise(k, k->bce, &job, &job.io,
+                           input, target, count, &r, loss, grad, stats);
+}
+
+/* ---- 2.5 ---------------------------------------------------------------------------- */
+dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c, size_t hw,
+                     const dafl_mse_params *params, float *loss, float *grad,
+                     dafl_stats *stats)
+{
+    dafl_mse_params p = DAFL_MSE_PARAMS_INIT;
+    dafl_status st = read_params(&p, sizeof p, params);
+    if (st != DAFL_OK)
+        return st;
+    size_t planes, count;
+    if (!size_product(n, c, &planes) || !size_product(planes, hw, &count))
+        return DAFL_ERR_SIZE_OVERFLOW;
+    if ((st = check_buffers(input, target, count)) != DAFL_OK)
+        return st;
+    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
+    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+        return st;
+    if (p.weights) {
+        if (p.weights_count != c && p.weights_count != planes)
+            return DAFL_ERR_INVALID_PARAMETER;
+        for (size_t i = 0; i < p.weights_count; i++)
+            if (!is_weight(p.weights[i]))
+                return DAFL_ERR_INVALID_PARAMETER;
+    }
+
+    dafl_mse_job job;
+    memset(&job, 0, sizeof job);
+    job.weights = p.weights && p.weights_count ? p.weights : NULL;
+    job.weights_count = p.weights_count;
+    job.plane = hw;
+    const dafl_kernels *k = dafl_active_kernels();
+    return run_elementwise(k, k->mse, &job, &job.io,
+                           input, target, count, &r, loss, grad, stats);
+}
+
+/* ---- 2.4 ---------------------------------------------------------------------------- */
+dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n, size_t c,
+                               size_t hw, const dafl_softmax_focal_params *params, float *loss,
+                               float *grad, dafl_stats *stats)
+{
+    dafl_softmax_focal_params p = DAFL_SOFTMAX_FOCAL_PARAMS_INIT;
+    dafl_status st = read_params(&p, sizeof p, params);
+    if (st != DAFL_OK)
+        return st;
+    size_t pixels, count, bytes;
+    if (!size_product(n, hw, &pixels) || !size_product(pixels, c, &count) ||
+        !size_product(count, sizeof(float), &bytes))
+        return DAFL_ERR_SIZE_OVERFLOW;
+    if (pixels && (!labels || (c && !logits)))
+        return DAFL_ERR_NULL_POINTER;
+    if (p.layout != DAFL_LAYOUT_NCHW && p.layout != DAFL_LAYOUT_NHWC)
+        return DAFL_ERR_INVALID_ENUM;
+    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
+    if ((st = check_reduction(&r, 0)) != DAFL_OK)
+        return st;
+    if (!is_exponent(p.gamma) || (pixels && c == 0))
+        return DAFL_ERR_INVALID_PARAMETER;
+    if (p.class_weights)
+        for (size_t k = 0; k < c; k++)
+            if (!is_weight(p.class_weights[k]))
+                return DAFL_ERR_INVALID_PARAMETER;
+
+    /* Labels: validate, and count each class for the exact weight sum. */
+    uint64_t *class_count = calloc(c ? c : 1, sizeof *class_count);
+    if (!class_count)
+        return DAFL_ERR_OUT_OF_MEMORY;
+    uint64_t active = 0;
+    for (size_t i = 0; i < pixels; i++) {
+        int32_t t = labels[i];
+        if (t == p.ignore_index)
+            continue;
+        if (t < 0 || (uint64_t)t >= c) {
+            free(class_count);
+            return DAFL_ERR_INVALID_LABEL;
+        }
+        class_count[t]++;
+        active++;
+    }
+    dafl_stats_impl s;
+    dafl_stats_impl_clear(&s);
+    for (size_t k = 0; k < c; k++)
+        dafl_xacc_add_float_times(&s.weight, p.class_weights ? p.class_weights[k] : 1.0f,
+                                  class_count[k]);
+    free(class_count);
+    s.elements = active;
+    double weight_sum = dafl_xacc_to_double(&s.weight);
+
+    dafl_softmax_job job;
+    memset(&job, 0, sizeof job);
+    job.x = logits;
+    job.labels = labels;
+    job.grad = grad;
+    job.loss_out = r.reduction == DAFL_REDUCTION_NONE ? loss : NULL;
+    job.grad_factor =
+        (float)((double)r.grad_scale /
+                reduction_denominator(r.reduction, r.normalizer, 0, weight_sum));
+    job.c = c;
+    job.hw = hw;
+    job.nhwc = p.layout == DAFL_LAYOUT_NHWC;
+    job.ignore_index = p.ignore_index;
+    job.class_weights = p.class_weights;
+    job.gamma = p.gamma;
+    job.gamma_int = integer_exponent(p.gamma);
+
+    const dafl_kernels *k = dafl_active_kernels();
+    for (size_t begin = 0; begin < pixels; begin += DAFL_BLOCK_ELEMENTS) {
+        size_t len = pixels - begin < DAFL_BLOCK_ELEMENTS ? pixels - begin : DAFL_BLOCK_ELEMENTS;
+        dafl_xacc_add_double(&s.loss, k->softmax_focal(&job, begin, len));
+    }
+    if (loss && r.reduction != DAFL_REDUCTION_NONE)
+        *loss = reduced_loss(&s, r.reduction, r.normalizer);
+    if (stats)
+        dafl_stats_write(stats, &s);
+    return DAFL_OK;
+}
+
+/* ---- positives ---------------------------------------------------------------------- */
+dafl_status dafl_count_positives(const float *target, size_t count, uint32_t flags,
+                                 uint64_t *positives)
+{
+    if (!positives || (count && !target))
+        return DAFL_ERR_NULL_POINTER;
+    if (flags & ~DAFL_FLAG_TRUST_TARGETS)
+        return DAFL_ERR_INVALID_ENUM;
+    uint64_t found;
+    int bad = dafl_active_kernels()->scan_targets(target, count, &found);
+    if (bad && !(flags & DAFL_FLAG_TRUST_TARGETS))
+        return DAFL_ERR_INVALID_TARGET;
+    *positives = found;
+    return DAFL_OK;
+}
