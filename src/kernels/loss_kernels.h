@@ -51,6 +51,19 @@ INLINE vf pow_int(vf b, int n)
     return r;
 }
 
+/* b^k for a real k >= 0 given log b: b^floor(k) by multiplication times
+ * exp(frac(k) * log b).  Only the fractional part goes through exp, so the float error of
+ * log b (about |log b| * 2^-24 absolute) is amplified by frac(k) < 1 instead of by k. */
+INLINE vf pow_real(vf b, vf log_b, float k)
+{
+    int whole = (int)k;
+    float frac = k - (float)whole;
+    vf r = pow_int(b, whole);
+    if (frac != 0.0f)
+        r = vf_mul(r, vf_exp(vf_mul(vf_set(frac), log_b)));
+    return r;
+}
+
 /* exp(-k * s) for s = s_hi + s_lo >= 0 held as an unevaluated float pair, k > 0.
  * Computing k*s in two parts keeps base^k accurate to a few ULP even when |k*s| is large
  * (a plain float product would lose |k*s| * 2^-24 relative).  The product's error term
@@ -133,7 +146,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     vm pos = r.positive;
     vf omy = vf_sub(one, y);
     vf w_neg = j->beta_int >= 0 ? pow_int(omy, j->beta_int)
-                                : vf_exp(vf_mul(vf_set(j->beta), vf_log1p(vf_neg(y))));
+                                : pow_real(omy, vf_log1p(vf_neg(y)), j->beta);
     w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
     vf W = vf_select(pos, vf_set(j->pos_weight), w_neg);
 
@@ -153,8 +166,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
             m_alpha = one;
         } else {
             vf log_m = vf_neg(vf_select(pos, nlq, nlp));
-            m_alpha = vf_exp(vf_mul(vf_set(j->alpha), log_m));
-            m_alpha_1 = vf_exp(vf_mul(vf_set(j->alpha - 1.0f), log_m));
+            m_alpha = pow_real(m, log_m, j->alpha);
+            m_alpha_1 = pow_real(m, log_m, j->alpha - 1.0f);
         }
         r.loss = vf_mul(W, vf_mul(m_alpha, c));
         if (want_grad) {
@@ -193,9 +206,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
         m = vf_select(clamped, m_c, m);
         c = vf_select(clamped, c_c, c);
         if (vm_any(clamped)) {
-            vf m_c_alpha = j->alpha_int >= 0
-                               ? pow_int(m_c, j->alpha_int)
-                               : vf_exp(vf_mul(vf_set(j->alpha), vf_log(m_c)));
+            vf m_c_alpha = j->alpha_int >= 0 ? pow_int(m_c, j->alpha_int)
+                                             : pow_real(m_c, vf_log(m_c), j->alpha);
             m_alpha = vf_select(clamped, m_c_alpha, m_alpha);
         }
     }
@@ -236,7 +248,7 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int 
         m_gamma = exp_neg_scaled(hi, lo, j->gamma);
         vm soft = vm_not(hard);
         if (vm_any(soft)) {
-            vf soft_pow = vf_exp(vf_mul(vf_set(j->gamma), vf_log(m)));
+            vf soft_pow = pow_real(m, vf_log(m), j->gamma);
             m_gamma = vf_select(soft, soft_pow, m_gamma);
         }
     }
@@ -405,9 +417,8 @@ DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job)
  *   l = -w_t * m^gamma * s
  *   dl/dx_k = w_t * (delta(k,t) - p_k) * G,   G = gamma * m^(gamma-1) * p_t * s - m^gamma
  * m comes from the sum of the other classes, never from 1 - p_t, and delta(t,t) - p_t is
- * that same m.  Vectors run across VW pixels; each pixel sums its classes in order, so
- * the result does not depend on the vector width.  x_k == mx gives e_k = 1 exactly, which
- * also makes +inf logits take their limit instead of inf - inf. */
+ * that same m; s likewise avoids log S ~ 0 when p_t -> 1.  Vectors run across VW pixels; each pixel sums its classes in order, so
+ * the result does not depend on the vector width. */
 
 /* Where pixel `pixel` keeps class 0, and the distance between its classes. */
 INLINE size_t softmax_offset(const dafl_softmax_job *j, size_t pixel)
@@ -423,6 +434,22 @@ typedef struct softmax_lanes {
     int contiguous;    /* all VW pixels valid, NCHW, one image: plain vector loads */
     int valid;         /* lanes 0..valid-1 hold pixels */
 } softmax_lanes;
+
+/* exp(x_k - mx) with the subtraction's rounding error put back: d = d_hi + d_lo exactly
+ * (TwoSum), exp(d) = exp(d_hi) * (1 + d_lo).  A float difference alone would carry up to
+ * half an ULP of |d| into exp's argument: tens of ULP for |d| ~ 30.  x_k == mx gives
+ * exactly 1, which also makes +inf logits take their limit instead of inf - inf. */
+INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo)
+{
+    const vf zero = vf_set(0.0f);
+    vm at_max = vf_eq(xk, mx);
+    vf hi, lo;
+    two_sum(xk, vf_neg(mx), &hi, &lo);
+    *d_hi = vf_select(at_max, zero, hi);
+    *d_lo = vf_select(at_max, zero, lo);
+    vf e = vf_exp(*d_hi);
+    return vf_fma(e, *d_lo, e);
+}
 
 INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k)
 {
@@ -475,18 +502,22 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
     vf mx = softmax_load(j, &ln, 0);
     for (size_t k = 1; k < j->c; k++)
         mx = vf_max(softmax_load(j, &ln, k), mx);
-    vf S = zero, S_other = zero, d_t = zero;
+    vf S = zero, S_other = zero, d_t = zero, d_t_lo = zero, e_t = zero;
     for (size_t k = 0; k < j->c; k++) {
-        vf xk = softmax_load(j, &ln, k);
-        vf d = vf_select(vf_eq(xk, mx), zero, vf_sub(xk, mx));
-        vf e = vf_exp(d);
+        vf d, d_lo;
+        vf e = softmax_exp_diff(softmax_load(j, &ln, k), mx, &d, &d_lo);
         vm is_t = vf_eq(t_v, vf_set((float)k));
         S = vf_add(S, e);
         S_other = vf_add(S_other, vf_select(is_t, zero, e));
         d_t = vf_select(is_t, d, d_t);
+        d_t_lo = vf_select(is_t, d_lo, d_t_lo);
+        e_t = vf_select(is_t, e, e_t);
     }
+    /* s = log(e_t / S).  When t holds the maximum, e_t = 1 and s = -log1p(S_other) keeps
+     * full precision as p_t -> 1; otherwise d_t < 0 and d_t - log S cannot cancel. */
     vf log_S = vf_log(S);
-    vf s = vf_sub(d_t, log_S);
+    vf s = vf_select(vf_eq(d_t, zero), vf_neg(vf_log1p(S_other)),
+                     vf_add(vf_sub(d_t, log_S), d_t_lo));
     vf m = vf_div(S_other, S);
     vf m_gamma, m_gamma_1 = zero; /* m^gamma, m^(gamma-1) */
     if (j->gamma_int >= 1) {
@@ -496,14 +527,14 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
         m_gamma = one;
     } else {
         vf log_m = vf_sub(vf_log(S_other), log_S);
-        m_gamma = vf_exp(vf_mul(vf_set(j->gamma), log_m));
-        m_gamma_1 = vf_exp(vf_mul(vf_set(j->gamma - 1.0f), log_m));
+        m_gamma = pow_real(m, log_m, j->gamma);
+        m_gamma_1 = pow_real(m, log_m, j->gamma - 1.0f);
     }
     vf loss = vf_neg(vf_mul(w_t, vf_mul(m_gamma, s)));
     loss = vf_select(active, loss, zero);
 
     if (j->grad) {
-        vf p_t = vf_div(vf_exp(d_t), S);
+        vf p_t = vf_div(e_t, S);
         vf G = vf_neg(m_gamma);
         if (j->gamma != 0.0f) {
             vf term = vf_mul(vf_mul(vf_set(j->gamma), m_gamma_1), vf_mul(p_t, s));
@@ -512,10 +543,10 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
         }
         vf wG = vf_mul(vf_mul(w_t, G), vf_set(j->grad_factor));
         for (size_t k = 0; k < j->c; k++) {
-            vf xk = softmax_load(j, &ln, k);
-            vf d = vf_select(vf_eq(xk, mx), zero, vf_sub(xk, mx));
+            vf d, d_lo;
+            vf e = softmax_exp_diff(softmax_load(j, &ln, k), mx, &d, &d_lo);
             vm is_t = vf_eq(t_v, vf_set((float)k));
-            vf delta_minus_p = vf_select(is_t, m, vf_neg(vf_div(vf_exp(d), S)));
+            vf delta_minus_p = vf_select(is_t, m, vf_neg(vf_div(e, S)));
             vf g = vf_select(active, vf_mul(delta_minus_p, wG), zero);
             softmax_store_grad(j, &ln, k, g);
         }
