@@ -1,0 +1,153 @@
+/*
+ * Golden digests: a fixed pseudo-random input set per loss, and a hash of every output
+ * bit (per-element loss, gradient, reduced loss, statistics).  The same digest must come
+ * out on every ISA, every platform and every build, so a change that moves a single bit
+ * anywhere - a reordered sum, a contracted multiply-add, a different SLEEF entry point -
+ * fails here even when it stays within the accuracy bound.  Correctness itself is proven
+ * by test_accuracy against the double reference; this test pins down determinism.
+ *
+ * Two classes of results exist (dafl.h): CPUs with FMA (every SIMD ISA, and the scalar
+ * kernels on them) and x86-64 CPUs without FMA (scalar with SLEEF's non-FMA functions).
+ * Run with DAFL_GOLDEN_PRINT=1 to print the digests of the running class.
+ */
+#include "golden_digests.h"
+#include "test_common.h"
+
+#define GOLDEN_N 5003 /* not a multiple of any vector width or of the block */
+
+static uint64_t digest_outputs(const float *loss, size_t nl, const float *grad, size_t ng,
+                               float reduced, const dafl_stats *stats)
+{
+    uint64_t h = TEST_HASH_SEED;
+    h = test_hash_floats(h, loss, nl);
+    h = test_hash_floats(h, grad, ng);
+    h = test_hash_floats(h, &reduced, 1);
+    float sum = (float)dafl_stats_loss_sum(stats), w = (float)dafl_stats_weight_sum(stats);
+    float counts[2] = {(float)dafl_stats_positives(stats), (float)dafl_stats_elements(stats)};
+    h = test_hash_floats(h, &sum, 1);
+    h = test_hash_floats(h, &w, 1);
+    return test_hash_floats(h, counts, 2);
+}
+
+static uint64_t golden_case(int which)
+{
+    static float x[GOLDEN_N * 4], y[GOLDEN_N], loss[GOLDEN_N], grad[GOLDEN_N * 4];
+    static int32_t labels[GOLDEN_N];
+    uint64_t seed = 0x5eed0000u + (uint64_t)which;
+    for (size_t i = 0; i < GOLDEN_N * 4; i++)
+        x[i] = test_uniform(&seed, -20.0f, 20.0f);
+    for (size_t i = 0; i < GOLDEN_N; i++) {
+        uint64_t r = test_rand64(&seed);
+        y[i] = r % 7 == 0 ? 1.0f : r % 7 == 1 ? 0.0f : test_uniform(&seed, 0.0f, 1.0f);
+        labels[i] = r % 11 == 0 ? -100 : (int32_t)(r % 4);
+    }
+    x[17] = INFINITY;
+    x[18] = -INFINITY;
+    float reduced = 0;
+    dafl_stats stats;
+    dafl_status st = DAFL_OK;
+    switch (which) {
+    case 0: case 1: case 2: {
+        for (size_t i = 0; which == 1 && i < GOLDEN_N; i++)
+            x[i] = test_uniform(&seed, 0.0f, 1.0f); /* probabilities */
+        dafl_penalty_focal_params p;
+        dafl_penalty_focal_params_init(&p);
+        p.input_mode = (dafl_input_mode)which;
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_penalty_focal(x, y, GOLDEN_N, &p, loss, grad, NULL);
+        p.reduction = DAFL_REDUCTION_POSITIVES;
+        st |= dafl_penalty_focal(x, y, GOLDEN_N, &p, &reduced, NULL, &stats);
+        break;
+    }
+    case 3: case 4: {
+        dafl_sigmoid_focal_params p;
+        dafl_sigmoid_focal_params_init(&p);
+        p.gamma = which == 3 ? 2.0f : 2.5f;
+        st |= dafl_sigmoid_focal(x, y, GOLDEN_N, &p, loss, grad, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_sigmoid_focal(x, y, GOLDEN_N, &p, &reduced, NULL, &stats);
+        break;
+    }
+    case 5: {
+        dafl_bce_params p;
+        dafl_bce_params_init(&p);
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_bce_with_logits(x, y, GOLDEN_N, &p, loss, grad, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_bce_with_logits(x, y, GOLDEN_N, &p, &reduced, NULL, &stats);
+        break;
+    }
+    case 6: {
+        dafl_mse_params p;
+        dafl_mse_params_init(&p);
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_mse(x, y, 1, 1, GOLDEN_N, &p, loss, grad, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_mse(x, y, 1, 1, GOLDEN_N, &p, &reduced, NULL, &stats);
+        break;
+    }
+    default: {
+        dafl_softmax_focal_params p;
+        dafl_softmax_focal_params_init(&p);
+        p.layout = which == 7 ? DAFL_LAYOUT_NCHW : DAFL_LAYOUT_NHWC;
+        p.gamma = which == 7 ? 2.0f : 1.5f;
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_softmax_focal(x, labels, 1, 4, GOLDEN_N, &p, loss, grad, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_softmax_focal(x, labels, 1, 4, GOLDEN_N, &p, &reduced, NULL, &stats);
+        return st ? 0 : digest_outputs(loss, GOLDEN_N, grad, GOLDEN_N * 4, reduced, &stats);
+    }
+    }
+    return st ? 0 : digest_outputs(loss, GOLDEN_N, grad, GOLDEN_N, reduced, &stats);
+}
+
+static const char *const golden_names[GOLDEN_CASES] = {
+    "penalty focal logits", "penalty focal probabilities", "penalty focal clamped",
+    "sigmoid focal g=2",    "sigmoid focal g=2.5",         "bce",
+    "mse",                  "softmax focal NCHW g=2",      "softmax focal NHWC g=1.5"};
+
+/* Whether the running kernels belong to the non-FMA class: only the scalar kernels on an
+ * x86-64 CPU without FMA. */
+static int non_fma_class(void)
+{
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return dafl_active_isa() == DAFL_ISA_SCALAR && !__builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+START_TEST(golden_digests)
+{
+    int print = getenv("DAFL_GOLDEN_PRINT") != NULL;
+    for (int k = 0; k < TEST_ISA_COUNT; k++) {
+        if (!test_use_isa(test_all_isas[k], "golden digests"))
+            continue;
+        const uint64_t *want = non_fma_class() ? golden_non_fma : golden_fma;
+        for (int c = 0; c < GOLDEN_CASES; c++) {
+            uint64_t got = golden_case(c);
+            if (print)
+                printf("    UINT64_C(0x%016llx), /* %s */\n", (unsigned long long)got,
+                       golden_names[c]);
+            ck_assert_msg(print || got == want[c], "%s on %s (%s class): digest %016llx, want %016llx",
+                          golden_names[c], dafl_isa_name(test_all_isas[k]),
+                          non_fma_class() ? "non-FMA" : "FMA", (unsigned long long)got,
+                          (unsigned long long)want[c]);
+        }
+        printf("golden digests %-7s (%s class): all %d match\n", dafl_isa_name(test_all_isas[k]),
+               non_fma_class() ? "non-FMA" : "FMA", GOLDEN_CASES);
+    }
+    dafl_set_isa(DAFL_ISA_AUTO);
+}
+END_TEST
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    Suite *s = suite_create("golden");
+    TCase *tc = tcase_create("golden");
+    tcase_add_test(tc, golden_digests);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
