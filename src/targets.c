@@ -39,6 +39,10 @@
 /* Column distance of a pixel whose column holds no foreground at all. */
 #define DAFL_NO_FOREGROUND UINT32_MAX
 
+/* Distance targets for squared distances below this are looked up in a table filled on
+ * first use: near the foreground the same small d2 values recur on most pixels. */
+#define DAFL_NEAR_TARGETS 4096
+
 /* ---- shared helpers ------------------------------------------------------------- */
 
 /* Validates a caller's h x w buffer: NULL is allowed only for an empty one, and h * w
@@ -342,8 +346,8 @@ static bool column_distances(const uint8_t *mask, size_t h, size_t w, uint32_t *
 
 /* The lower envelope of one row's parabolas, left to right (each array holds w). */
 typedef struct envelope {
-    int64_t *apex;   /* column q of the parabola f(q) + (x - q)^2        */
-    int64_t *height; /* its f(q): the column distance of q, squared      */
+    int64_t *apex;   /* column q of the parabola f(q) + (x - q)^2         */
+    int64_t *height; /* its f(q): the column distance of q, squared       */
     int64_t *start;  /* the parabola is the lowest for integers x > start */
 } envelope;
 
@@ -430,10 +434,6 @@ static float distance_target(int64_t d2, double two_sigma_sq)
     }
     return (float)exp(exponent);
 }
-
-/* Squared distances below this are looked up in a table filled on first use: near the
- * foreground the same small d2 values recur on most pixels. */
-#define DAFL_NEAR_TARGETS 4096
 
 /*
  * out = exp(-d^2 / (2 sigma^2)), evaluated exactly as (float)exp(-(double)d2 /

@@ -46,6 +46,15 @@ static uint32_t float_bits(float value)
     return bits;
 }
 
+/* A passing ck_assert is recorded (a write to the runner's pipe in fork mode), so the
+ * per-pixel checks use this, which calls into Check only when the check fails. */
+#define CHECK_PIXEL(expr, ...)          \
+    do {                                \
+        if (!(expr)) {                  \
+            ck_abort_msg(__VA_ARGS__);  \
+        }                               \
+    } while (0)
+
 /* A byte pattern no routine would write by accident. */
 static void fill_sentinel(void *buffer, size_t bytes)
 {
@@ -205,11 +214,12 @@ START_TEST(test_umich_symmetry)
     for (size_t y = 0; y < side; ++y) {
         for (size_t x = 0; x < side; ++x) {
             const float v = map[y * side + x];
-            ck_assert(v == map[x * side + y]);
-            ck_assert(v == map[y * side + (side - 1 - x)]);
-            ck_assert(v == map[(side - 1 - y) * side + x]);
-            ck_assert_uint_eq(float_bits(v),
-                              float_bits(umich_value((long)x - r, (long)y - r, r, 1.0f)));
+            CHECK_PIXEL(v == map[x * side + y], "transpose at (%zu, %zu)", y, x);
+            CHECK_PIXEL(v == map[y * side + (side - 1 - x)], "x mirror at (%zu, %zu)", y, x);
+            CHECK_PIXEL(v == map[(side - 1 - y) * side + x], "y mirror at (%zu, %zu)", y, x);
+            CHECK_PIXEL(float_bits(v) ==
+                            float_bits(umich_value((long)x - r, (long)y - r, r, 1.0f)),
+                        "value at (%zu, %zu)", y, x);
         }
     }
     ck_assert(map[r * (long)side + r] == 1.0f);
@@ -229,9 +239,11 @@ static void check_umich_map(const float *map, size_t h, size_t w, long cx, long 
             const float v = map[y * w + x];
             if (labs(dx) <= r && labs(dy) <= r) {
                 const float g = umich_value(dx, dy, r, 1.0f);
-                ck_assert(v == (g > background ? g : background));
+                CHECK_PIXEL(v == (g > background ? g : background),
+                            "centre (%ld, %ld) r %ld: drawn pixel (%zu, %zu)", cx, cy, r, y, x);
             } else {
-                ck_assert(v == background);
+                CHECK_PIXEL(v == background,
+                            "centre (%ld, %ld) r %ld: pixel (%zu, %zu) touched", cx, cy, r, y, x);
             }
         }
     }
@@ -298,7 +310,8 @@ START_TEST(test_umich_centre_outside)
     for (size_t y = 0; y < h; ++y) {
         for (size_t x = 0; x < w; ++x) {
             const float expected = x == 0 ? umich_value(far, (long)y - 2, far, 1.0f) : 0.0f;
-            ck_assert_uint_eq(float_bits(map_far[y * w + x]), float_bits(expected));
+            CHECK_PIXEL(float_bits(map_far[y * w + x]) == float_bits(expected),
+                        "pixel (%zu, %zu)", y, x);
         }
     }
     ck_assert(map_far[2 * w] > 0.01f);
@@ -322,8 +335,7 @@ START_TEST(test_umich_max_merge)
     size_t both = 0;
     for (size_t i = 0; i < h * w; ++i) {
         const float expected = a[i] > b[i] ? a[i] : b[i];
-        ck_assert(ab[i] == expected);
-        ck_assert(ba[i] == expected);
+        CHECK_PIXEL(ab[i] == expected && ba[i] == expected, "pixel %zu", i);
         both += a[i] > 0.0f && b[i] > 0.0f && a[i] != b[i];
     }
     ck_assert_uint_gt(both, 5); /* the windows really overlap */
@@ -357,7 +369,8 @@ START_TEST(test_umich_k_scaling)
                 const float expected = labs(dx) <= 4 && labs(dy) <= 4
                                            ? umich_value(dx, dy, 4, ks[i])
                                            : 0.0f;
-                ck_assert_uint_eq(float_bits(map[y * w + x]), float_bits(expected));
+                CHECK_PIXEL(float_bits(map[y * w + x]) == float_bits(expected),
+                            "k %g pixel (%zu, %zu)", (double)ks[i], y, x);
             }
         }
         ck_assert(map[5 * w + 5] == ks[i]);
@@ -510,9 +523,9 @@ START_TEST(test_msra_against_reference)
                                  DAFL_OK);
                 msra_reference(expected, h, w, cx, cy, sigmas[s]);
                 for (size_t p = 0; p < h * w; ++p) {
-                    ck_assert_msg(float_bits(got[p]) == float_bits(expected[p]),
-                                  "sigma %g centre (%g, %g) pixel %zu: %.9g != %.9g",
-                                  sigmas[s], cx, cy, p, got[p], expected[p]);
+                    CHECK_PIXEL(float_bits(got[p]) == float_bits(expected[p]),
+                                "sigma %g centre (%g, %g) pixel %zu: %.9g != %.9g",
+                                sigmas[s], cx, cy, p, (double)got[p], (double)expected[p]);
                 }
                 drawn += memcmp(got, base, h * w * sizeof *got) != 0;
             }
@@ -619,9 +632,9 @@ static void check_distance_targets(const uint8_t *mask, size_t h, size_t w, doub
     ck_assert_int_eq(dafl_distance_targets(mask, h, w, sigma, out), DAFL_OK);
     for (size_t i = 0; i < h * w; ++i) {
         const float expected = expected_target(d2[i], sigma);
-        ck_assert_msg(float_bits(out[i]) == float_bits(expected),
-                      "%zux%zu sigma %g pixel (%zu, %zu): d2 %lld, %.9g != %.9g", h, w,
-                      sigma, i / w, i % w, (long long)d2[i], out[i], expected);
+        CHECK_PIXEL(float_bits(out[i]) == float_bits(expected),
+                    "%zux%zu sigma %g pixel (%zu, %zu): d2 %lld, %.9g != %.9g", h, w, sigma,
+                    i / w, i % w, (long long)d2[i], (double)out[i], (double)expected);
     }
     free(d2);
     free(out);
@@ -636,13 +649,13 @@ START_TEST(test_distance_special_masks)
     fill_sentinel(out, sizeof out);
     ck_assert_int_eq(dafl_distance_targets(mask, 64, 64, 3.0, out), DAFL_OK);
     for (size_t i = 0; i < 64 * 64; ++i) {
-        ck_assert_uint_eq(float_bits(out[i]), float_bits(0.0f));
+        CHECK_PIXEL(float_bits(out[i]) == float_bits(0.0f), "background pixel %zu", i);
     }
 
     memset(mask, 1, sizeof mask);
     ck_assert_int_eq(dafl_distance_targets(mask, 64, 64, 3.0, out), DAFL_OK);
     for (size_t i = 0; i < 64 * 64; ++i) {
-        ck_assert(out[i] == 1.0f);
+        CHECK_PIXEL(out[i] == 1.0f, "foreground pixel %zu", i);
     }
 
     /* A single pixel: out = exp(-(dx^2 + dy^2) / (2 sigma^2)) around it. */
@@ -802,7 +815,8 @@ START_TEST(test_distance_4096)
             const int64_t dx = (int64_t)fg[i][1] - (int64_t)x;
             best = dy * dy + dx * dx < best ? dy * dy + dx * dx : best;
         }
-        ck_assert_uint_eq(float_bits(out[y * side + x]), float_bits(expected_target(best, sigma)));
+        CHECK_PIXEL(float_bits(out[y * side + x]) == float_bits(expected_target(best, sigma)),
+                    "pixel (%zu, %zu)", y, x);
     }
     free(mask);
     free(out);
@@ -869,11 +883,15 @@ END_TEST
 
 /* ---- runner --------------------------------------------------------------------- */
 
+/* Generous limits: the suite takes seconds, but may run under a sanitizer or valgrind. */
+enum { CASE_TIMEOUT_S = 120, DISTANCE_CASE_TIMEOUT_S = 600 };
+
 static Suite *targets_suite(void)
 {
     Suite *suite = suite_create("targets");
 
     TCase *radius = tcase_create("gaussian_radius");
+    tcase_set_timeout(radius, CASE_TIMEOUT_S);
     tcase_add_test(radius, test_radius_check_values);
     tcase_add_test(radius, test_radius_exact_meets_overlap);
     tcase_add_test(radius, test_radius_scaling);
@@ -881,6 +899,7 @@ static Suite *targets_suite(void)
     suite_add_tcase(suite, radius);
 
     TCase *umich = tcase_create("draw_gaussian");
+    tcase_set_timeout(umich, CASE_TIMEOUT_S);
     tcase_add_test(umich, test_umich_centre_row);
     tcase_add_test(umich, test_umich_radius_zero);
     tcase_add_test(umich, test_umich_symmetry);
@@ -892,6 +911,7 @@ static Suite *targets_suite(void)
     suite_add_tcase(suite, umich);
 
     TCase *msra = tcase_create("draw_gaussian_sigma");
+    tcase_set_timeout(msra, CASE_TIMEOUT_S);
     tcase_add_test(msra, test_msra_simple_values);
     tcase_add_test(msra, test_msra_fractional_window);
     tcase_add_test(msra, test_msra_against_reference);
@@ -899,7 +919,7 @@ static Suite *targets_suite(void)
     suite_add_tcase(suite, msra);
 
     TCase *distance = tcase_create("distance_targets");
-    tcase_set_timeout(distance, 120);
+    tcase_set_timeout(distance, DISTANCE_CASE_TIMEOUT_S);
     tcase_add_test(distance, test_distance_special_masks);
     tcase_add_test(distance, test_distance_extreme_sigma);
     tcase_add_test(distance, test_distance_random_vs_brute_force);
@@ -909,6 +929,7 @@ static Suite *targets_suite(void)
     suite_add_tcase(suite, distance);
 
     TCase *empty = tcase_create("empty");
+    tcase_set_timeout(empty, CASE_TIMEOUT_S);
     tcase_add_test(empty, test_empty_planes);
     suite_add_tcase(suite, empty);
     return suite;
