@@ -121,6 +121,40 @@ DAFL_API int dafl_isa_available(dafl_isa isa);
 /** "scalar", "avx2", "avx512", "neon" or "auto"; "unknown" for other values. */
 DAFL_API const char *dafl_isa_name(dafl_isa isa);
 
+/* ---- threads ---------------------------------------------------------------------- */
+/* Every loss runs its blocks on several threads when the call is large enough.  The split
+ * and the thread count never change a result: see "Determinism" above.
+ *
+ * By default dafl runs on its own small pthread pool, with as many threads as the
+ * machine has online CPUs (at most DAFL_MAX_THREADS), started on the first large call.
+ * Calls smaller than DAFL_MIN_PARALLEL_ELEMENTS elements always run on the calling
+ * thread: waking the pool costs more than it saves there (measured: see README).
+ * Concurrent calls from many host threads are safe; while one call uses the pool, the
+ * others run on their own threads. */
+#define DAFL_MAX_THREADS 256
+#define DAFL_MIN_PARALLEL_ELEMENTS 32768
+
+/** A piece of work: process the items begin .. end-1 of a call. */
+typedef void (*dafl_range_fn)(void *range_ctx, size_t begin, size_t end);
+
+/** A host's parallel-for: it must call fn(range_ctx, b, e) for sub-ranges [b, e) that
+ *  together cover [0, count) exactly once (any split, any threads, any order) and return
+ *  when all of them have finished.  host_ctx is what was given to dafl_set_parallel_for. */
+typedef void (*dafl_parallel_for_fn)(void *host_ctx, size_t count, dafl_range_fn fn,
+                                     void *range_ctx);
+
+/** Process-wide thread count for later calls: 1 runs everything on the calling thread,
+ *  0 restores the default (online CPUs).  DAFL_ERR_INVALID_PARAMETER when negative or
+ *  above DAFL_MAX_THREADS. */
+DAFL_API dafl_status dafl_set_threads(int threads);
+/** The thread count later calls will use (never 0). */
+DAFL_API int dafl_threads(void);
+/** Hand dafl's parallel work to the host's own pool (PyTorch's, TBB, OpenMP...) instead of
+ *  dafl's: fn is then called for every call large enough to be split (the thread count
+ *  set above still decides whether a call is split; the host decides how).  NULL restores
+ *  dafl's pool. */
+DAFL_API dafl_status dafl_set_parallel_for(dafl_parallel_for_fn fn, void *host_ctx);
+
 /* ---- reductions and flags ------------------------------------------------------- */
 typedef enum dafl_reduction {
     DAFL_REDUCTION_NONE = 0,

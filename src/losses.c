@@ -5,11 +5,13 @@
  * passed, so a failing call leaves every output untouched.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "exact_sum.h"
 #include "kernels/kernel_api.h"
+#include "parallel.h"
 #include "stats.h"
 
 /* ---- parameters ------------------------------------------------------------------- */
@@ -139,6 +141,56 @@ dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
     return DAFL_OK;
 }
 
+/* ---- the block loop, on one thread or many ------------------------------------------ */
+
+/* One call's blocks.  Each range of blocks is summed into a private exact accumulator and
+ * merged under the lock: exact sums make the merge order irrelevant. */
+typedef struct block_task {
+    const void *job;
+    dafl_elementwise_kernel elementwise; /* or: */
+    double (*softmax)(const dafl_softmax_job *job, size_t begin, size_t len);
+    size_t items; /* elements (pixels for softmax) */
+    pthread_mutex_t lock;
+    dafl_xacc sum;
+    uint64_t positives;
+} block_task;
+
+static void run_block_range(void *ctx, size_t first_block, size_t end_block)
+{
+    block_task *t = ctx;
+    dafl_xacc local;
+    dafl_xacc_clear(&local);
+    uint64_t positives = 0;
+    for (size_t b = first_block; b < end_block; b++) {
+        size_t begin = b * DAFL_BLOCK_ELEMENTS;
+        size_t len = t->items - begin < DAFL_BLOCK_ELEMENTS ? t->items - begin
+                                                            : DAFL_BLOCK_ELEMENTS;
+        uint64_t block_positives = 0;
+        double block_sum = t->elementwise
+                               ? t->elementwise(t->job, begin, len, &block_positives)
+                               : t->softmax(t->job, begin, len);
+        dafl_xacc_add_double(&local, block_sum);
+        positives += block_positives;
+    }
+    pthread_mutex_lock(&t->lock);
+    dafl_xacc_add(&t->sum, &local);
+    t->positives += positives;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Runs every block of the call; adds the exact loss sum and positive count to *s. */
+static void run_blocks(block_task *t, size_t elements_touched, dafl_stats_impl *s)
+{
+    pthread_mutex_init(&t->lock, NULL);
+    dafl_xacc_clear(&t->sum);
+    t->positives = 0;
+    size_t blocks = (t->items + DAFL_BLOCK_ELEMENTS - 1) / DAFL_BLOCK_ELEMENTS;
+    dafl_parallel_for(blocks, elements_touched, run_block_range, t);
+    pthread_mutex_destroy(&t->lock);
+    dafl_xacc_add(&s->loss, &t->sum);
+    s->positives += t->positives;
+}
+
 /* ---- the element-wise driver ------------------------------------------------------- */
 
 static int size_product(size_t a, size_t b, size_t *out)
@@ -171,12 +223,8 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
 
     dafl_stats_impl s;
     dafl_stats_impl_clear(&s);
-    for (size_t begin = 0; begin < count; begin += DAFL_BLOCK_ELEMENTS) {
-        size_t len = count - begin < DAFL_BLOCK_ELEMENTS ? count - begin : DAFL_BLOCK_ELEMENTS;
-        uint64_t block_positives;
-        dafl_xacc_add_double(&s.loss, kernel(job, begin, len, &block_positives));
-        s.positives += block_positives;
-    }
+    block_task task = {.job = job, .elementwise = kernel, .items = count};
+    run_blocks(&task, count, &s);
     s.elements = count;
     dafl_xacc_add_float_times(&s.weight, 1.0f, count);
 
@@ -389,11 +437,9 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
     job.gamma = p.gamma;
     job.gamma_int = integer_exponent(p.gamma);
 
-    const dafl_kernels *k = dafl_active_kernels();
-    for (size_t begin = 0; begin < pixels; begin += DAFL_BLOCK_ELEMENTS) {
-        size_t len = pixels - begin < DAFL_BLOCK_ELEMENTS ? pixels - begin : DAFL_BLOCK_ELEMENTS;
-        dafl_xacc_add_double(&s.loss, k->softmax_focal(&job, begin, len));
-    }
+    block_task task = {.job = &job, .softmax = dafl_active_kernels()->softmax_focal,
+                       .items = pixels};
+    run_blocks(&task, count, &s);
     if (loss && r.reduction != DAFL_REDUCTION_NONE)
         *loss = reduced_loss(&s, r.reduction, r.normalizer);
     if (stats)
