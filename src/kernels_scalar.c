@@ -6,6 +6,8 @@
  */
 #include <math.h>
 #include <sleef.h>
+#include <stdint.h>
+#include <string.h>
 
 #if defined(DAFL_SCALAR_NO_FMA)
 #define DAFL_ISA_SUFFIX scalar_nofma
@@ -50,6 +52,14 @@ static inline vm vm_not(vm a) { return !a; }
 static inline int vm_any(vm a) { return a; }
 static inline unsigned vm_count(vm a) { return (unsigned)a; }
 static inline vf vf_select(vm m, vf a, vf b) { return m ? a : b; }
+static inline vf vf_round(vf a) { return rintf(a); } /* the default mode: ties to even */
+static inline vf vf_pow2i(vf n)
+{
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 static inline vf vf_exp(vf a) { return SLEEF_SCALAR(exp)(a); }
 static inline vf vf_log(vf a) { return SLEEF_SCALAR(log)(a); }
 static inline vf vf_log1p(vf a) { return SLEEF_SCALAR(log1p)(a); }

@@ -40,6 +40,12 @@ static inline vm vm_not(vm a) { return vmvnq_u32(a); }
 static inline int vm_any(vm a) { return vmaxvq_u32(a) != 0; }
 static inline unsigned vm_count(vm a) { return vaddvq_u32(vshrq_n_u32(a, 31)); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
+static inline vf vf_round(vf a) { return vrndnq_f32(a); }
+static inline vf vf_pow2i(vf n)
+{
+    int32x4_t biased = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
+    return vreinterpretq_f32_s32(vshlq_n_s32(biased, 23));
+}
 static inline vf vf_exp(vf a) { return Sleef_expf4_u10advsimd(a); }
 static inline vf vf_log(vf a) { return Sleef_logf4_u10advsimd(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf4_u10advsimd(a); }

@@ -40,6 +40,15 @@ static inline vm vm_not(vm a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm2
 static inline int vm_any(vm a) { return _mm256_movemask_ps(a) != 0; }
 static inline unsigned vm_count(vm a) { return (unsigned)__builtin_popcount(_mm256_movemask_ps(a)); }
 static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+static inline vf vf_round(vf a)
+{
+    return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+static inline vf vf_pow2i(vf n)
+{
+    __m256i biased = _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23));
+}
 static inline vf vf_exp(vf a) { return Sleef_expf8_u10avx2(a); }
 static inline vf vf_log(vf a) { return Sleef_logf8_u10avx2(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf8_u10avx2(a); }

@@ -15,6 +15,8 @@
  *   vf_eq/lt/le/gt/ge         ordered comparisons -> vm
  *   vm_and, vm_or, vm_not, vm_any, vm_count (set lanes)
  *   vf_select(m, a, b)        m ? a : b per lane
+ *   vf_round(a)               a rounded to the nearest integer, ties to even
+ *   vf_pow2i(n)               2^n for an integer-valued n in [-126, 127]
  *   vf_exp, vf_log, vf_log1p  SLEEF u10 functions (the FMA variants where the CPU has FMA)
  *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
  *                             16 double lanes; vacc_add adds v's VW lanes, converted
@@ -88,6 +90,53 @@ INLINE void two_sum(vf a, vf b, vf *s, vf *err)
     *err = vf_select(vf_eq(e, e), e, vf_set(0.0f)); /* inf - inf */
 }
 
+/* ---- inline exp and log1p for the sigmoid family ---------------------------------- */
+/* The hot path of every sigmoid-family loss needs exp(-|x|) and log1p of it.  These two
+ * are written here with the operations above (no library call, no spilled registers),
+ * so every ISA - the scalar kernels included - computes them with the same roundings.
+ * Coefficients: near-minimax fits in double (weighted least squares, Lawson iterations),
+ * rounded to float; test_accuracy measures the losses built on them. */
+
+/* exp(a) for a <= 0 (also -inf, NaN).  a = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in
+ * a 9-bit head, exact in n*head, and a tail), exp(r) = 1 + r + r^2 * P(r), P of degree 4
+ * (relative error 1.2e-7 of P, ~1e-8 of exp), then times 2^n in two exact halves so that
+ * results down to the subnormal range round once. */
+INLINE vf exp_nonpositive(vf a)
+{
+    const vf lowest = vf_set(-104.0f); /* exp(-104) < 2^-150: rounds to 0 */
+    vf ac = vf_max(a, lowest);          /* NaN -> -104, fixed below */
+    vf n = vf_round(vf_mul(ac, vf_set(1.44269504f)));
+    vf r = vf_fma(n, vf_set(-0.693359375f), ac);
+    r = vf_fma(n, vf_set(2.12194440e-4f), r);
+    vf poly = vf_set(0.0013941109646111727f);
+    poly = vf_fma(poly, r, vf_set(0.008363175205886364f));
+    poly = vf_fma(poly, r, vf_set(0.04166637361049652f));
+    poly = vf_fma(poly, r, vf_set(0.16666576266288757f));
+    poly = vf_fma(poly, r, vf_set(0.5f));
+    vf e = vf_add(vf_fma(vf_mul(r, r), poly, r), vf_set(1.0f));
+    vf n_half = vf_round(vf_mul(n, vf_set(0.5f))); /* n in [-150, 0]: both halves >= -75 */
+    e = vf_mul(vf_mul(e, vf_pow2i(n_half)), vf_pow2i(vf_sub(n, n_half)));
+    e = vf_select(vf_lt(a, lowest), vf_set(0.0f), e);
+    return vf_select(vf_eq(a, a), e, a);
+}
+
+/* log1p(e) for e in [0, 1]: e * Q(e), Q of degree 9 fitted to log1p(e)/e (relative error
+ * 5.7e-9), so small e keep full relative precision. */
+INLINE vf log1p_unit(vf e)
+{
+    vf q = vf_set(-0.0033387308940291405f);
+    q = vf_fma(q, e, vf_set(0.02027777023613453f));
+    q = vf_fma(q, e, vf_set(-0.05775914341211319f));
+    q = vf_fma(q, e, vf_set(0.10684537142515182f));
+    q = vf_fma(q, e, vf_set(-0.15353277325630188f));
+    q = vf_fma(q, e, vf_set(0.19692455232143402f));
+    q = vf_fma(q, e, vf_set(-0.2495734691619873f));
+    q = vf_fma(q, e, vf_set(0.333302766084671f));
+    q = vf_fma(q, e, vf_set(-0.49999913573265076f));
+    q = vf_fma(q, e, vf_set(1.0f));
+    return vf_mul(e, q);
+}
+
 /* Everything the sigmoid-family losses need from one exp and one log1p:
  *   e = exp(-|x|), l = log1p(e), r = 1/(1+e)
  *   p = sigmoid(x), q = sigmoid(-x)   (x >= 0: p = r, q = e*r; else swapped)
@@ -103,8 +152,8 @@ INLINE sigmoid_parts sigmoid_of(vf x)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
     sigmoid_parts s;
-    vf e = vf_exp(vf_neg(vf_abs(x)));
-    s.l = vf_log1p(e);
+    vf e = exp_nonpositive(vf_neg(vf_abs(x)));
+    s.l = log1p_unit(e);
     vf r = vf_div(one, vf_add(one, e));
     vf er = vf_mul(e, r);
     vm nonneg = vf_ge(x, zero);
@@ -138,30 +187,37 @@ typedef struct loss_grad {
  *   logits:        dl/dx = sign * W * m^alpha * (m + alpha * o * c)
  *   probabilities: dl/dp = sign * W * (alpha * m^(alpha-1) * c + m^alpha / o)
  * which is SPEC 2.1 written once for both branches. */
-INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int want_grad)
+/* mode, alpha_int, beta_int: compile-time constants where the caller knows them (the
+ * CornerNet defaults get straight-line code), or RUNTIME to read them from the job. */
+#define RUNTIME (-2)
+INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int want_grad,
+                                    const int mode_c, const int alpha_c, const int beta_c)
 {
+    const int mode = mode_c == RUNTIME ? j->mode : mode_c;
+    const int alpha_int = alpha_c == RUNTIME ? j->alpha_int : alpha_c;
+    const int beta_int = beta_c == RUNTIME ? j->beta_int : beta_c;
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
     loss_grad r;
     r.positive = vf_eq(y, one);
     vm pos = r.positive;
     vf omy = vf_sub(one, y);
-    vf w_neg = j->beta_int >= 0 ? pow_int(omy, j->beta_int)
-                                : pow_real(omy, vf_log1p(vf_neg(y)), j->beta);
+    vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int)
+                             : pow_real(omy, vf_log1p(vf_neg(y)), j->beta);
     w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
     vf W = vf_select(pos, vf_set(j->pos_weight), w_neg);
 
     vf m, o, c, m_alpha;
-    if (j->mode == DAFL_INPUT_PROBABILITIES) {
+    if (mode == DAFL_INPUT_PROBABILITIES) {
         vf p = x, q = vf_sub(one, x);
         vf nlp = vf_neg(vf_log(p)), nlq = vf_neg(vf_log1p(vf_neg(p)));
         m = vf_select(pos, q, p);
         o = vf_select(pos, p, q);
         c = vf_select(pos, nlp, nlq);
         vf m_alpha_1; /* m^(alpha-1) */
-        if (j->alpha_int >= 1) {
-            m_alpha_1 = pow_int(m, j->alpha_int - 1);
+        if (alpha_int >= 1) {
+            m_alpha_1 = pow_int(m, alpha_int - 1);
             m_alpha = vf_mul(m_alpha_1, m);
-        } else if (j->alpha_int == 0) {
+        } else if (alpha_int == 0) {
             m_alpha_1 = zero; /* multiplied by alpha = 0 below */
             m_alpha = one;
         } else {
@@ -183,8 +239,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     m = vf_select(pos, s.q, s.p);
     o = vf_select(pos, s.p, s.q);
     c = vf_select(pos, s.sp_neg, s.sp_pos);
-    if (j->alpha_int >= 0) {
-        m_alpha = pow_int(m, j->alpha_int);
+    if (alpha_int >= 0) {
+        m_alpha = pow_int(m, alpha_int);
     } else {
         /* -log m = the other softplus = relu + l, an exact pair */
         vf hi, lo;
@@ -192,7 +248,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
         m_alpha = exp_neg_scaled(hi, lo, j->alpha);
     }
     vm clamped = vf_lt(zero, zero); /* all false */
-    if (j->mode == DAFL_INPUT_CLAMPED_LOGITS) {
+    if (mode == DAFL_INPUT_CLAMPED_LOGITS) {
         /* p = clamp(sigmoid(x), eps, 1-eps): below, p = eps, q = 1-eps; above, the
          * mirror image.  -log of the clamped values are the constants of the job. */
         const vf eps = vf_set(j->eps), one_m_eps = vf_set(j->one_minus_eps);
@@ -206,7 +262,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
         m = vf_select(clamped, m_c, m);
         c = vf_select(clamped, c_c, c);
         if (vm_any(clamped)) {
-            vf m_c_alpha = j->alpha_int >= 0 ? pow_int(m_c, j->alpha_int)
+            vf m_c_alpha = alpha_int >= 0 ? pow_int(m_c, alpha_int)
                                              : pow_real(m_c, vf_log(m_c), j->alpha);
             m_alpha = vf_select(clamped, m_c_alpha, m_alpha);
         }
@@ -382,8 +438,35 @@ INLINE vm lanes_below(int part, size_t n)
                           : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0);           \
     }
 
-DEFINE_GROUP_STEP(pf_step, dafl_pf_job, penalty_focal_math(j, xv, yv, want_grad))
-DEFINE_BLOCK_KERNEL(KFN(penalty_focal), pf_step, dafl_pf_job)
+/* Penalty focal: the CornerNet defaults (logits, alpha 2, beta 4) and each input mode get
+ * their own straight-line loop; the exponents of the others are read from the job. */
+DEFINE_GROUP_STEP(pf_step_default, dafl_pf_job,
+                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, 2, 4))
+DEFINE_GROUP_STEP(pf_step_logits, dafl_pf_job,
+                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, RUNTIME, RUNTIME))
+DEFINE_GROUP_STEP(pf_step_probabilities, dafl_pf_job,
+                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_PROBABILITIES, RUNTIME,
+                                     RUNTIME))
+DEFINE_GROUP_STEP(pf_step_clamped, dafl_pf_job,
+                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_CLAMPED_LOGITS, RUNTIME,
+                                     RUNTIME))
+DEFINE_BLOCK_KERNEL(pf_block_default, pf_step_default, dafl_pf_job)
+DEFINE_BLOCK_KERNEL(pf_block_logits, pf_step_logits, dafl_pf_job)
+DEFINE_BLOCK_KERNEL(pf_block_probabilities, pf_step_probabilities, dafl_pf_job)
+DEFINE_BLOCK_KERNEL(pf_block_clamped, pf_step_clamped, dafl_pf_job)
+
+static double KFN(penalty_focal)(const void *job, size_t begin, size_t len, uint64_t *positives)
+{
+    const dafl_pf_job *j = job;
+    switch (j->mode) {
+    case DAFL_INPUT_PROBABILITIES: return pf_block_probabilities(job, begin, len, positives);
+    case DAFL_INPUT_CLAMPED_LOGITS: return pf_block_clamped(job, begin, len, positives);
+    default:
+        if (j->alpha_int == 2 && j->beta_int == 4)
+            return pf_block_default(job, begin, len, positives);
+        return pf_block_logits(job, begin, len, positives);
+    }
+}
 
 DEFINE_GROUP_STEP(sf_step, dafl_sf_job, sigmoid_focal_math(j, xv, yv, want_grad))
 DEFINE_BLOCK_KERNEL(KFN(sigmoid_focal), sf_step, dafl_sf_job)
