@@ -12,10 +12,12 @@
  * outputs untouched.
  */
 #include "dafl.h"
+#include "parallel.h"
 
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,7 +48,7 @@
 /* ---- shared helpers ------------------------------------------------------------- */
 
 /* Validates a caller's h x w buffer: NULL is allowed only for an empty one, and h * w
- * must be representable.  Stores h * w in *count. */
+ * floats must be representable in bytes.  Stores h * w in *count. */
 static dafl_status check_plane(const void *buffer, size_t h, size_t w, size_t *count)
 {
     *count = 0;
@@ -56,7 +58,7 @@ static dafl_status check_plane(const void *buffer, size_t h, size_t w, size_t *c
     if (buffer == NULL) {
         return DAFL_ERR_NULL_POINTER;
     }
-    if (h > SIZE_MAX / w) {
+    if (h > SIZE_MAX / sizeof(float) / w) {
         return DAFL_ERR_SIZE_OVERFLOW;
     }
     *count = h * w;
@@ -311,17 +313,19 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
 
 /*
  * Pass 1: for every pixel the distance |dy| to the nearest foreground pixel of its own
- * column, DAFL_NO_FOREGROUND when the column has none.  Two row-major sweeps (down, then
- * up) keep the memory access sequential.  Returns whether any pixel is foreground.
+ * column, DAFL_NO_FOREGROUND when the column has none, for the columns x_begin..x_end-1.
+ * Two row-major sweeps (down, then up) keep the memory access sequential.  Returns
+ * whether any of those pixels is foreground.
  */
-static bool column_distances(const uint8_t *mask, size_t h, size_t w, uint32_t *column)
+static bool column_distances(const uint8_t *mask, size_t h, size_t w, size_t x_begin,
+                             size_t x_end, uint32_t *column)
 {
     bool any_foreground = false;
     for (size_t y = 0; y < h; ++y) {
         const uint8_t *mask_row = mask + y * w;
         uint32_t *row = column + y * w;
         const uint32_t *above = y > 0 ? row - w : NULL;
-        for (size_t x = 0; x < w; ++x) {
+        for (size_t x = x_begin; x < x_end; ++x) {
             if (mask_row[x] != 0) {
                 row[x] = 0;
                 any_foreground = true;
@@ -335,7 +339,7 @@ static bool column_distances(const uint8_t *mask, size_t h, size_t w, uint32_t *
     for (size_t y = h - 1; y-- > 0;) {
         uint32_t *row = column + y * w;
         const uint32_t *below = row + w;
-        for (size_t x = 0; x < w; ++x) {
+        for (size_t x = x_begin; x < x_end; ++x) {
             if (below[x] != DAFL_NO_FOREGROUND && below[x] + 1 < row[x]) {
                 row[x] = below[x] + 1;
             }
@@ -435,6 +439,62 @@ static float distance_target(int64_t d2, double two_sigma_sq)
     return (float)exp(exponent);
 }
 
+/* One call's distance transform, shared by the slots that run it. */
+typedef struct distance_work {
+    const uint8_t *mask;
+    size_t h, w, slots;
+    uint32_t *column;          /* pass 1 output, h*w                          */
+    int64_t *scratch;          /* 4*w per slot: the envelope and a row of d2  */
+    const float *near_targets; /* targets for d2 < near_count, precomputed    */
+    size_t near_count;
+    double two_sigma_sq;
+    bool any_foreground;       /* set under `lock` by pass 1                  */
+    float *out;
+    pthread_mutex_t lock;
+} distance_work;
+
+static void distance_column_slots(void *ctx, size_t first, size_t end)
+{
+    distance_work *d = ctx;
+    bool found = false;
+    for (size_t slot = first; slot < end; ++slot) {
+        size_t x_begin = d->w * slot / d->slots, x_end = d->w * (slot + 1) / d->slots;
+        found |= column_distances(d->mask, d->h, d->w, x_begin, x_end, d->column);
+    }
+    if (found) {
+        pthread_mutex_lock(&d->lock);
+        d->any_foreground = true;
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+static void distance_row_slots(void *ctx, size_t first, size_t end)
+{
+    distance_work *d = ctx;
+    const size_t w = d->w;
+    for (size_t slot = first; slot < end; ++slot) {
+        int64_t *scratch = d->scratch + slot * 4 * w;
+        envelope env = {scratch, scratch + w, scratch + 2 * w};
+        int64_t *distance_sq = scratch + 3 * w;
+        for (size_t y = d->h * slot / d->slots; y < d->h * (slot + 1) / d->slots; ++y) {
+            float *out_row = d->out + y * w;
+            if (!d->any_foreground ||
+                !row_squared_distances(d->column + y * w, w, &env, distance_sq)) {
+                /* No foreground anywhere: infinite distance, exp(-inf) = 0. */
+                for (size_t x = 0; x < w; ++x) {
+                    out_row[x] = 0.0f;
+                }
+                continue;
+            }
+            for (size_t x = 0; x < w; ++x) {
+                const int64_t d2 = distance_sq[x];
+                out_row[x] = (size_t)d2 < d->near_count ? d->near_targets[d2]
+                                                          : distance_target(d2, d->two_sigma_sq);
+            }
+        }
+    }
+}
+
 /*
  * out = exp(-d^2 / (2 sigma^2)), evaluated exactly as (float)exp(-(double)d2 /
  * (2.0 * sigma * sigma)) with the exact integer d2, and 1.0f where d2 == 0.  d2 comes
@@ -467,45 +527,37 @@ DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t
         return DAFL_ERR_SIZE_OVERFLOW;
     }
 
+    /* The work is split into slots of whole columns (pass 1) and whole rows (pass 2); each
+     * slot has its own scratch, so any thread may run any slot.  The split cannot change
+     * a bit: every pixel's value depends only on the mask. */
+    size_t slots = 1;
+    if (count >= DAFL_MIN_PARALLEL_ELEMENTS && dafl_threads() > 1) {
+        slots = (size_t)dafl_threads() * 4;
+        slots = slots < h ? slots : h;
+        slots = slots < w ? slots : w;
+    }
+    size_t largest_d2 = (h - 1) * (h - 1) + (w - 1) * (w - 1) + 1;
+    size_t near_count = largest_d2 < DAFL_NEAR_TARGETS ? largest_d2 : DAFL_NEAR_TARGETS;
     uint32_t *column = malloc(count * sizeof *column);
-    int64_t *scratch = malloc(4 * w * sizeof *scratch);
-    float *near_targets = malloc(DAFL_NEAR_TARGETS * sizeof *near_targets);
+    int64_t *scratch = malloc(slots * 4 * w * sizeof *scratch);
+    float *near_targets = malloc(near_count * sizeof *near_targets);
     if (column == NULL || scratch == NULL || near_targets == NULL) {
         free(column);
         free(scratch);
         free(near_targets);
         return DAFL_ERR_OUT_OF_MEMORY;
     }
-    envelope env = { scratch, scratch + w, scratch + 2 * w };
-    int64_t *distance_sq = scratch + 3 * w;
-    for (size_t d2 = 0; d2 < DAFL_NEAR_TARGETS; ++d2) {
-        near_targets[d2] = -1.0f; /* not computed yet; targets are >= 0 */
+    distance_work work = {.mask = mask, .h = h, .w = w, .slots = slots, .column = column,
+                          .scratch = scratch, .near_targets = near_targets,
+                          .near_count = near_count, .two_sigma_sq = 2.0 * sigma * sigma,
+                          .any_foreground = false, .out = out};
+    for (size_t d2 = 0; d2 < near_count; ++d2) {
+        near_targets[d2] = distance_target((int64_t)d2, work.two_sigma_sq);
     }
-
-    const bool any_foreground = column_distances(mask, h, w, column);
-    const double two_sigma_sq = 2.0 * sigma * sigma;
-    for (size_t y = 0; y < h; ++y) {
-        float *out_row = out + y * w;
-        if (!any_foreground || !row_squared_distances(column + y * w, w, &env, distance_sq)) {
-            /* No foreground anywhere: infinite distance, exp(-inf) = 0. */
-            for (size_t x = 0; x < w; ++x) {
-                out_row[x] = 0.0f;
-            }
-            continue;
-        }
-        for (size_t x = 0; x < w; ++x) {
-            const int64_t d2 = distance_sq[x];
-            if (d2 >= DAFL_NEAR_TARGETS) {
-                out_row[x] = distance_target(d2, two_sigma_sq);
-                continue;
-            }
-            if (near_targets[d2] < 0.0f) {
-                near_targets[d2] = distance_target(d2, two_sigma_sq);
-            }
-            out_row[x] = near_targets[d2];
-        }
-    }
-
+    pthread_mutex_init(&work.lock, NULL);
+    dafl_parallel_for(slots, slots > 1 ? count : 0, distance_column_slots, &work);
+    dafl_parallel_for(slots, slots > 1 ? count : 0, distance_row_slots, &work);
+    pthread_mutex_destroy(&work.lock);
     free(column);
     free(scratch);
     free(near_targets);

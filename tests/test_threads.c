@@ -156,6 +156,37 @@ START_TEST(host_parallel_for_same_bits)
 }
 END_TEST
 
+/* The distance transform split over threads (and over the host's odd parallel-for). */
+START_TEST(distance_targets_any_thread_count)
+{
+    enum { H = 700, W = 513 };
+    uint8_t *mask = malloc(H * W);
+    float *one = malloc(H * W * sizeof(float)), *many = malloc(H * W * sizeof(float));
+    ck_assert(mask && one && many);
+    uint64_t seed = 3;
+    for (int i = 0; i < H * W; i++)
+        mask[i] = test_rand64(&seed) % 5000 == 0;
+    dafl_set_threads(1);
+    ck_assert_int_eq(dafl_distance_targets(mask, H, W, 6.0, one), DAFL_OK);
+    const int counts[] = {2, 3, 8, 64};
+    for (int i = 0; i < 4; i++) {
+        dafl_set_threads(counts[i]);
+        memset(many, 0xff, H * W * sizeof(float));
+        ck_assert_int_eq(dafl_distance_targets(mask, H, W, 6.0, many), DAFL_OK);
+        ck_assert(memcmp(one, many, H * W * sizeof(float)) == 0);
+    }
+    odd_host host = {0};
+    dafl_set_parallel_for(odd_parallel_for, &host);
+    ck_assert_int_eq(dafl_distance_targets(mask, H, W, 6.0, many), DAFL_OK);
+    dafl_set_parallel_for(NULL, NULL);
+    ck_assert(host.calls == 2 && memcmp(one, many, H * W * sizeof(float)) == 0);
+    dafl_set_threads(0);
+    free(mask);
+    free(one);
+    free(many);
+}
+END_TEST
+
 /* Shards: along N (whole images), along C (one call per image and channel range) and
  * along the flat index at block multiples, combined in scrambled order. */
 START_TEST(shards_along_n_c_and_flat)
@@ -324,6 +355,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, any_thread_count_same_bits);
     tcase_add_test(tc, host_parallel_for_same_bits);
+    tcase_add_test(tc, distance_targets_any_thread_count);
     tcase_add_test(tc, shards_along_n_c_and_flat);
     tcase_add_test(tc, concurrent_callers);
     tcase_add_test(tc, dispatch_initialised_under_contention);
