@@ -453,6 +453,8 @@ dafl_status dafl_count_positives(const float *target, size_t count, uint32_t fla
 {
     if (!positives || (count && !target))
         return DAFL_ERR_NULL_POINTER;
+    if (count > SIZE_MAX / sizeof(float))
+        return DAFL_ERR_SIZE_OVERFLOW;
     if (flags & ~DAFL_FLAG_TRUST_TARGETS)
         return DAFL_ERR_INVALID_ENUM;
     uint64_t found;

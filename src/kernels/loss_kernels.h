@@ -58,7 +58,7 @@ INLINE vf pow_int(vf b, int n)
  * log b (about |log b| * 2^-24 absolute) is amplified by frac(k) < 1 instead of by k. */
 INLINE vf pow_real(vf b, vf log_b, float k)
 {
-    int whole = (int)k;
+    int whole = k < 0x1p31f ? (int)k : 0x7fffffff; /* b^(2^31-1): 0 for any float b < 1 */
     float frac = k - (float)whole;
     vf r = pow_int(b, whole);
     if (frac != 0.0f)
@@ -75,7 +75,8 @@ INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
     vf kv = vf_set(k);
     vf t = vf_mul(kv, s_hi);
     vf t_err = vf_fma(kv, s_lo, vf_fma(kv, s_hi, vf_neg(t)));
-    t_err = vf_select(vf_eq(t_err, t_err), t_err, vf_set(0.0f)); /* s_hi = inf */
+    /* t = inf (s_hi = inf, or k * s_hi overflows): no correction, exp gives 0 */
+    t_err = vf_select(vf_le(vf_abs(t_err), vf_set(3.40282347e38f)), t_err, vf_set(0.0f));
     vf e = vf_exp(vf_neg(t));
     return vf_fma(vf_neg(e), t_err, e);
 }
@@ -227,7 +228,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
         }
         r.loss = vf_mul(W, vf_mul(m_alpha, c));
         if (want_grad) {
-            vf t1 = mul_zero_wins(vf_mul(vf_set(j->alpha), m_alpha_1), c);
+            vf t1 = vf_select(vf_eq(c, zero), zero, /* m = 0: alpha m^(alpha-1) c -> 0 */
+                              mul_zero_wins(vf_mul(vf_set(j->alpha), m_alpha_1), c));
             vf g = vf_add(t1, vf_div(m_alpha, o));
             vf Ws = vf_select(pos, vf_neg(W), W);
             r.grad = vf_mul(Ws, g);
