@@ -1,0 +1,750 @@
+/*
+ * dafl-bench: how fast every dafl loss runs on every instruction set this CPU has, and
+ * how that compares with references measured in the same run.
+ *
+ * What is measured (one thread throughout; names are loss/pass/implementation/elements):
+ *   - every loss, forward only ("fwd") and forward + gradient ("fwd_grad"), with its
+ *     kernels forced through dafl_set_isa() to each ISA the CPU has (the run's label is
+ *     the ISA's name); an ISA the CPU or the build lacks is not registered, and a line
+ *     on stderr says so;
+ *   - the penalty-reduced focal loss twice: the default call (divide by the positives
+ *     in the call, targets validated: one extra read of the targets) and the one-pass
+ *     call a trainer with a known normalizer makes (DAFL_REDUCTION_NORMALIZER with
+ *     DAFL_FLAG_TRUST_TARGETS);
+ *   - sizes from 4 K elements (in L1) to 64 M (DRAM), including 8 x 80 x 128 x 128, the
+ *     heatmap head of CenterNet on COCO;
+ *   - the references ("bandwidth", "naive_penalty_focal"), see bench/baselines.h.
+ *
+ * Every dafl result gets counters computed from the references measured at the same
+ * size in this run: bw_frac (its elements/s over the bandwidth loop's, so 1.0 is the
+ * memory limit) and, for the penalty-reduced focal loss with gradient, x_naive_O2 and
+ * x_autovec (how many times faster than the naive loop at -O2 and auto-vectorized).
+ * Benchmarks are registered size by size, so a result and its references are measured
+ * close together in time: on a busy machine their ratio is steadier than either number.
+ *
+ * Bytes per second count the bytes a call must move at least (input and target read,
+ * gradient written: 12 bytes per element; 8 without the gradient; softmax reads one
+ * int32 label per pixel instead of a float target per element), whatever extra passes a
+ * configuration makes, so they compare directly with the bandwidth loop.
+ *
+ * Before measuring, the program checks that what it measures is right: every ISA gives
+ * the scalar kernels' bits, and the naive loops agree with dafl's clamped-logits mode.
+ * It exits with status 1 and a message when they do not.  Times are never checked.
+ *
+ * Own flags (besides Google Benchmark's --benchmark_*):
+ *   --dafl_max_elements=N   measure sizes up to N elements only (default: 64 M; the
+ *                           buffers take 12 bytes per element of the largest size)
+ */
+#include <benchmark/benchmark.h>
+
+#include <dafl.h>
+
+#include "baselines.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <unistd.h>
+
+namespace {
+
+// ---- sizes and shapes ----------------------------------------------------------------
+
+constexpr size_t kPlane = 128 * 128;              // one 128 x 128 heatmap channel
+constexpr size_t kCenterNet = 8 * 80 * kPlane;    // batch 8 x 80 COCO classes x 128 x 128
+constexpr size_t kChannels = 16;                  // classes (softmax) and channels (MSE)
+constexpr size_t kCheckElements = 65536 + 3 * 16; // not a multiple of a block: tails too
+
+const size_t kSizes[] = {size_t(1) << 12, size_t(1) << 14, size_t(1) << 16,
+                         size_t(1) << 18, size_t(1) << 20, size_t(1) << 22,
+                         kCenterNet,      size_t(1) << 24, size_t(1) << 26};
+
+// Softmax focal and MSE take an n x c x hw batch: c = kChannels, planes of up to
+// 128 x 128, as many images as the element count needs.  Every size above divides.
+struct Shape {
+    size_t images, channels, pixels;
+};
+
+Shape batch_shape(size_t elements)
+{
+    size_t per_channel = elements / kChannels;
+    size_t pixels = per_channel < kPlane ? per_channel : kPlane;
+    return {elements / (kChannels * pixels), kChannels, pixels};
+}
+
+// ---- the data: one set of buffers for the largest size, every run uses a prefix ------
+
+struct Buffers {
+    size_t capacity = 0;
+    float *x = nullptr;        // logits
+    float *y = nullptr;        // Gaussian heatmap targets, 1.0 at each object's centre
+    float *grad = nullptr;     // gradient output
+    int32_t *labels = nullptr; // softmax labels, one per pixel
+    float channel_weights[kChannels];
+};
+Buffers data;
+
+// A small fast generator (xorshift64*): the data only needs to look irregular.
+struct Random {
+    uint64_t state;
+    uint64_t next()
+    {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        return state * 0x2545F4914F6CDD1Dull;
+    }
+    double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+    size_t below(size_t n) { return size_t(uniform() * double(n)); }
+};
+
+// 64-byte alignment, as a framework's tensor allocator gives; the memory is written
+// right away so that no page fault lands inside a measurement.
+template <class T> T *allocate(size_t count)
+{
+    size_t bytes = (count * sizeof(T) + 63) / 64 * 64;
+    void *p = std::aligned_alloc(64, bytes);
+    if (!p) {
+        std::fprintf(stderr, "dafl-bench: cannot allocate %zu bytes\n", bytes);
+        std::exit(1);
+    }
+    std::memset(p, 0, bytes);
+    return static_cast<T *>(p);
+}
+
+// Targets that look like CenterNet's on COCO: the array is a sequence of 128 x 128
+// planes, 80 to an image; each image holds 1 to 14 objects, each a Gaussian bump of
+// radius 1..12 in the plane of its class.  The first plane always gets an object near
+// its top, so that even the 4 K-element prefix contains a positive.
+void fill_targets(float *y, size_t count, Random &rng)
+{
+    const size_t planes = count / kPlane;
+    const size_t per_image = 80;
+    if (planes > 0)
+        dafl_draw_gaussian(y, 128, 128, 64, 12, 6, 1.0f);
+    for (size_t first = 0; first < planes; first += per_image) {
+        size_t objects = 1 + rng.below(14);
+        for (size_t o = 0; o < objects; o++) {
+            size_t plane = first + rng.below(per_image);
+            if (plane >= planes)
+                continue;
+            long cx = long(rng.below(128)), cy = long(rng.below(128));
+            long radius = long(1 + rng.below(12));
+            dafl_draw_gaussian(y + plane * kPlane, 128, 128, cx, cy, radius, 1.0f);
+        }
+    }
+}
+
+void allocate_data(size_t capacity)
+{
+    Random rng{0x9E3779B97F4A7C15ull};
+    data.capacity = capacity;
+    data.x = allocate<float>(capacity);
+    data.y = allocate<float>(capacity);
+    data.grad = allocate<float>(capacity);
+    data.labels = allocate<int32_t>(capacity / kChannels);
+    fill_targets(data.y, capacity, rng);
+    // Logits like a network's part-way through training: mostly confident negatives,
+    // higher where the target is high, a spread that reaches both clamp limits now and
+    // then (|x| > 9.2 for eps = 1e-4).
+    for (size_t i = 0; i < capacity; i++) {
+        double spread = 6.0 * (rng.uniform() + rng.uniform() - 1.0);
+        data.x[i] = float(-4.0 + spread + 8.0 * data.y[i]);
+    }
+    // Labels for 16 classes, 2 % of the pixels ignored (PyTorch's -100).
+    for (size_t i = 0; i < capacity / kChannels; i++)
+        data.labels[i] = rng.below(50) == 0 ? -100 : int32_t(rng.below(kChannels));
+    // Per-channel MSE weights: joint visibility, every fifth channel invisible.
+    for (size_t c = 0; c < kChannels; c++)
+        data.channel_weights[c] = c % 5 == 4 ? 0.0f : 1.0f;
+}
+
+float positives_normalizer(size_t n)
+{
+    uint64_t positives = 0;
+    dafl_count_positives(data.y, n, DAFL_FLAG_TRUST_TARGETS, &positives);
+    return positives ? float(positives) : 1.0f;
+}
+
+// ---- the dafl calls measured ---------------------------------------------------------
+
+// One call of one loss in one configuration over the first n elements.  `normalizer` is
+// the call's positive count (at least 1): the divisor a trainer would pass.
+using LossCall = dafl_status (*)(size_t n, float normalizer, float *loss, float *grad);
+
+dafl_penalty_focal_params one_pass_penalty(dafl_input_mode mode, float normalizer)
+{
+    dafl_penalty_focal_params p;
+    dafl_penalty_focal_params_init(&p);
+    p.input_mode = mode;
+    p.reduction = DAFL_REDUCTION_NORMALIZER;
+    p.normalizer = normalizer;
+    p.flags = DAFL_FLAG_TRUST_TARGETS;
+    return p;
+}
+
+dafl_status penalty_default(size_t n, float, float *loss, float *grad)
+{
+    return dafl_penalty_focal(data.x, data.y, n, nullptr, loss, grad, nullptr);
+}
+
+dafl_status penalty_one_pass(size_t n, float normalizer, float *loss, float *grad)
+{
+    dafl_penalty_focal_params p = one_pass_penalty(DAFL_INPUT_LOGITS, normalizer);
+    return dafl_penalty_focal(data.x, data.y, n, &p, loss, grad, nullptr);
+}
+
+dafl_status penalty_clamped_one_pass(size_t n, float normalizer, float *loss, float *grad)
+{
+    dafl_penalty_focal_params p = one_pass_penalty(DAFL_INPUT_CLAMPED_LOGITS, normalizer);
+    return dafl_penalty_focal(data.x, data.y, n, &p, loss, grad, nullptr);
+}
+
+// RetinaNet also divides by the number of positive anchors.
+template <int gamma_tenths>
+dafl_status sigmoid_focal(size_t n, float normalizer, float *loss, float *grad)
+{
+    dafl_sigmoid_focal_params p;
+    dafl_sigmoid_focal_params_init(&p);
+    p.gamma = float(gamma_tenths) / 10.0f;
+    p.reduction = DAFL_REDUCTION_NORMALIZER;
+    p.normalizer = normalizer;
+    p.flags = DAFL_FLAG_TRUST_TARGETS;
+    return dafl_sigmoid_focal(data.x, data.y, n, &p, loss, grad, nullptr);
+}
+
+dafl_status bce(size_t n, float, float *loss, float *grad)
+{
+    dafl_bce_params p;
+    dafl_bce_params_init(&p);
+    p.reduction = DAFL_REDUCTION_NORMALIZER; // the mean, without a count pass
+    p.normalizer = float(n);
+    p.flags = DAFL_FLAG_TRUST_TARGETS;
+    return dafl_bce_with_logits(data.x, data.y, n, &p, loss, grad, nullptr);
+}
+
+dafl_status softmax_focal(size_t n, float, float *loss, float *grad)
+{
+    Shape s = batch_shape(n);
+    dafl_softmax_focal_params p;
+    dafl_softmax_focal_params_init(&p);
+    p.reduction = DAFL_REDUCTION_NORMALIZER;
+    p.normalizer = float(s.images * s.pixels);
+    p.flags = DAFL_FLAG_TRUST_TARGETS;
+    return dafl_softmax_focal(data.x, data.labels, s.images, s.channels, s.pixels, &p, loss,
+                              grad, nullptr);
+}
+
+dafl_status mse(size_t n, float, float *loss, float *grad)
+{
+    Shape s = batch_shape(n);
+    dafl_mse_params p;
+    dafl_mse_params_init(&p);
+    p.weights = data.channel_weights;
+    p.weights_count = s.channels;
+    p.reduction = DAFL_REDUCTION_NORMALIZER;
+    p.normalizer = float(n);
+    p.flags = DAFL_FLAG_TRUST_TARGETS;
+    return dafl_mse(data.x, data.y, s.images, s.channels, s.pixels, &p, loss, grad, nullptr);
+}
+
+struct LossCase {
+    const char *name;
+    LossCall call;
+    bool penalty_focal; // compared with the naive loops
+    bool labels;        // targets are int32 labels per pixel (softmax focal)
+};
+
+const LossCase kCases[] = {
+    {"penalty_focal.logits.default", penalty_default, true, false},
+    {"penalty_focal.logits.one_pass", penalty_one_pass, true, false},
+    {"penalty_focal.clamped.one_pass", penalty_clamped_one_pass, true, false},
+    {"sigmoid_focal.gamma2", sigmoid_focal<20>, false, false},
+    {"sigmoid_focal.gamma2_5", sigmoid_focal<25>, false, false},
+    {"bce_with_logits", bce, false, false},
+    {"softmax_focal.c16", softmax_focal, false, true},
+    {"mse.c16", mse, false, false},
+};
+
+// The least traffic a call must make: read the input and the targets (or labels), and
+// write the gradient when there is one.
+int64_t bytes_moved(const LossCase &c, size_t n, bool with_grad)
+{
+    int64_t input = int64_t(n) * 4;
+    int64_t targets = c.labels ? int64_t(n / kChannels) * 4 : int64_t(n) * 4;
+    return input + targets + (with_grad ? input : 0);
+}
+
+// ---- what each registered benchmark is, for the counters computed after it ran ------
+
+enum class Role { bandwidth, naive_o2, naive_autovec, dafl };
+
+struct Meta {
+    Role role;
+    bool with_grad;
+    bool penalty_focal;
+};
+std::map<std::string, Meta> meta_by_name; // keyed by the name without the size
+
+const char *pass_name(bool with_grad) { return with_grad ? "fwd_grad" : "fwd"; }
+
+// ---- the benchmark bodies ------------------------------------------------------------
+
+void set_throughput(benchmark::State &state, size_t n, int64_t bytes_per_call)
+{
+    state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(n));
+    state.SetBytesProcessed(int64_t(state.iterations()) * bytes_per_call);
+}
+
+// Elements of the untimed call before a measurement (see run_dafl).
+size_t warm_up_elements(size_t n)
+{
+    return n <= (size_t(1) << 22) ? n : kCheckElements;
+}
+
+void run_dafl(benchmark::State &state, const LossCase *c, dafl_isa isa, bool with_grad,
+              int threads)
+{
+    const size_t n = size_t(state.range(0));
+    dafl_status st = dafl_set_isa(isa);
+    if (st != DAFL_OK) {
+        state.SkipWithError(dafl_status_string(st));
+        return;
+    }
+#ifdef DAFL_MAX_THREADS
+    dafl_set_threads(threads);
+#else
+    (void)threads;
+#endif
+    const float normalizer = positives_normalizer(n);
+    float *grad = with_grad ? data.grad : nullptr;
+    float loss = 0.0f;
+    // One call before the clock starts: it must succeed, and it warms the caches that
+    // the data fits in, as the calls of a training loop find them.  Data in DRAM has no
+    // cache to warm, and there a call on the scalar kernels takes seconds, so the
+    // status is checked with a short call instead.
+    st = c->call(warm_up_elements(n), normalizer, &loss, grad);
+    if (st != DAFL_OK) {
+        state.SkipWithError(dafl_status_string(st));
+    } else {
+        for (auto _ : state) {
+            c->call(n, normalizer, &loss, grad);
+            benchmark::DoNotOptimize(loss);
+            benchmark::ClobberMemory();
+        }
+        set_throughput(state, n, bytes_moved(*c, n, with_grad));
+        state.SetLabel(dafl_isa_name(isa));
+    }
+#ifdef DAFL_MAX_THREADS
+    dafl_set_threads(1);
+#endif
+}
+
+void run_bandwidth(benchmark::State &state, bool with_grad)
+{
+    const size_t n = size_t(state.range(0));
+    if (with_grad) {
+        bandwidth_move(data.x, data.y, data.grad, n);
+        for (auto _ : state) {
+            bandwidth_move(data.x, data.y, data.grad, n);
+            benchmark::ClobberMemory();
+        }
+    } else {
+        benchmark::DoNotOptimize(bandwidth_read(data.x, data.y, n));
+        for (auto _ : state)
+            benchmark::DoNotOptimize(bandwidth_read(data.x, data.y, n));
+    }
+    set_throughput(state, n, int64_t(n) * (with_grad ? 12 : 8));
+    state.SetLabel(with_grad ? "memory, 12 B/element" : "memory, 8 B/element");
+}
+
+using NaiveLoop = double (*)(const float *, const float *, size_t, float, float, float, float,
+                             float *);
+
+void run_naive(benchmark::State &state, NaiveLoop loop, const char *label)
+{
+    const size_t n = size_t(state.range(0));
+    const float normalizer = positives_normalizer(n);
+    double loss = loop(data.x, data.y, warm_up_elements(n), 2.0f, 4.0f, 1e-4f, normalizer,
+                       data.grad);
+    for (auto _ : state) {
+        loss = loop(data.x, data.y, n, 2.0f, 4.0f, 1e-4f, normalizer, data.grad);
+        benchmark::DoNotOptimize(loss);
+        benchmark::ClobberMemory();
+    }
+    set_throughput(state, n, int64_t(n) * 12);
+    state.SetLabel(label);
+}
+
+// ---- checks before measuring ---------------------------------------------------------
+
+bool same_bits(const float *a, const float *b, size_t n)
+{
+    return std::memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+// Every ISA must give the scalar kernels' bits (dafl's promise); a benchmark of kernels
+// that compute something else would measure nothing useful.
+bool check_isas_agree(const std::vector<dafl_isa> &isas)
+{
+    const size_t n = kCheckElements;
+    const float normalizer = positives_normalizer(n);
+    std::vector<float> ref_grad(n), grad(n);
+    bool ok = true;
+    for (const LossCase &c : kCases) {
+        for (bool with_grad : {false, true}) {
+            float ref_loss = 0.0f;
+            dafl_set_isa(DAFL_ISA_SCALAR);
+            dafl_status st = c.call(n, normalizer, &ref_loss, with_grad ? ref_grad.data() : nullptr);
+            if (st != DAFL_OK) {
+                std::fprintf(stderr, "dafl-bench: check: %s (scalar) failed: %s\n", c.name,
+                             dafl_status_string(st));
+                return false;
+            }
+            for (dafl_isa isa : isas) {
+                if (isa == DAFL_ISA_SCALAR)
+                    continue;
+                float loss = 0.0f;
+                dafl_set_isa(isa);
+                st = c.call(n, normalizer, &loss, with_grad ? grad.data() : nullptr);
+                bool same = st == DAFL_OK && same_bits(&loss, &ref_loss, 1) &&
+                            (!with_grad || same_bits(grad.data(), ref_grad.data(), n));
+                if (!same) {
+                    std::fprintf(stderr,
+                                 "dafl-bench: check: %s %s on %s differs from scalar "
+                                 "(loss %.9g vs %.9g, status %s)\n",
+                                 c.name, pass_name(with_grad), dafl_isa_name(isa),
+                                 double(loss), double(ref_loss), dafl_status_string(st));
+                    ok = false;
+                }
+            }
+        }
+    }
+    dafl_set_isa(DAFL_ISA_AUTO);
+    return ok;
+}
+
+// The naive loops compute CenterNet's clamped loss: they must agree with dafl's
+// clamped-logits mode to float precision.  The loss to 1e-4 relative; the gradient in
+// total (sum of absolute differences over sum of magnitudes, 1e-3), because an element
+// whose sigmoid rounds to the other side of a clamp limit has a zero gradient in one and
+// not in the other.
+bool check_naive_loops()
+{
+    const size_t n = data.capacity < (size_t(1) << 20) ? data.capacity : size_t(1) << 20;
+    const float normalizer = positives_normalizer(n);
+    std::vector<float> ref_grad(n), grad(n);
+    float ref_loss = 0.0f;
+    dafl_status st = penalty_clamped_one_pass(n, normalizer, &ref_loss, ref_grad.data());
+    if (st != DAFL_OK) {
+        std::fprintf(stderr, "dafl-bench: check: dafl clamped logits failed: %s\n",
+                     dafl_status_string(st));
+        return false;
+    }
+    double magnitude = 0.0;
+    for (size_t i = 0; i < n; i++)
+        magnitude += std::fabs(double(ref_grad[i]));
+
+    struct Loop {
+        const char *name;
+        NaiveLoop fn;
+    };
+    bool ok = true;
+    for (Loop loop : {Loop{"naive -O2", naive_focal_o2}, Loop{"autovec", naive_focal_autovec}}) {
+        double loss = loop.fn(data.x, data.y, n, 2.0f, 4.0f, 1e-4f, normalizer, grad.data());
+        double loss_rel = std::fabs(loss - double(ref_loss)) / std::fabs(double(ref_loss));
+        double diff = 0.0;
+        for (size_t i = 0; i < n; i++)
+            diff += std::fabs(double(grad[i]) - double(ref_grad[i]));
+        double grad_rel = diff / magnitude;
+        bool good = loss_rel <= 1e-4 && grad_rel <= 1e-3;
+        std::fprintf(stderr,
+                     "dafl-bench: check: %-9s vs dafl clamped logits over %zu elements: loss "
+                     "%.7g vs %.7g (relative difference %.1e), gradient relative L1 "
+                     "difference %.1e%s\n",
+                     loop.name, n, loss, double(ref_loss), loss_rel, grad_rel,
+                     good ? "" : "  <-- TOO LARGE");
+        ok = ok && good;
+    }
+    return ok;
+}
+
+// ---- counters computed from the references --------------------------------------------
+
+double items_per_second(const benchmark::BenchmarkReporter::Run &run)
+{
+    auto it = run.counters.find("items_per_second");
+    return it == run.counters.end() ? 0.0 : double(it->second);
+}
+
+// A reporter that adds bw_frac, x_naive_O2 and x_autovec to every dafl result, from the
+// references of the same size (and the same repetition or aggregate) reported before it,
+// then prints as its base class does.
+template <class Base> class RatioReporter : public Base {
+  public:
+    using Base::Base;
+    using Run = benchmark::BenchmarkReporter::Run;
+
+    void ReportRuns(const std::vector<Run> &runs) override
+    {
+        std::vector<Run> out(runs);
+        for (Run &run : out)
+            add_ratios(run);
+        Base::ReportRuns(out);
+    }
+
+  private:
+    // reference role, gradient or not, size, aggregate name, repetition
+    using Key = std::tuple<Role, bool, std::string, std::string, int64_t>;
+    std::map<Key, double> reference_rate_;
+
+    void add_ratios(Run &run)
+    {
+        auto found = meta_by_name.find(run.run_name.function_name);
+        if (found == meta_by_name.end() || run.error_occurred)
+            return;
+        const Meta &m = found->second;
+        if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "mean" &&
+            run.aggregate_name != "median")
+            return; // a ratio of standard deviations means nothing
+        const int64_t repetition =
+            run.run_type == Run::RT_Aggregate ? -1 : run.repetition_index;
+        const double rate = items_per_second(run);
+        auto key = [&](Role role) {
+            return Key{role, m.with_grad, run.run_name.args, run.aggregate_name, repetition};
+        };
+        if (m.role != Role::dafl) {
+            reference_rate_[key(m.role)] = rate;
+            return;
+        }
+        auto ratio = [&](const char *counter, Role role) {
+            auto ref = reference_rate_.find(key(role));
+            if (ref != reference_rate_.end() && ref->second > 0.0)
+                run.counters[counter] = benchmark::Counter(rate / ref->second);
+        };
+        ratio("bw_frac", Role::bandwidth);
+        if (m.penalty_focal && m.with_grad) {
+            ratio("x_naive_O2", Role::naive_o2);
+            ratio("x_autovec", Role::naive_autovec);
+        }
+    }
+};
+
+// Google Benchmark's own flags that choose the output; read before Initialize() takes
+// them out of argv, because the reporters are built here to add the counters.
+struct OutputFlags {
+    std::string format = "console", out, out_format = "json", color = "auto";
+    bool tabular = false;
+};
+
+bool take_value(const char *arg, const char *name, std::string *value)
+{
+    size_t len = std::strlen(name);
+    if (std::strncmp(arg, name, len) != 0 || arg[len] != '=')
+        return false;
+    *value = arg + len + 1;
+    return true;
+}
+
+OutputFlags read_output_flags(int argc, char **argv)
+{
+    OutputFlags f;
+    std::string tabular;
+    for (int i = 1; i < argc; i++) {
+        take_value(argv[i], "--benchmark_format", &f.format);
+        take_value(argv[i], "--benchmark_out", &f.out);
+        take_value(argv[i], "--benchmark_out_format", &f.out_format);
+        take_value(argv[i], "--benchmark_color", &f.color);
+        if (take_value(argv[i], "--benchmark_counters_tabular", &tabular))
+            f.tabular = tabular == "true" || tabular == "1" || tabular == "yes";
+    }
+    return f;
+}
+
+// NULL for a format this program does not wrap (csv): Google Benchmark then prints it
+// itself, without the ratio counters.
+std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const std::string &format,
+                                                            bool to_terminal,
+                                                            const OutputFlags &f)
+{
+    if (format == "json")
+        return std::unique_ptr<benchmark::BenchmarkReporter>(
+            new RatioReporter<benchmark::JSONReporter>());
+    if (format != "console")
+        return nullptr;
+    int options = benchmark::ConsoleReporter::OO_None;
+    bool color = f.color == "true" || f.color == "yes" || f.color == "1" ||
+                 ((f.color == "auto") && to_terminal && isatty(STDOUT_FILENO));
+    if (color)
+        options |= benchmark::ConsoleReporter::OO_Color;
+    if (f.tabular)
+        options |= benchmark::ConsoleReporter::OO_Tabular;
+    return std::unique_ptr<benchmark::BenchmarkReporter>(
+        new RatioReporter<benchmark::ConsoleReporter>(
+            benchmark::ConsoleReporter::OutputOptions(options)));
+}
+
+// ---- registration --------------------------------------------------------------------
+
+std::vector<dafl_isa> measured_isas()
+{
+#if defined(__x86_64__) || defined(_M_X64)
+    const dafl_isa candidates[] = {DAFL_ISA_SCALAR, DAFL_ISA_AVX2, DAFL_ISA_AVX512};
+#elif defined(__aarch64__)
+    const dafl_isa candidates[] = {DAFL_ISA_SCALAR, DAFL_ISA_NEON};
+#else
+    const dafl_isa candidates[] = {DAFL_ISA_SCALAR};
+#endif
+    std::vector<dafl_isa> isas;
+    std::string skipped;
+    for (dafl_isa isa : candidates) {
+        if (dafl_isa_available(isa)) {
+            isas.push_back(isa);
+        } else {
+            std::fprintf(stderr,
+                         "dafl-bench: skipping %s: this CPU (or this build of dafl) lacks it, "
+                         "so its benchmarks are not registered\n",
+                         dafl_isa_name(isa));
+            skipped += skipped.empty() ? "" : " ";
+            skipped += dafl_isa_name(isa);
+        }
+    }
+    std::string names;
+    for (dafl_isa isa : isas)
+        names += (names.empty() ? "" : " ") + std::string(dafl_isa_name(isa));
+    benchmark::AddCustomContext("dafl_isas_measured", names);
+    benchmark::AddCustomContext("dafl_isas_skipped", skipped.empty() ? "none" : skipped);
+    return isas;
+}
+
+template <class Fn>
+void add(const std::string &name, Meta meta, size_t n, Fn &&fn, bool real_time = false)
+{
+    meta_by_name[name] = meta;
+    auto *b = benchmark::RegisterBenchmark(name.c_str(), std::forward<Fn>(fn));
+    b->Arg(int64_t(n))->Unit(benchmark::kMicrosecond);
+    if (real_time)
+        b->UseRealTime(); // CPU time would count only the calling thread's share
+}
+
+void register_all(const std::vector<dafl_isa> &isas, size_t max_elements, int pool_threads)
+{
+    for (size_t n : kSizes) {
+        if (n > max_elements)
+            continue;
+        // The references first, so that the dafl results of this size find them.
+        for (bool g : {false, true})
+            add(std::string("bandwidth/") + pass_name(g) + "/memory", {Role::bandwidth, g, false},
+                n, [g](benchmark::State &s) { run_bandwidth(s, g); });
+        add("naive_penalty_focal.clamped/fwd_grad/O2", {Role::naive_o2, true, true}, n,
+            [](benchmark::State &s) { run_naive(s, naive_focal_o2, "naive C, -O2"); });
+        add("naive_penalty_focal.clamped/fwd_grad/autovec", {Role::naive_autovec, true, true}, n,
+            [](benchmark::State &s) {
+                run_naive(s, naive_focal_autovec, "naive C, -O3 -march=native -ffast-math");
+            });
+
+        for (const LossCase &c : kCases)
+            for (bool g : {false, true})
+                for (dafl_isa isa : isas)
+                    add(std::string(c.name) + "/" + pass_name(g) + "/" + dafl_isa_name(isa),
+                        {Role::dafl, g, c.penalty_focal}, n,
+                        [&c, isa, g](benchmark::State &s) { run_dafl(s, &c, isa, g, 1); });
+
+        // The headline call on all of dafl's threads too, where there are several and
+        // the call is large enough to be split.  Not part of the one-thread targets.
+        if (pool_threads > 1 && n >= (size_t(1) << 20)) {
+            const LossCase &c = kCases[1];
+            dafl_isa best = isas.back();
+            std::string impl = std::string(dafl_isa_name(best)) + "-t" + std::to_string(pool_threads);
+            add(std::string(c.name) + "/fwd_grad/" + impl, {Role::dafl, true, true}, n,
+                [&c, best, pool_threads](benchmark::State &s) {
+                    run_dafl(s, &c, best, true, pool_threads);
+                },
+                true);
+        }
+    }
+}
+
+// Takes --dafl_* flags out of argv (after Google Benchmark took its own).
+bool parse_own_flags(int *argc, char **argv, size_t *max_elements)
+{
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        std::string value;
+        if (!take_value(argv[i], "--dafl_max_elements", &value)) {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        char *end = nullptr;
+        unsigned long long v = std::strtoull(value.c_str(), &end, 10);
+        if (value.empty() || *end != '\0' || v < kSizes[0]) {
+            std::fprintf(stderr, "dafl-bench: --dafl_max_elements wants a number >= %zu\n",
+                         kSizes[0]);
+            return false;
+        }
+        *max_elements = size_t(v);
+    }
+    *argc = kept;
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    const OutputFlags flags = read_output_flags(argc, argv);
+    benchmark::Initialize(&argc, argv);
+    size_t max_elements = kSizes[sizeof kSizes / sizeof kSizes[0] - 1];
+    if (!parse_own_flags(&argc, argv, &max_elements))
+        return 1;
+    if (benchmark::ReportUnrecognizedArguments(argc, argv))
+        return 1;
+
+    // One thread unless a benchmark asks for more (the targets are per core).
+    int pool_threads = 1;
+#ifdef DAFL_MAX_THREADS
+    pool_threads = dafl_threads();
+    dafl_set_threads(1);
+#endif
+
+    size_t capacity = 0;
+    for (size_t n : kSizes)
+        if (n <= max_elements)
+            capacity = n;
+    if (capacity < kCheckElements)
+        capacity = kCheckElements; // the checks need this much, whatever is measured
+    allocate_data(capacity);
+
+    std::vector<dafl_isa> isas = measured_isas();
+    std::fprintf(stderr, "dafl-bench: dafl %s; measuring on:", dafl_version());
+    for (dafl_isa isa : isas)
+        std::fprintf(stderr, " %s", dafl_isa_name(isa));
+    std::fprintf(stderr, "\n");
+    bool isas_ok = check_isas_agree(isas);
+    bool naive_ok = check_naive_loops();
+    if (!isas_ok || !naive_ok) {
+        std::fprintf(stderr, "dafl-bench: the checks above failed; nothing was measured\n");
+        return 1;
+    }
+    std::fprintf(stderr, "dafl-bench: check: every ISA gives the scalar kernels' bits for all "
+                         "%zu configurations, with and without the gradient\n",
+                 sizeof kCases / sizeof kCases[0]);
+
+    register_all(isas, max_elements, pool_threads);
+
+    std::unique_ptr<benchmark::BenchmarkReporter> display = make_reporter(flags.format, true, flags);
+    std::unique_ptr<benchmark::BenchmarkReporter> file;
+    if (!flags.out.empty())
+        file = make_reporter(flags.out_format, false, flags);
+    benchmark::RunSpecifiedBenchmarks(display.get(), file.get());
+    benchmark::Shutdown();
+    return 0;
+}
