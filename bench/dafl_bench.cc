@@ -49,6 +49,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -366,6 +367,32 @@ void run_bandwidth(benchmark::State &state, bool with_grad)
     state.SetLabel(with_grad ? "memory, 12 B/element" : "memory, 8 B/element");
 }
 
+// The bandwidth loop on `threads` threads, each moving a contiguous share: the limit the
+// multi-threaded fused call is compared with.  Threads start inside the timed region, as
+// a pool's wake-up would; at the sizes this runs at (>= 1M elements) that is noise.
+void run_bandwidth_threads(benchmark::State &state, int threads)
+{
+    const size_t n = size_t(state.range(0));
+    auto move_all = [n, threads]() {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; t++) {
+            size_t begin = n * size_t(t) / size_t(threads), end = n * size_t(t + 1) / size_t(threads);
+            pool.emplace_back([begin, end]() {
+                bandwidth_move(data.x + begin, data.y + begin, data.grad + begin, end - begin);
+            });
+        }
+        for (std::thread &t : pool)
+            t.join();
+    };
+    move_all();
+    for (auto _ : state) {
+        move_all();
+        benchmark::ClobberMemory();
+    }
+    set_throughput(state, n, int64_t(n) * 12);
+    state.SetLabel("memory, 12 B/element, " + std::to_string(threads) + " threads");
+}
+
 using NaiveLoop = double (*)(const float *, const float *, size_t, float, float, float, float,
                              float *);
 
@@ -658,17 +685,26 @@ void register_all(const std::vector<dafl_isa> &isas, size_t max_elements, int po
                         {Role::dafl, g, c.penalty_focal}, n,
                         [&c, isa, g](benchmark::State &s) { run_dafl(s, &c, isa, g, 1); });
 
-        // The headline call on all of dafl's threads too, where there are several and
-        // the call is large enough to be split.  Not part of the one-thread targets.
-        if (pool_threads > 1 && n >= (size_t(1) << 20)) {
+        // Thread scaling: the headline call in wall-clock time on one thread and on all of
+        // dafl's threads (below DAFL_MIN_PARALLEL_ELEMENTS both run on the calling thread:
+        // the t1/tN pair at 4K shows what the pool costs a small call), and the bandwidth
+        // loop on as many threads.  Not part of the one-thread targets.
+        if (pool_threads > 1) {
             const LossCase &c = kCases[1];
             dafl_isa best = isas.back();
-            std::string impl = std::string(dafl_isa_name(best)) + "-t" + std::to_string(pool_threads);
-            add(std::string(c.name) + "/fwd_grad/" + impl, {Role::dafl, true, true}, n,
-                [&c, best, pool_threads](benchmark::State &s) {
-                    run_dafl(s, &c, best, true, pool_threads);
-                },
-                true);
+            for (int t : {1, pool_threads}) {
+                std::string impl = std::string(dafl_isa_name(best)) + "-t" + std::to_string(t);
+                add(std::string(c.name) + "/fwd_grad/" + impl, {Role::dafl, true, true}, n,
+                    [&c, best, t](benchmark::State &s) { run_dafl(s, &c, best, true, t); },
+                    true);
+            }
+            if (n >= (size_t(1) << 20))
+                add("bandwidth/fwd_grad/memory-t" + std::to_string(pool_threads),
+                    {Role::bandwidth, true, false}, n,
+                    [pool_threads](benchmark::State &s) {
+                        run_bandwidth_threads(s, pool_threads);
+                    },
+                    true);
         }
     }
 }

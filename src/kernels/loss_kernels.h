@@ -35,62 +35,6 @@
 #define GROUP 16 /* elements per step: one pass over the 16 virtual lanes */
 #define PARTS (GROUP / VW)
 
-/* ---- shared building blocks ------------------------------------------------------- */
-
-/* b^n for a small non-negative integer n, by square-and-multiply from the top bit.
- * n is the same for every lane, so the branches are uniform. */
-INLINE vf pow_int(vf b, int n)
-{
-    if (n == 0)
-        return vf_set(1.0f);
-    int bit = 31 - __builtin_clz((unsigned)n);
-    vf r = b;
-    while (bit-- > 0) {
-        r = vf_mul(r, r);
-        if ((n >> bit) & 1)
-            r = vf_mul(r, b);
-    }
-    return r;
-}
-
-/* b^k for a real k >= 0 given log b: b^floor(k) by multiplication times
- * exp(frac(k) * log b).  Only the fractional part goes through exp, so the float error of
- * log b (about |log b| * 2^-24 absolute) is amplified by frac(k) < 1 instead of by k. */
-INLINE vf pow_real(vf b, vf log_b, float k)
-{
-    int whole = k < 0x1p31f ? (int)k : 0x7fffffff; /* b^(2^31-1): 0 for any float b < 1 */
-    float frac = k - (float)whole;
-    vf r = pow_int(b, whole);
-    if (frac != 0.0f)
-        r = vf_mul(r, vf_exp(vf_mul(vf_set(frac), log_b)));
-    return r;
-}
-
-/* exp(-k * s) for s = s_hi + s_lo >= 0 held as an unevaluated float pair, k > 0.
- * Computing k*s in two parts keeps base^k accurate to a few ULP even when |k*s| is large
- * (a plain float product would lose |k*s| * 2^-24 relative).  The product's error term
- * t_err = fma(k, s_hi, -t) + k*s_lo is exact enough; exp(-t - t_err) = E * (1 - t_err). */
-INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
-{
-    vf kv = vf_set(k);
-    vf t = vf_mul(kv, s_hi);
-    vf t_err = vf_fma(kv, s_lo, vf_fma(kv, s_hi, vf_neg(t)));
-    /* t = inf (s_hi = inf, or k * s_hi overflows): no correction, exp gives 0 */
-    t_err = vf_select(vf_le(vf_abs(t_err), vf_set(3.40282347e38f)), t_err, vf_set(0.0f));
-    vf e = vf_exp(vf_neg(t));
-    return vf_fma(vf_neg(e), t_err, e);
-}
-
-/* s = a + b as an exact pair (Knuth's TwoSum). */
-INLINE void two_sum(vf a, vf b, vf *s, vf *err)
-{
-    vf sum = vf_add(a, b);
-    vf bb = vf_sub(sum, a);
-    vf e = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
-    *s = sum;
-    *err = vf_select(vf_eq(e, e), e, vf_set(0.0f)); /* inf - inf */
-}
-
 /* ---- inline exp and log1p for the sigmoid family ---------------------------------- */
 /* The hot path of every sigmoid-family loss needs exp(-|x|) and log1p of it.  These two
  * are written here with the operations above (no library call, no spilled registers),
@@ -136,6 +80,66 @@ INLINE vf log1p_unit(vf e)
     q = vf_fma(q, e, vf_set(-0.49999913573265076f));
     q = vf_fma(q, e, vf_set(1.0f));
     return vf_mul(e, q);
+}
+
+/* ---- shared building blocks ------------------------------------------------------- */
+
+/* b^n for a small non-negative integer n, by square-and-multiply from the top bit.
+ * n is the same for every lane, so the branches are uniform. */
+INLINE vf pow_int(vf b, int n)
+{
+    if (n == 0)
+        return vf_set(1.0f);
+    int bit = 31 - __builtin_clz((unsigned)n);
+    vf r = b;
+    while (bit-- > 0) {
+        r = vf_mul(r, r);
+        if ((n >> bit) & 1)
+            r = vf_mul(r, b);
+    }
+    return r;
+}
+
+/* b^k for a real k >= 0 given log b: b^floor(k) by multiplication times
+ * exp(frac(k) * log b).  Only the fractional part goes through exp, so the float error of
+ * log b (about |log b| * 2^-24 absolute) is amplified by frac(k) < 1 instead of by k. */
+INLINE vf pow_real(vf b, vf log_b, float k)
+{
+    int whole = k < 0x1p31f ? (int)k : 0x7fffffff; /* b^(2^31-1): 0 for any float b < 1 */
+    float frac = k - (float)whole;
+    vf r = pow_int(b, whole);
+    /* Every base here is a probability (log b <= 0): for frac > 0 the argument is <= 0
+     * and the inline exp serves; a negative frac (k < 0) takes SLEEF's. */
+    if (frac > 0.0f)
+        r = vf_mul(r, exp_nonpositive(vf_mul(vf_set(frac), log_b)));
+    else if (frac < 0.0f)
+        r = vf_mul(r, vf_exp(vf_mul(vf_set(frac), log_b)));
+    return r;
+}
+
+/* exp(-k * s) for s = s_hi + s_lo >= 0 held as an unevaluated float pair, k > 0.
+ * Computing k*s in two parts keeps base^k accurate to a few ULP even when |k*s| is large
+ * (a plain float product would lose |k*s| * 2^-24 relative).  The product's error term
+ * t_err = fma(k, s_hi, -t) + k*s_lo is exact enough; exp(-t - t_err) = E * (1 - t_err). */
+INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
+{
+    vf kv = vf_set(k);
+    vf t = vf_mul(kv, s_hi);
+    vf t_err = vf_fma(kv, s_lo, vf_fma(kv, s_hi, vf_neg(t)));
+    /* t = inf (s_hi = inf, or k * s_hi overflows): no correction, exp gives 0 */
+    t_err = vf_select(vf_le(vf_abs(t_err), vf_set(3.40282347e38f)), t_err, vf_set(0.0f));
+    vf e = exp_nonpositive(vf_neg(t)); /* t >= 0 */
+    return vf_fma(vf_neg(e), t_err, e);
+}
+
+/* s = a + b as an exact pair (Knuth's TwoSum). */
+INLINE void two_sum(vf a, vf b, vf *s, vf *err)
+{
+    vf sum = vf_add(a, b);
+    vf bb = vf_sub(sum, a);
+    vf e = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
+    *s = sum;
+    *err = vf_select(vf_eq(e, e), e, vf_set(0.0f)); /* inf - inf */
 }
 
 /* Everything the sigmoid-family losses need from one exp and one log1p:
