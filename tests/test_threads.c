@@ -10,8 +10,8 @@
 
 #include "test_common.h"
 
-/* 300 blocks and a partial one: far above DAFL_MIN_PARALLEL_ELEMENTS. */
-#define COUNT (300 * DAFL_BLOCK_ELEMENTS + 77)
+/* 100 blocks and a partial one: well above DAFL_MIN_PARALLEL_ELEMENTS. */
+#define COUNT (100 * DAFL_BLOCK_ELEMENTS + 77)
 
 static float *x, *y, *grad, *per_element;
 static int32_t *labels;
@@ -88,7 +88,7 @@ START_TEST(any_thread_count_same_bits)
     make_data();
     ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
     uint64_t single = run_all_losses();
-    const int counts[] = {2, 3, 4, 5, 7, 8, 13, 16, 31, 64};
+    const int counts[] = {2, 3, 4, 7, 13, 31, 64};
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
         ck_assert_int_eq(dafl_set_threads(counts[i]), DAFL_OK);
         ck_assert_int_eq(dafl_threads(), counts[i]);
@@ -259,7 +259,7 @@ typedef struct caller {
 static void *call_repeatedly(void *arg)
 {
     caller *c = arg;
-    enum { LEN = 100000 };
+    enum { LEN = 60000 };
     float *cx = malloc(LEN * sizeof(float)), *cy = malloc(LEN * sizeof(float));
     float *cg = malloc(LEN * sizeof(float));
     uint64_t seed = 1000 + (uint64_t)c->id;
@@ -268,7 +268,7 @@ static void *call_repeatedly(void *arg)
         cy[i] = i % 37 == 0 ? 1.0f : test_uniform(&seed, 0, 1);
     }
     uint64_t first = 0;
-    for (int rep = 0; rep < 20; rep++) {
+    for (int rep = 0; rep < 8; rep++) {
         float loss = 0;
         dafl_penalty_focal(cx, cy, LEN, NULL, &loss, cg, NULL);
         uint64_t h = test_hash_floats(test_hash_floats(TEST_HASH_SEED, &loss, 1), cg, LEN);
