@@ -53,14 +53,19 @@ dafl_status dafl_set_parallel_for(dafl_parallel_for_fn fn, void *host_ctx)
 
 /* ---- the pool ------------------------------------------------------------------------ */
 
+/* How long a thread spins, checking an atomic, before it sleeps on a condition variable:
+ * a training loop calls again within microseconds, and waking a sleeping thread costs tens
+ * of microseconds on a virtual machine - as much as a whole 64K-element call. */
+#define SPIN_CHECKS 20000
+
 typedef struct pool {
-    pthread_mutex_t lock;       /* guards everything below but `next`              */
+    pthread_mutex_t lock;       /* guards workers, born[] and the sleeping waits    */
     pthread_cond_t work_posted; /* a new generation of work                        */
     pthread_cond_t work_done;   /* the last participating worker finished          */
     int workers;                /* started so far                                  */
-    unsigned long generation;   /* bumped for every job                            */
+    atomic_ulong generation;    /* bumped (release) once a job's fields are set    */
     int participants;           /* workers 0 .. participants-1 work on this job    */
-    int running;                /* participants that have not finished yet         */
+    atomic_int running;         /* participants that have not finished yet         */
     dafl_range_fn fn;
     void *ctx;
     size_t count, chunk, chunks;
@@ -75,6 +80,15 @@ static pool the_pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
                         .work_done = PTHREAD_COND_INITIALIZER};
 static pthread_mutex_t pool_in_use = PTHREAD_MUTEX_INITIALIZER;
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
 static void run_chunks(pool *p)
 {
     for (;;) {
@@ -87,23 +101,41 @@ static void run_chunks(pool *p)
     }
 }
 
+/* Waits until the generation differs from `seen` and returns it (acquire: the job's
+ * fields, written before the release that bumped it, are visible). */
+static unsigned long wait_for_work(pool *p, unsigned long seen)
+{
+    for (int i = 0; i < SPIN_CHECKS; i++) {
+        unsigned long g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (g != seen)
+            return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->lock);
+    while (atomic_load_explicit(&p->generation, memory_order_acquire) == seen)
+        pthread_cond_wait(&p->work_posted, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    return atomic_load_explicit(&p->generation, memory_order_acquire);
+}
+
 static void *worker_main(void *arg)
 {
     pool *p = &the_pool;
     int id = (int)(intptr_t)arg;
     pthread_mutex_lock(&p->lock);
     unsigned long seen = p->born[id];
+    pthread_mutex_unlock(&p->lock);
     for (;;) {
-        while (p->generation == seen)
-            pthread_cond_wait(&p->work_posted, &p->lock);
-        seen = p->generation;
+        seen = wait_for_work(p, seen);
         if (id >= p->participants)
             continue;
-        pthread_mutex_unlock(&p->lock);
         run_chunks(p);
-        pthread_mutex_lock(&p->lock);
-        if (--p->running == 0)
+        if (atomic_fetch_sub(&p->running, 1) == 1) {
+            /* the lock orders this signal after the caller's check of `running` */
+            pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->work_done);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
     return NULL;
 }
@@ -117,7 +149,7 @@ static int ensure_workers(pool *p, int wanted)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        p->born[p->workers] = p->generation;
+        p->born[p->workers] = atomic_load(&p->generation);
         int failed = pthread_create(&thread, &attr, worker_main, (void *)(intptr_t)p->workers);
         pthread_attr_destroy(&attr);
         if (failed)
@@ -144,17 +176,21 @@ static void pool_run(int threads, size_t count, dafl_range_fn fn, void *ctx)
     p->chunks = (count + p->chunk - 1) / p->chunk;
     atomic_store(&p->next, 0);
     p->participants = helpers;
-    p->running = helpers;
-    p->generation++;
+    atomic_store(&p->running, helpers);
+    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
     pthread_cond_broadcast(&p->work_posted);
     pthread_mutex_unlock(&p->lock);
 
     run_chunks(p); /* the calling thread works too */
 
-    pthread_mutex_lock(&p->lock);
-    while (p->running > 0)
-        pthread_cond_wait(&p->work_done, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < SPIN_CHECKS && atomic_load(&p->running) > 0; i++)
+        cpu_relax();
+    if (atomic_load(&p->running) > 0) {
+        pthread_mutex_lock(&p->lock);
+        while (atomic_load(&p->running) > 0)
+            pthread_cond_wait(&p->work_done, &p->lock);
+        pthread_mutex_unlock(&p->lock);
+    }
 }
 
 void dafl_parallel_for(size_t count, size_t elements, dafl_range_fn fn, void *ctx)
