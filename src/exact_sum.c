@@ -87,11 +87,23 @@ void dafl_xacc_add_float_times(dafl_xacc *acc, float w, uint64_t count)
     add_scaled(acc, (unsigned __int128)mantissa * count, lsb_exponent, negative);
 }
 
+/* The top digit holds the sign and may grow to +-2^62 before int64 overflows: far beyond
+ * any sum of float data (2^235), so a total that gets there is kept as an infinity. */
+#define DAFL_XACC_TOP_LIMIT ((int64_t)1 << 40)
+
 void dafl_xacc_add(dafl_xacc *acc, const dafl_xacc *other)
 {
     for (int i = 0; i < DAFL_XACC_DIGITS; i++)
         acc->digit[i] += other->digit[i];
     normalise(acc);
+    int64_t top = acc->digit[DAFL_XACC_DIGITS - 1];
+    if (top > DAFL_XACC_TOP_LIMIT || top < -DAFL_XACC_TOP_LIMIT) {
+        if (top > 0)
+            acc->pos_inf_count++;
+        else
+            acc->neg_inf_count++;
+        acc->digit[DAFL_XACC_DIGITS - 1] = 0;
+    }
     acc->nan_count += other->nan_count;
     acc->pos_inf_count += other->pos_inf_count;
     acc->neg_inf_count += other->neg_inf_count;

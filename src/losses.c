@@ -395,6 +395,16 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
             if (!is_weight(p.class_weights[k]))
                 return DAFL_ERR_INVALID_PARAMETER;
 
+    if (pixels == 0) { /* nothing to label or weigh */
+        if (loss && r.reduction != DAFL_REDUCTION_NONE) {
+            dafl_stats_impl empty;
+            dafl_stats_impl_clear(&empty);
+            *loss = reduced_loss(&empty, r.reduction, r.normalizer);
+        }
+        if (stats)
+            dafl_stats_init(stats);
+        return DAFL_OK;
+    }
     /* Labels: validate, and count each class for the exact weight sum. */
     uint64_t *class_count = calloc(c ? c : 1, sizeof *class_count);
     if (!class_count)
