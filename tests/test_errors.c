@@ -283,7 +283,7 @@ START_TEST(isa_unavailable_and_out_of_memory)
     /* one pixel of a class count whose histogram cannot be allocated (no logit is read
      * before the allocation fails) */
     EXPECT_FAILS(DAFL_ERR_OUT_OF_MEMORY,
-                 dafl_softmax_focal(x, labels, 1, SIZE_MAX / 8, 1, NULL, o.loss, o.grad,
+                 dafl_softmax_focal(x, labels, 1, SIZE_MAX / 4, 1, NULL, o.loss, o.grad,
                                     &o.stats));
 }
 END_TEST
