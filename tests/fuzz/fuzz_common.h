@@ -405,6 +405,28 @@ static inline size_t fz_first_nan(const float *v, size_t n)
     return n;
 }
 
+/* For inputs a harness knows to be moderate: no NaN in the per-element loss (when
+ * check_loss) or in the gradient.  `entry` names the call in the failure message. */
+typedef struct fz_sane_outputs {
+    const char *entry;
+    size_t loss_floats, grad_floats;
+    int check_loss;
+} fz_sane_outputs;
+
+static inline void fz_require_no_nan(void *vctx, dafl_status st, void *const out[])
+{
+    const fz_sane_outputs *s = vctx;
+    size_t at;
+    if (st != DAFL_OK)
+        return;
+    if (out[0] && s->check_loss)
+        FZ_REQUIRE((at = fz_first_nan(out[0], s->loss_floats)) == s->loss_floats,
+                   "%s: loss[%zu] is NaN for moderate inputs", s->entry, at);
+    if (out[1])
+        FZ_REQUIRE((at = fz_first_nan(out[1], s->grad_floats)) == s->grad_floats,
+                   "%s: grad[%zu] is NaN for moderate inputs", s->entry, at);
+}
+
 static inline void fz_run_one(const fz_call *c, fz_fn fn, void *ctx, fz_result *r)
 {
     for (int i = 0; i < c->n_in; i++) {

@@ -43,24 +43,6 @@ static dafl_status call(void *vctx, void *const in[], void *const out[])
 
 /* Moderate inputs, valid targets, weights in [0, 4): no NaN anywhere (but the MEAN of
  * nothing, 0 / 0). */
-typedef struct sane {
-    size_t loss_floats, grad_floats;
-    int check_loss;
-} sane;
-
-static void no_nan(void *vctx, dafl_status st, void *const out[])
-{
-    const sane *s = vctx;
-    size_t at;
-    if (st != DAFL_OK)
-        return;
-    if (out[0] && s->check_loss)
-        FZ_REQUIRE((at = fz_first_nan(out[0], s->loss_floats)) == s->loss_floats,
-                   "dafl_mse: loss[%zu] is NaN for moderate inputs", at);
-    if (out[1])
-        FZ_REQUIRE((at = fz_first_nan(out[1], s->grad_floats)) == s->grad_floats,
-                   "dafl_mse: grad[%zu] is NaN for moderate inputs", at);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -135,11 +117,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((ptrs >> 6) & 1 && !((ptrs >> 1) & 1) && !((ptrs >> 4) & 1))
         cl.out_alias[out_grad] = in_x;
 
-    sane sn = {none ? nbuf : 1, nbuf, none || count > 0};
+    fz_sane_outputs sn = {"dafl_mse", none ? nbuf : 1, nbuf, none || count > 0};
     if (!huge && !params_null && x_mode % 4 == FZ_VALUES_MODERATE &&
         y_mode % 4 == FZ_TARGETS_VALID && weight_values == 0 &&
         fz_sane_reduction(eff.reduction, eff.normalizer, eff.grad_scale)) {
-        cl.inspect = no_nan;
+        cl.inspect = fz_require_no_nan;
         cl.inspect_ctx = &sn;
     }
 

@@ -66,24 +66,6 @@ static int32_t label_of(const fz_payload *pl, size_t i, unsigned mode, size_t c,
 
 /* Moderate logits, valid labels, sane parameters: no NaN per pixel or in the gradient
  * (the reduced MEAN loss is 0 / 0 when every pixel is ignored, so it is not checked). */
-typedef struct sane {
-    size_t loss_floats, grad_floats;
-    int check_loss;
-} sane;
-
-static void no_nan(void *vctx, dafl_status st, void *const out[])
-{
-    const sane *s = vctx;
-    size_t at;
-    if (st != DAFL_OK)
-        return;
-    if (out[0] && s->check_loss)
-        FZ_REQUIRE((at = fz_first_nan(out[0], s->loss_floats)) == s->loss_floats,
-                   "dafl_softmax_focal: loss[%zu] is NaN for moderate logits", at);
-    if (out[1])
-        FZ_REQUIRE((at = fz_first_nan(out[1], s->grad_floats)) == s->grad_floats,
-                   "dafl_softmax_focal: grad[%zu] is NaN for moderate logits", at);
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -179,11 +161,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_add_out(&cl, nx * sizeof(float), (ptrs >> 4) & 1, 1);
     fz_add_out(&cl, sizeof(dafl_stats), (ptrs >> 5) & 1, 0);
 
-    sane sn = {none ? nl : 1, nx, none || eff.reduction != DAFL_REDUCTION_MEAN};
+    fz_sane_outputs sn = {"dafl_softmax_focal", none ? nl : 1, nx,
+                          none || eff.reduction != DAFL_REDUCTION_MEAN};
     if (!huge && !params_null && x_mode % 4 == FZ_VALUES_MODERATE && label_mode % 4 == 0 &&
         weight_values <= 1 && fz_sane_exponent(eff.gamma) &&
         fz_sane_reduction(eff.reduction, eff.normalizer, eff.grad_scale)) {
-        cl.inspect = no_nan;
+        cl.inspect = fz_require_no_nan;
         cl.inspect_ctx = &sn;
     }
 
