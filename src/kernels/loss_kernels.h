@@ -49,7 +49,10 @@
 INLINE vf exp_nonpositive(vf a)
 {
     const vf lowest = vf_set(-104.0f); /* exp(-104) < 2^-150: rounds to 0 */
-    vf ac = vf_max(a, lowest);          /* NaN -> -104, fixed below */
+    /* NaN -> -104 (fixed below); a > 0 lies outside the domain (only invalid inputs,
+     * such as probabilities above 1 with trusted targets, get there) and is taken as 0,
+     * which keeps every integer conversion below in range. */
+    vf ac = vf_min(vf_max(a, lowest), vf_set(0.0f));
     vf n = vf_round(vf_mul(ac, vf_set(1.44269504f)));
     vf r = vf_fma(n, vf_set(-0.693359375f), ac);
     r = vf_fma(n, vf_set(2.12194440e-4f), r);
