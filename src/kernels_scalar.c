@@ -55,6 +55,8 @@ static inline vf vf_select(vm m, vf a, vf b) { return m ? a : b; }
 static inline vf vf_round(vf a) { return rintf(a); } /* the default mode: ties to even */
 static inline vf vf_pow2i(vf n)
 {
+    if (n != n) /* converting NaN to an integer is undefined in C */
+        return n;
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float f;
     memcpy(&f, &bits, sizeof f);

@@ -16,7 +16,8 @@
  *   vm_and, vm_or, vm_not, vm_any, vm_count (set lanes)
  *   vf_select(m, a, b)        m ? a : b per lane
  *   vf_round(a)               a rounded to the nearest integer, ties to even
- *   vf_pow2i(n)               2^n for an integer-valued n in [-126, 127]
+ *   vf_pow2i(n)               2^n for an integer-valued n in [-126, 127]; any value
+ *                             (NaN too) for a NaN n
  *   vf_exp, vf_log, vf_log1p  SLEEF u10 functions (the FMA variants where the CPU has FMA)
  *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
  *                             16 double lanes; vacc_add adds v's VW lanes, converted
@@ -44,15 +45,17 @@
 
 /* exp(a) for a <= 0 (also -inf, NaN).  a = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in
  * a 9-bit head, exact in n*head, and a tail), exp(r) = 1 + r + r^2 * P(r), P of degree 4
- * (relative error 1.2e-7 of P, ~1e-8 of exp), then times 2^n in two exact halves so that
- * results down to the subnormal range round once. */
+ * (relative error 1.2e-7 of P, ~1e-8 of exp), then times 2^n.  n lies in [-150, 0], below
+ * the normal range, so the scaling is e * 2^(n+25), exact because it stays normal, then
+ * times the constant 2^-25: one rounding even for results in the subnormal range. */
 INLINE vf exp_nonpositive(vf a)
 {
-    const vf lowest = vf_set(-104.0f); /* exp(-104) < 2^-150: rounds to 0 */
-    /* NaN -> -104 (fixed below); a > 0 lies outside the domain (only invalid inputs,
-     * such as probabilities above 1 with trusted targets, get there) and is taken as 0,
-     * which keeps every integer conversion below in range. */
-    vf ac = vf_min(vf_max(a, lowest), vf_set(0.0f));
+    /* Clamping to [-104, 0] keeps the integer conversion below in range: exp(-104) <
+     * 2^-150 rounds to 0 like every smaller result, and a > 0 lies outside the domain
+     * (only invalid inputs, such as probabilities above 1 with trusted targets, get
+     * there) and is taken as 0.  The constants come first so that NaN passes through
+     * max and min, and then through every operation below. */
+    vf ac = vf_min(vf_set(0.0f), vf_max(vf_set(-104.0f), a));
     vf n = vf_round(vf_mul(ac, vf_set(1.44269504f)));
     vf r = vf_fma(n, vf_set(-0.693359375f), ac);
     r = vf_fma(n, vf_set(2.12194440e-4f), r);
@@ -62,10 +65,8 @@ INLINE vf exp_nonpositive(vf a)
     poly = vf_fma(poly, r, vf_set(0.16666576266288757f));
     poly = vf_fma(poly, r, vf_set(0.5f));
     vf e = vf_add(vf_fma(vf_mul(r, r), poly, r), vf_set(1.0f));
-    vf n_half = vf_round(vf_mul(n, vf_set(0.5f))); /* n in [-150, 0]: both halves >= -75 */
-    e = vf_mul(vf_mul(e, vf_pow2i(n_half)), vf_pow2i(vf_sub(n, n_half)));
-    e = vf_select(vf_lt(a, lowest), vf_set(0.0f), e);
-    return vf_select(vf_eq(a, a), e, a);
+    e = vf_mul(e, vf_pow2i(vf_add(n, vf_set(25.0f))));
+    return vf_mul(e, vf_set(0x1p-25f));
 }
 
 /* log1p(e) for e in [0, 1]: e * Q(e), Q of degree 9 fitted to log1p(e)/e (relative error
