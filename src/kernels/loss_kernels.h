@@ -59,27 +59,32 @@ INLINE vf exp_nonpositive(vf a)
     vf n = vf_round(vf_mul(ac, vf_set(1.44269504f)));
     vf r = vf_fma(n, vf_set(-0.693359375f), ac);
     r = vf_fma(n, vf_set(2.12194440e-4f), r);
-    vf poly = vf_set(0.0013941109646111727f);
-    poly = vf_fma(poly, r, vf_set(0.008363175205886364f));
-    poly = vf_fma(poly, r, vf_set(0.04166637361049652f));
-    poly = vf_fma(poly, r, vf_set(0.16666576266288757f));
-    poly = vf_fma(poly, r, vf_set(0.5f));
-    vf e = vf_add(vf_fma(vf_mul(r, r), poly, r), vf_set(1.0f));
+    /* P = (p0 + p1 r) + r^2 (p2 + p3 r + p4 r^2): two short chains instead of one */
+    vf r2 = vf_mul(r, r);
+    vf p_hi = vf_fma(vf_fma(vf_set(0.0013941109646111727f), r, vf_set(0.008363175205886364f)),
+                     r, vf_set(0.04166637361049652f));
+    vf p_lo = vf_fma(vf_set(0.16666576266288757f), r, vf_set(0.5f));
+    vf poly = vf_fma(p_hi, r2, p_lo);
+    vf e = vf_add(vf_fma(r2, poly, r), vf_set(1.0f));
     e = vf_mul(e, vf_pow2i(vf_add(n, vf_set(25.0f))));
     return vf_mul(e, vf_set(0x1p-25f));
 }
 
 /* log1p(e) for e in [0, 1]: e * Q(e), Q of degree 9 fitted to log1p(e)/e (relative error
- * 5.7e-9), so small e keep full relative precision. */
+ * 5.7e-9), so small e keep full relative precision.
+ *   Q = 1 + e*(c1 + e*(c2 + e*(c3 + e*H(e)))),  H = c4 + c5 e + ... + c9 e^5:
+ * the last four steps by Horner, so that the leading terms round as little as possible,
+ * and H by Estrin's scheme (pairs, then pairs of pairs with e^2 and e^4), three FMA
+ * latencies deep instead of six: everything after log1p in a loss waits
+ * for it. */
 INLINE vf log1p_unit(vf e)
 {
-    vf q = vf_set(-0.0033387308940291405f);
-    q = vf_fma(q, e, vf_set(0.02027777023613453f));
-    q = vf_fma(q, e, vf_set(-0.05775914341211319f));
-    q = vf_fma(q, e, vf_set(0.10684537142515182f));
-    q = vf_fma(q, e, vf_set(-0.15353277325630188f));
-    q = vf_fma(q, e, vf_set(0.19692455232143402f));
-    q = vf_fma(q, e, vf_set(-0.2495734691619873f));
+    vf e2 = vf_mul(e, e), e4 = vf_mul(e2, e2);
+    vf c45 = vf_fma(vf_set(-0.15353277325630188f), e, vf_set(0.19692455232143402f));
+    vf c67 = vf_fma(vf_set(-0.05775914341211319f), e, vf_set(0.10684537142515182f));
+    vf c89 = vf_fma(vf_set(-0.0033387308940291405f), e, vf_set(0.02027777023613453f));
+    vf h = vf_fma(c89, e4, vf_fma(c67, e2, c45));
+    vf q = vf_fma(h, e, vf_set(-0.2495734691619873f));
     q = vf_fma(q, e, vf_set(0.333302766084671f));
     q = vf_fma(q, e, vf_set(-0.49999913573265076f));
     q = vf_fma(q, e, vf_set(1.0f));
