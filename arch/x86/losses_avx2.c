@@ -39,7 +39,15 @@ static inline vm vm_or(vm a, vm b) { return _mm256_or_ps(a, b); }
 static inline vm vm_not(vm a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(-1))); }
 static inline int vm_any(vm a) { return _mm256_movemask_ps(a) != 0; }
 static inline unsigned vm_count(vm a) { return (unsigned)__builtin_popcount(_mm256_movemask_ps(a)); }
-static inline vf vf_select(vm m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+/* Written as asm because GCC 12 turns the blendv intrinsic into a compare against zero
+ * followed by the blend: one more instruction per select, for masks that are already
+ * all-ones or all-zeros. */
+static inline vf vf_select(vm m, vf a, vf b)
+{
+    vf r;
+    __asm__("vblendvps %3, %2, %1, %0" : "=x"(r) : "x"(b), "xm"(a), "x"(m));
+    return r;
+}
 static inline vf vf_round(vf a)
 {
     return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

@@ -287,7 +287,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
         vf inner = vf_fma(vf_set(j->alpha), mul_zero_wins(o, c), m);
         vf Ws = vf_select(pos, vf_neg(W), W);
         r.grad = vf_mul(Ws, vf_mul(m_alpha, inner));
-        r.grad = vf_select(clamped, zero, r.grad);
+        if (mode == DAFL_INPUT_CLAMPED_LOGITS)
+            r.grad = vf_select(clamped, zero, r.grad);
     }
     return r;
 }
