@@ -332,8 +332,9 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int 
         vf p_minus_y = vf_fma(omy, s.p, vf_neg(vf_mul(y, s.q)));
         vf d = p_minus_y;
         if (j->gamma != 0.0f) {
-            vf pq_over_m = vf_select(y1, s.p, vf_select(y0, s.q,
-                                     vf_div(vf_mul(s.p, s.q), m)));
+            vf pq_over_m = vf_select(y1, s.p, s.q);
+            if (vm_any(vm_not(hard))) /* soft targets: a division hard ones don't need */
+                pq_over_m = vf_select(hard, pq_over_m, vf_div(vf_mul(s.p, s.q), m));
             vf one_m_2y = vf_fma(vf_set(-2.0f), y, one);
             vf term = vf_mul(vf_mul(vf_set(j->gamma), one_m_2y), mul_zero_wins(pq_over_m, ce));
             d = vf_add(term, p_minus_y);
