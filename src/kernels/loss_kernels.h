@@ -160,6 +160,7 @@ INLINE void two_sum(vf a, vf b, vf *s, vf *err)
 typedef struct sigmoid_parts {
     vf p, q, sp_pos, sp_neg;
     vf relu_pos, relu_neg, l; /* the two softplus summands, for exact pairs */
+    vf r, er;                 /* 1/(1+e) and e/(1+e): p and q in some order */
 } sigmoid_parts;
 
 INLINE sigmoid_parts sigmoid_of(vf x)
@@ -168,16 +169,40 @@ INLINE sigmoid_parts sigmoid_of(vf x)
     sigmoid_parts s;
     vf e = exp_nonpositive(vf_neg(vf_abs(x)));
     s.l = log1p_unit(e);
-    vf r = vf_div(one, vf_add(one, e));
-    vf er = vf_mul(e, r);
+    s.r = vf_div(one, vf_add(one, e));
+    s.er = vf_mul(e, s.r);
     vm nonneg = vf_ge(x, zero);
-    s.p = vf_select(nonneg, r, er);
-    s.q = vf_select(nonneg, er, r);
+    s.p = vf_select(nonneg, s.r, s.er);
+    s.q = vf_select(nonneg, s.er, s.r);
     s.relu_pos = vf_max(x, zero);
     s.relu_neg = vf_max(vf_neg(x), zero);
     s.sp_pos = vf_add(s.relu_pos, s.l);
     s.sp_neg = vf_add(s.relu_neg, s.l);
     return s;
+}
+
+/* The same parts seen from the answer a target asks for.  With xs = -x where `flip`
+ * (y == 1: the right answer is "positive") and xs = x elsewhere:
+ *   m = sigmoid(xs)  the probability of the wrong answer
+ *   o = sigmoid(-xs) that of the right one
+ *   c = softplus(xs) = max(xs, 0) + l = -log o,   -log m = m_relu + l, m_relu = max(-xs, 0)
+ * the values sigmoid_of's p, q, sp_pos, sp_neg give through three selects, in fewer
+ * operations (x = 0 takes r where they take e*r: both are exactly 1/2). */
+typedef struct answer_parts {
+    vf m, o, c, m_relu;
+} answer_parts;
+
+INLINE answer_parts answer_of(const sigmoid_parts *s, vf x, vm flip)
+{
+    const vf zero = vf_set(0.0f);
+    answer_parts a;
+    vf xs = vf_select(flip, vf_neg(x), x);
+    vm up = vf_ge(xs, zero);
+    a.m = vf_select(up, s->r, s->er);
+    a.o = vf_select(up, s->er, s->r);
+    a.c = vf_add(vf_max(xs, zero), s->l);
+    a.m_relu = vf_max(vf_neg(xs), zero);
+    return a;
 }
 
 /* a * b where a == 0 means the term vanishes even if b is infinite (the limits
@@ -251,15 +276,16 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     }
 
     sigmoid_parts s = sigmoid_of(x);
-    m = vf_select(pos, s.q, s.p);
-    o = vf_select(pos, s.p, s.q);
-    c = vf_select(pos, s.sp_neg, s.sp_pos);
+    answer_parts a = answer_of(&s, x, pos);
+    m = a.m;
+    o = a.o;
+    c = a.c;
     if (alpha_int >= 0) {
         m_alpha = pow_int(m, alpha_int);
     } else {
         /* -log m = the other softplus = relu + l, an exact pair */
         vf hi, lo;
-        two_sum(vf_select(pos, s.relu_pos, s.relu_neg), s.l, &hi, &lo);
+        two_sum(a.m_relu, s.l, &hi, &lo);
         m_alpha = exp_neg_scaled(hi, lo, j->alpha);
     }
     vm clamped = vf_lt(zero, zero); /* all false */
