@@ -324,42 +324,46 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
  *   a_t = alpha*y + (1-alpha)*(1-y),  l = a_t * m^gamma * ce,
  *   dl/dx = a_t * m^gamma * (gamma * (p*q/m) * (1-2y) * ce + (p - y))
  * with p - y = (1-y)*p - y*q and p*q/m = p (y == 1), q (y == 0): no cancellation for
- * hard targets, and the 0 * inf limits resolved to 0. */
+ * hard targets, and the 0 * inf limits resolved to 0.  A hard target is the answer_of
+ * view (m, o = p*q/m, ce = c, p - y = -+m); the general formulas run only for vectors
+ * that hold a soft target. */
 INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int want_grad)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
     loss_grad r;
     sigmoid_parts s = sigmoid_of(x);
     vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero), hard = vm_or(y0, y1);
+    const int any_soft = vm_any(vm_not(hard));
     r.positive = y1;
+    answer_parts a = answer_of(&s, x, y1);
     vf omy = vf_sub(one, y);
-    vf m = vf_fma(y, s.q, vf_mul(omy, s.p));
-    vf ce = vf_fma(y, s.sp_neg, vf_mul(omy, s.sp_pos));
-    ce = vf_select(y1, s.sp_neg, vf_select(y0, s.sp_pos, ce));
+    vf m = a.m, ce = a.c, pq_over_m = a.o;
+    if (any_soft) {
+        m = vf_select(hard, m, vf_fma(y, s.q, vf_mul(omy, s.p)));
+        ce = vf_select(hard, ce, vf_fma(y, s.sp_neg, vf_mul(omy, s.sp_pos)));
+    }
 
     vf m_gamma;
     if (j->gamma_int >= 0) {
         m_gamma = pow_int(m, j->gamma_int);
     } else {
         vf hi, lo; /* -log m as an exact pair for hard targets */
-        two_sum(vf_select(y1, s.relu_pos, s.relu_neg), s.l, &hi, &lo);
+        two_sum(a.m_relu, s.l, &hi, &lo);
         m_gamma = exp_neg_scaled(hi, lo, j->gamma);
-        vm soft = vm_not(hard);
-        if (vm_any(soft)) {
-            vf soft_pow = pow_real(m, vf_log(m), j->gamma);
-            m_gamma = vf_select(soft, soft_pow, m_gamma);
-        }
+        if (any_soft)
+            m_gamma = vf_select(hard, m_gamma, pow_real(m, vf_log(m), j->gamma));
     }
     vf a_t = one;
     if (j->alpha >= 0.0f)
         a_t = vf_fma(vf_set(j->alpha), y, vf_mul(vf_set(j->one_minus_alpha), omy));
     r.loss = vf_mul(a_t, vf_mul(m_gamma, ce));
     if (want_grad) {
-        vf p_minus_y = vf_fma(omy, s.p, vf_neg(vf_mul(y, s.q)));
+        vf p_minus_y = vf_select(y1, vf_neg(m), m);
+        if (any_soft)
+            p_minus_y = vf_select(hard, p_minus_y, vf_fma(omy, s.p, vf_neg(vf_mul(y, s.q))));
         vf d = p_minus_y;
         if (j->gamma != 0.0f) {
-            vf pq_over_m = vf_select(y1, s.p, s.q);
-            if (vm_any(vm_not(hard))) /* soft targets: a division hard ones don't need */
+            if (any_soft)
                 pq_over_m = vf_select(hard, pq_over_m, vf_div(vf_mul(s.p, s.q), m));
             vf one_m_2y = vf_fma(vf_set(-2.0f), y, one);
             vf term = vf_mul(vf_mul(vf_set(j->gamma), one_m_2y), mul_zero_wins(pq_over_m, ce));
