@@ -147,6 +147,11 @@ class Results:
     def threaded_impls(self):
         return sorted({k[2] for k in self.rate if re.fullmatch(r"\w+-t\d+", k[2])})
 
+    def threaded(self, impl, size):
+        """A threaded run: dafl's headline call (avx2-t2) or the bandwidth loop (memory-t2)."""
+        loss = "bandwidth" if impl.startswith("memory-") else HEADLINE
+        return self.get(loss, "fwd_grad", impl, size)
+
 
 def ratio(a, b):
     return a / b if a is not None and b else None
@@ -248,8 +253,10 @@ def plot_series(res):
                         for n in res.sizes]))
     for impl in res.threaded_impls():  # e.g. avx2-t2: all of dafl's threads
         isa, threads = impl.split("-t")
-        series.append((f"dafl {isa} on {threads} threads (wall-clock time)", "#000000", True,
-                       [(n, res.get(HEADLINE, "fwd_grad", impl, n)) for n in res.sizes]))
+        what = "bandwidth loop" if isa == "memory" else f"dafl {isa}"
+        series.append((f"{what} on {threads} threads (wall-clock time)",
+                       "#7f7f7f" if isa == "memory" else "#000000", True,
+                       [(n, res.threaded(impl, n)) for n in res.sizes]))
     return [(label, color, dashed, [(n, r) for n, r in points if r])
             for label, color, dashed, points in series]
 
@@ -523,6 +530,30 @@ def one_pass_gain(res):
             "positives and validate them)."]
 
 
+def thread_scaling(res):
+    """dafl on all its threads against one, and against the bandwidth loop on as many."""
+    lines = []
+    for impl in res.threaded_impls():
+        isa, threads = impl.split("-t")
+        if isa == "memory" or threads == "1":
+            continue
+        parts = []
+        for n in (1 << 16, CENTERNET, 1 << 26):
+            many, one = res.threaded(impl, n), res.threaded(f"{isa}-t1", n)
+            memory = res.threaded(f"memory-t{threads}", n)
+            if many is None or one is None:
+                continue
+            text = f"{size_name(n)}: {ratio(many, one):.2f}x"
+            if memory:
+                text += f" ({frac_text(ratio(many, memory))} of the bandwidth loop on " \
+                        f"{threads} threads)"
+            parts.append(text)
+        if parts:
+            lines.append(f"Threads, wall-clock: {isa} on {threads} threads against one, "
+                         + "; ".join(parts) + ".")
+    return lines
+
+
 def headline_table(res):
     best = res.isas[-1] if res.isas else None
     head = ["elements", "bandwidth 12 B/el.", "naive -O2", "auto-vec."]
@@ -537,7 +568,7 @@ def headline_table(res):
                  rate_text(res.naive("O2", n)), rate_text(res.naive("autovec", n))]
         cells += [rate_text(res.get(HEADLINE, "fwd_grad", isa, n)) for isa in res.isas]
         cells += [rate_text(res.get("penalty_focal.logits.default", "fwd_grad", best, n))]
-        cells += [rate_text(res.get(HEADLINE, "fwd_grad", t, n)) for t in res.threaded_impls()]
+        cells += [rate_text(res.threaded(t, n)) for t in res.threaded_impls()]
         cells += [x_text(ratio(d, res.naive("O2", n))), x_text(ratio(d, res.naive("autovec", n))),
                   frac_text(ratio(d, res.bandwidth("fwd_grad", n)))]
         lines.append("| " + " | ".join(cells) + " |")
@@ -647,6 +678,7 @@ def write_markdown(res, torch_results, machine, path, args, when):
            "`bench/naive_focal.c`.", ""]
     md += headline_table(res)
     md += [""] + one_pass_gain(res)
+    md += [""] + thread_scaling(res)
     md += ["", "![throughput against size](bench-throughput.png)", "",
            "## Every loss: fraction of the memory-bandwidth loop (DRAM sizes)", "",
            "1.00 would be a loss computed as fast as its bytes can be moved.", ""]

@@ -75,8 +75,7 @@ INLINE vf exp_nonpositive(vf a)
  *   Q = 1 + e*(c1 + e*(c2 + e*(c3 + e*H(e)))),  H = c4 + c5 e + ... + c9 e^5:
  * the last four steps by Horner, so that the leading terms round as little as possible,
  * and H by Estrin's scheme (pairs, then pairs of pairs with e^2 and e^4), three FMA
- * latencies deep instead of six: everything after log1p in a loss waits
- * for it. */
+ * latencies deep instead of six: everything after log1p in a loss waits for it. */
 INLINE vf log1p_unit(vf e)
 {
     vf e2 = vf_mul(e, e), e4 = vf_mul(e2, e2);
