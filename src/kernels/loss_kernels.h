@@ -43,19 +43,17 @@
  * Coefficients: near-minimax fits in double (weighted least squares, Lawson iterations),
  * rounded to float; test_accuracy measures the losses built on them. */
 
-/* exp(a) for a <= 0 (also -inf, NaN).  a = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in
+/* exp(a) for a <= 0 (also -inf, NaN; the caller makes sure of the sign).  a = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in
  * a 9-bit head, exact in n*head, and a tail), exp(r) = 1 + r + r^2 * P(r), P of degree 4
  * (relative error 1.2e-7 of P, ~1e-8 of exp), then times 2^n.  n lies in [-150, 0], below
  * the normal range, so the scaling is e * 2^(n+25), exact because it stays normal, then
  * times the constant 2^-25: one rounding even for results in the subnormal range. */
 INLINE vf exp_nonpositive(vf a)
 {
-    /* Clamping to [-104, 0] keeps the integer conversion below in range: exp(-104) <
-     * 2^-150 rounds to 0 like every smaller result, and a > 0 lies outside the domain
-     * (only invalid inputs, such as probabilities above 1 with trusted targets, get
-     * there) and is taken as 0.  The constants come first so that NaN passes through
-     * max and min, and then through every operation below. */
-    vf ac = vf_min(vf_set(0.0f), vf_max(vf_set(-104.0f), a));
+    /* Clamping at -104 keeps the integer conversion below in range: exp(-104) < 2^-150
+     * rounds to 0 like every smaller result.  The constant comes first so that NaN
+     * passes through max, and then through every operation below. */
+    vf ac = vf_max(vf_set(-104.0f), a);
     vf n = vf_round(vf_mul(ac, vf_set(1.44269504f)));
     vf r = vf_fma(n, vf_set(-0.693359375f), ac);
     r = vf_fma(n, vf_set(2.12194440e-4f), r);
@@ -117,9 +115,11 @@ INLINE vf pow_real(vf b, vf log_b, float k)
     float frac = k - (float)whole;
     vf r = pow_int(b, whole);
     /* Every base here is a probability (log b <= 0): for frac > 0 the argument is <= 0
-     * and the inline exp serves; a negative frac (k < 0) takes SLEEF's. */
+     * and the inline exp serves; a negative frac (k < 0) takes SLEEF's.  A base above 1
+     * comes only from invalid inputs (probabilities above 1 with trusted targets); its
+     * argument is clamped at 0 to stay in the inline exp's domain. */
     if (frac > 0.0f)
-        r = vf_mul(r, exp_nonpositive(vf_mul(vf_set(frac), log_b)));
+        r = vf_mul(r, exp_nonpositive(vf_min(vf_set(0.0f), vf_mul(vf_set(frac), log_b))));
     else if (frac < 0.0f)
         r = vf_mul(r, vf_exp(vf_mul(vf_set(frac), log_b)));
     return r;
@@ -134,20 +134,21 @@ INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
     vf kv = vf_set(k);
     vf t = vf_mul(kv, s_hi);
     vf t_err = vf_fma(kv, s_lo, vf_fma(kv, s_hi, vf_neg(t)));
-    /* t = inf (s_hi = inf, or k * s_hi overflows): no correction, exp gives 0 */
+    /* t = inf (s_hi = inf, or k * s_hi overflows) or s_lo NaN (two_sum of an infinite
+     * s): no correction, exp gives 0 */
     t_err = vf_select(vf_le(vf_abs(t_err), vf_set(3.40282347e38f)), t_err, vf_set(0.0f));
     vf e = exp_nonpositive(vf_neg(t)); /* t >= 0 */
     return vf_fma(vf_neg(e), t_err, e);
 }
 
-/* s = a + b as an exact pair (Knuth's TwoSum). */
+/* s = a + b as an exact pair (Knuth's TwoSum).  An infinite a or b makes err NaN
+ * (inf - inf); callers that can meet one deal with it. */
 INLINE void two_sum(vf a, vf b, vf *s, vf *err)
 {
     vf sum = vf_add(a, b);
     vf bb = vf_sub(sum, a);
-    vf e = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
     *s = sum;
-    *err = vf_select(vf_eq(e, e), e, vf_set(0.0f)); /* inf - inf */
+    *err = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
 }
 
 /* Everything the sigmoid-family losses need from one exp and one log1p:
@@ -211,6 +212,15 @@ INLINE vf mul_zero_wins(vf a, vf b)
     return vf_select(vf_eq(a, vf_set(0.0f)), vf_set(0.0f), vf_mul(a, b));
 }
 
+/* The same for o * c, a probability of the right answer times the cross-entropy of the
+ * logit, where c is infinite only together with o == 0 (x = +-inf on the wrong side):
+ * clamping c to the largest float makes that product 0 in one operation instead of a
+ * compare and a select.  Every other product, NaN included, is the plain o * c. */
+INLINE vf mul_answer_entropy(vf o, vf c)
+{
+    return vf_mul(o, vf_min(vf_set(3.40282347e38f), c));
+}
+
 typedef struct loss_grad {
     vf loss, grad; /* grad: per element, before grad_factor */
     vm positive;   /* y == 1 */
@@ -226,10 +236,12 @@ typedef struct loss_grad {
  *   probabilities: dl/dp = sign * W * (alpha * m^(alpha-1) * c + m^alpha / o)
  * which is SPEC 2.1 written once for both branches. */
 /* mode, alpha_int, beta_int: compile-time constants where the caller knows them (the
- * CornerNet defaults get straight-line code), or RUNTIME to read them from the job. */
+ * CornerNet defaults get straight-line code), or RUNTIME to read them from the job;
+ * unit_weights: pos_weight and neg_weight are known to be 1 (no multiplications). */
 #define RUNTIME (-2)
 INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int want_grad,
-                                    const int mode_c, const int alpha_c, const int beta_c)
+                                    const int mode_c, const int alpha_c, const int beta_c,
+                                    const int unit_weights)
 {
     const int mode = mode_c == RUNTIME ? j->mode : mode_c;
     const int alpha_int = alpha_c == RUNTIME ? j->alpha_int : alpha_c;
@@ -241,8 +253,9 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     vf omy = vf_sub(one, y);
     vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int)
                              : pow_real(omy, vf_log1p(vf_neg(y)), j->beta);
-    w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
-    vf W = vf_select(pos, vf_set(j->pos_weight), w_neg);
+    if (!unit_weights)
+        w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
+    vf W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
 
     vf m, o, c, m_alpha;
     if (mode == DAFL_INPUT_PROBABILITIES) {
@@ -309,7 +322,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     }
     r.loss = vf_mul(W, vf_mul(m_alpha, c));
     if (want_grad) {
-        vf inner = vf_fma(vf_set(j->alpha), mul_zero_wins(o, c), m);
+        vf inner = vf_fma(vf_set(j->alpha), mul_answer_entropy(o, c), m);
         vf Ws = vf_select(pos, vf_neg(W), W);
         r.grad = vf_mul(Ws, vf_mul(m_alpha, inner));
         if (mode == DAFL_INPUT_CLAMPED_LOGITS)
@@ -365,7 +378,9 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int 
             if (any_soft)
                 pq_over_m = vf_select(hard, pq_over_m, vf_div(vf_mul(s.p, s.q), m));
             vf one_m_2y = vf_fma(vf_set(-2.0f), y, one);
-            vf term = vf_mul(vf_mul(vf_set(j->gamma), one_m_2y), mul_zero_wins(pq_over_m, ce));
+            /* soft targets too: ce = inf means x = +-inf, where p*q = 0 */
+            vf term = vf_mul(vf_mul(vf_set(j->gamma), one_m_2y),
+                             mul_answer_entropy(pq_over_m, ce));
             d = vf_add(term, p_minus_y);
         }
         r.grad = vf_mul(a_t, vf_mul(m_gamma, d));
@@ -484,18 +499,20 @@ INLINE vm lanes_below(int part, size_t n)
                           : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0);           \
     }
 
-/* Penalty focal: the CornerNet defaults (logits, alpha 2, beta 4) and each input mode get
- * their own straight-line loop; the exponents of the others are read from the job. */
+/* Penalty focal: the CornerNet defaults (logits, alpha 2, beta 4, weights 1) and each
+ * input mode get their own straight-line loop; the parameters of the others are read from
+ * the job. */
 DEFINE_GROUP_STEP(pf_step_default, dafl_pf_job,
-                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, 2, 4))
+                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, 2, 4, 1))
 DEFINE_GROUP_STEP(pf_step_logits, dafl_pf_job,
-                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, RUNTIME, RUNTIME))
+                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, RUNTIME, RUNTIME,
+                                     0))
 DEFINE_GROUP_STEP(pf_step_probabilities, dafl_pf_job,
                   penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_PROBABILITIES, RUNTIME,
-                                     RUNTIME))
+                                     RUNTIME, 0))
 DEFINE_GROUP_STEP(pf_step_clamped, dafl_pf_job,
                   penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_CLAMPED_LOGITS, RUNTIME,
-                                     RUNTIME))
+                                     RUNTIME, 0))
 DEFINE_BLOCK_KERNEL(pf_block_default, pf_step_default, dafl_pf_job)
 DEFINE_BLOCK_KERNEL(pf_block_logits, pf_step_logits, dafl_pf_job)
 DEFINE_BLOCK_KERNEL(pf_block_probabilities, pf_step_probabilities, dafl_pf_job)
@@ -508,7 +525,8 @@ static double KFN(penalty_focal)(const void *job, size_t begin, size_t len, uint
     case DAFL_INPUT_PROBABILITIES: return pf_block_probabilities(job, begin, len, positives);
     case DAFL_INPUT_CLAMPED_LOGITS: return pf_block_clamped(job, begin, len, positives);
     default:
-        if (j->alpha_int == 2 && j->beta_int == 4)
+        if (j->alpha_int == 2 && j->beta_int == 4 && j->pos_weight == 1.0f &&
+            j->neg_weight == 1.0f)
             return pf_block_default(job, begin, len, positives);
         return pf_block_logits(job, begin, len, positives);
     }
@@ -575,7 +593,8 @@ INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo)
     vf hi, lo;
     two_sum(xk, vf_neg(mx), &hi, &lo);
     *d_hi = vf_select(at_max, zero, hi);
-    *d_lo = vf_select(at_max, zero, lo);
+    /* at the maximum, or an infinite difference (two_sum's NaN): no correction */
+    *d_lo = vf_select(vm_or(at_max, vm_not(vf_eq(lo, lo))), zero, lo);
     vf e = vf_exp(*d_hi);
     return vf_fma(e, *d_lo, e);
 }
