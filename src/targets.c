@@ -95,45 +95,49 @@ static void merge_max(float *cell, float value)
  *          4 r^2 - 2(h+w) r + (1-o) w h = 0
  *   3. both corners moved outwards, IoU = hw / ((h+2r)(w+2r)):
  *          4o r^2 + 2o(h+w) r + (o-1) w h = 0
- * written as a r^2 - b r + c = 0 with b1 = h+w, b2 = 2(h+w), b3 = -2o(h+w).  The CORNERNET
- * variant keeps the original code's roots (b + sqrt(b^2 - 4ac)) / 2, which ignore a and
- * take the wrong sign for cases 1 and 2; EXACT takes the correct smaller roots
- * (b1 - sq1) / 2, (b2 - sq2) / (2 a2) and (b3 + sq3) / (2 a3).  Either way the radius is
- * the smallest of the three.
+ * written as a r^2 - b r + c = 0 with b1 = h+w, b2 = 2(h+w), b3 = -2o(h+w).
  *
- * The roots are homogeneous of degree one in (h, w), so the computation runs on h and w
- * scaled by a power of two that brings max(h, w) near 1 and scales the result back.
- * Power-of-two scaling is exact, so the result is bit-identical to the plain formula
- * wherever that formula neither overflows nor underflows, and stays finite elsewhere.
+ * The CORNERNET variant keeps the original code's arithmetic exactly: discriminants
+ * b^2 - 4ac and roots (b + sqrt(D)) / 2, which ignore a and take the wrong sign for cases
+ * 1 and 2.  EXACT takes the correct smaller roots, in forms free of cancellation:
+ *   D1 = (h-w)^2 + 8o wh/(1+o),  D2 = 4(h-w)^2 + 16o wh,  D3 = 4o^2(h+w)^2 + 16o(1-o) wh
+ * (each b^2 - 4ac expanded, every term >= 0), and each root as 2c / (|b| + sqrt(D)), the
+ * product of the roots over the larger one:
+ *   r1 = 2 c1 / (b1 + sq1),  r2 = 2 c2 / (b2 + sq2),  r3 = 2(1-o) wh / (2o(h+w) + sq3).
+ * So a tiny o loses nothing to 1 - o == 1 inside b^2 - 4ac, an o near 1 nothing to
+ * b - sq, and case 3 never divides by a3 = 4o (which underflows for subnormal o).  Either
+ * way the radius is the smallest of the three.
+ *
+ * The roots are homogeneous of degree one in (h, w), so EXACT runs on h and w scaled by a
+ * power of two that brings max(h, w) near 1 and scales the result back: power-of-two
+ * scaling is exact, so the result is bit-identical to the same formulas on the unscaled
+ * sides wherever those neither overflow nor underflow, and stays finite elsewhere.
+ * CORNERNET is scaled only for sides beyond 2^+-256, where the original squares would
+ * overflow or lose everything: for every other box it is the original's arithmetic, bit
+ * for bit, including where that underflows (o below about 1e-154).
  */
 static double radius_of_unit_box(double h, double w, double o, dafl_radius_variant variant)
 {
-    const double a1 = 1.0;
-    const double b1 = h + w;
     const double c1 = w * h * (1.0 - o) / (1.0 + o);
-    const double a2 = 4.0;
-    const double b2 = 2.0 * (h + w);
     const double c2 = (1.0 - o) * w * h;
-    const double a3 = 4.0 * o;
-    const double b3 = -2.0 * o * (h + w);
-    const double c3 = (o - 1.0) * w * h;
-
-    /* The discriminants are >= (h - w)^2 mathematically; rounding can push the first two
-     * a few ulps below zero for nearly square boxes and tiny o, so clamp before sqrt. */
-    const double sq1 = sqrt(fmax(b1 * b1 - 4.0 * a1 * c1, 0.0));
-    const double sq2 = sqrt(fmax(b2 * b2 - 4.0 * a2 * c2, 0.0));
-    const double sq3 = sqrt(fmax(b3 * b3 - 4.0 * a3 * c3, 0.0));
-
-    double r1, r2, r3;
     if (variant == DAFL_RADIUS_CORNERNET) {
-        r1 = (b1 + sq1) / 2.0;
-        r2 = (b2 + sq2) / 2.0;
-        r3 = (b3 + sq3) / 2.0;
-    } else {
-        r1 = (b1 - sq1) / (2.0 * a1);
-        r2 = (b2 - sq2) / (2.0 * a2);
-        r3 = (b3 + sq3) / (2.0 * a3);
+        const double a1 = 1.0, b1 = h + w;
+        const double a2 = 4.0, b2 = 2.0 * (h + w);
+        const double a3 = 4.0 * o, b3 = -2.0 * o * (h + w), c3 = (o - 1.0) * w * h;
+        /* Rounding can push the first two discriminants a few ulps below zero for nearly
+         * square boxes and tiny o: clamp before sqrt. */
+        const double sq1 = sqrt(fmax(b1 * b1 - 4.0 * a1 * c1, 0.0));
+        const double sq2 = sqrt(fmax(b2 * b2 - 4.0 * a2 * c2, 0.0));
+        const double sq3 = sqrt(fmax(b3 * b3 - 4.0 * a3 * c3, 0.0));
+        return fmin((b1 + sq1) / 2.0, fmin((b2 + sq2) / 2.0, (b3 + sq3) / 2.0));
     }
+    const double d = h - w, s = h + w, wh = w * h;
+    const double sq1 = sqrt(d * d + 8.0 * o * wh / (1.0 + o));
+    const double sq2 = sqrt(4.0 * d * d + 16.0 * o * wh);
+    const double sq3 = sqrt(4.0 * o * o * s * s + 16.0 * o * (1.0 - o) * wh);
+    const double r1 = 2.0 * c1 / (s + sq1);
+    const double r2 = 2.0 * c2 / (2.0 * s + sq2);
+    const double r3 = 2.0 * (1.0 - o) * wh / (2.0 * o * s + sq3);
     return fmin(r1, fmin(r2, r3));
 }
 
@@ -156,6 +160,9 @@ DAFL_API dafl_status dafl_gaussian_radius(double height, double width, double mi
 
     int exponent;
     (void)frexp(fmax(height, width), &exponent);
+    if (variant == DAFL_RADIUS_CORNERNET && exponent >= -256 && exponent <= 256) {
+        exponent = 0;
+    }
     const double h = ldexp(height, -exponent);
     const double w = ldexp(width, -exponent);
     *radius = ldexp(radius_of_unit_box(h, w, min_overlap, variant), exponent);

@@ -116,6 +116,36 @@ START_TEST(test_radius_check_values)
 }
 END_TEST
 
+/* The exact radius against the smallest root of the three quadratics evaluated in
+ * 80-digit arithmetic (mpmath) from the same double inputs, including overlaps where the
+ * textbook formula cancels: tiny (1 - o == 1 in double, subnormal o) and near 1. */
+START_TEST(test_radius_exact_high_precision)
+{
+    static const struct {
+        double h, w, o, expected;
+    } cases[] = {
+        {1.0, 1.0, 0.7, 0.081669986732962239281},
+        {10.0, 30.0, 1e-10, 4.9999999992500000001},
+        {100.0, 100.0, 1e-10, 49.9995},
+        {3.0, 700.0, 0.7, 0.44865231550557193336},
+        {3.0, 700.0, 4.9406564584124654e-324, 1.5},
+        {20.0, 40.0, 0.999999, 6.6666681483405111e-6},
+        {7.0, 7.0, 0.99999999999999989, 1.9428902930940239997e-16},
+        {1e-300, 1e-300, 0.5, 1.4644660940672624147e-301},
+        {1e300, 3e299, 0.3, 9.4511388567677824019e+298},
+        {64.0, 48.0, 1e-160, 24.0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double r = -1.0;
+        ck_assert_int_eq(dafl_gaussian_radius(cases[i].h, cases[i].w, cases[i].o,
+                                              DAFL_RADIUS_EXACT, &r), DAFL_OK);
+        const double rel = fabs(r - cases[i].expected) / cases[i].expected;
+        ck_assert_msg(rel <= 4.0 * DBL_EPSILON, "radius(%g, %g, %g) = %.17g, expected %.17g",
+                      cases[i].h, cases[i].w, cases[i].o, r, cases[i].expected);
+    }
+}
+END_TEST
+
 /* The exact radius really gives IoU = min_overlap in the binding case: for 20x40 at 0.3
  * it is case 2 (both corners inwards), IoU = (h-2r)(w-2r) / (hw). */
 START_TEST(test_radius_exact_meets_overlap)
@@ -907,6 +937,7 @@ static Suite *targets_suite(void)
     tcase_set_timeout(radius, CASE_TIMEOUT_S);
     tcase_add_test(radius, test_radius_check_values);
     tcase_add_test(radius, test_radius_exact_meets_overlap);
+    tcase_add_test(radius, test_radius_exact_high_precision);
     tcase_add_test(radius, test_radius_scaling);
     tcase_add_test(radius, test_radius_errors);
     suite_add_tcase(suite, radius);
