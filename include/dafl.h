@@ -304,7 +304,11 @@ typedef struct dafl_softmax_focal_params {
       DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
 DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
 
-/** Softmax focal loss over n images of c classes and hw = h*w pixels:
+/** The most classes dafl_softmax_focal accepts: class indices are matched in float lanes,
+ *  exact up to 2^24.  More classes give DAFL_ERR_INVALID_PARAMETER. */
+#define DAFL_MAX_CLASSES ((size_t)1 << 24)
+
+/** Softmax focal loss over n images of c classes (1..DAFL_MAX_CLASSES) and hw = h*w pixels:
  *      s = log_softmax(x)[t],  p_t = exp(s),  m = 1 - p_t,  l = -w[t] * m^gamma * s.
  *  logits: n*c*hw floats in `layout`; labels: n*hw int32 in 0..c-1 or ignore_index.
  *  loss: 1 float, or n*hw floats (one per pixel) for REDUCTION_NONE.  grad: n*c*hw floats

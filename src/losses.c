@@ -388,7 +388,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
     reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
     if ((st = check_reduction(&r, 0)) != DAFL_OK)
         return st;
-    if (!is_exponent(p.gamma) || (pixels && c == 0))
+    if (!is_exponent(p.gamma) || (pixels && c == 0) || c > DAFL_MAX_CLASSES)
         return DAFL_ERR_INVALID_PARAMETER;
     if (p.class_weights)
         for (size_t k = 0; k < c; k++)
