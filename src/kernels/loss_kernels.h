@@ -306,14 +306,13 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
          * mirror image.  -log of the clamped values are the constants of the job. */
         const vf eps = vf_set(j->eps), one_m_eps = vf_set(j->one_minus_eps);
         const vf nl_eps = vf_set(j->neglog_eps), nl_1m = vf_set(j->neglog_1m_eps);
-        vm low = vf_lt(s.p, eps), high = vf_lt(s.q, eps);
-        clamped = vm_or(low, high);
-        /* the wrong answer's probability m: p (y < 1) or q (y == 1) */
-        vm m_is_eps = vm_or(vm_and(low, vm_not(pos)), vm_and(high, pos));
+        /* p or q below eps is m or o below eps; m is the one clamped to eps when it is
+         * below, else o is, and m becomes 1 - eps */
+        vm m_is_eps = vf_lt(m, eps);
+        clamped = vm_or(m_is_eps, vf_lt(o, eps));
         vf m_c = vf_select(m_is_eps, eps, one_m_eps);
         vf c_c = vf_select(m_is_eps, nl_1m, nl_eps); /* -log(1 - m_c) */
-        m = vf_select(clamped, m_c, m);
-        c = vf_select(clamped, c_c, c);
+        c = vf_select(clamped, c_c, c); /* m itself only enters the gradient, which is 0 */
         if (vm_any(clamped)) {
             vf m_c_alpha = alpha_int >= 0 ? pow_int(m_c, alpha_int)
                                              : pow_real(m_c, vf_log(m_c), j->alpha);
