@@ -36,6 +36,7 @@ static inline vf vf_add(vf a, vf b) { return a + b; }
 static inline vf vf_sub(vf a, vf b) { return a - b; }
 static inline vf vf_mul(vf a, vf b) { return a * b; }
 static inline vf vf_div(vf a, vf b) { return a / b; }
+static inline vf vf_sqrt(vf a) { return sqrtf(a); }
 static inline vf vf_fma(vf a, vf b, vf c) { return fmaf(a, b, c); }
 static inline vf vf_max(vf a, vf b) { return a > b ? a : b; }
 static inline vf vf_min(vf a, vf b) { return a < b ? a : b; }
@@ -65,6 +66,7 @@ static inline vf vf_pow2i(vf n)
 static inline vf vf_exp(vf a) { return SLEEF_SCALAR(exp)(a); }
 static inline vf vf_log(vf a) { return SLEEF_SCALAR(log)(a); }
 static inline vf vf_log1p(vf a) { return SLEEF_SCALAR(log1p)(a); }
+static inline vf vf_pow(vf a, vf b) { return SLEEF_SCALAR(pow)(a, b); }
 
 static inline void vacc_zero(vacc *acc)
 {

@@ -238,6 +238,13 @@ START_TEST(penalty_focal_accuracy)
          TARGETS(all_targets), 0},
         {"penalty focal logits a=2 b=3.5", PENALTY_FOCAL, 2, 3.5f, 1, 1, 0,
          TARGETS(all_targets), 0},
+        /* exponents with other fractions take exp and log rather than a square root */
+        {"penalty focal logits a=2.3 b=3.7", PENALTY_FOCAL, 2.3f, 3.7f, 1, 1, 0,
+         TARGETS(all_targets), 0},
+        {"penalty focal probabilities a=1.7 b=4", PENALTY_FOCAL, 1.7f, 4, 1, 1, 1,
+         TARGETS(all_targets), 0},
+        {"penalty focal clamped logits a=2.3 b=4", PENALTY_FOCAL, 2.3f, 4, 1, 1, 2,
+         TARGETS(all_targets), 0},
         {"penalty focal probabilities a=2.5 b=4", PENALTY_FOCAL, 2.5f, 4, 1, 1, 1,
          TARGETS(all_targets), 0},
         {"penalty focal probabilities a=2 b=4", PENALTY_FOCAL, 2, 4, 1, 1, 1,
@@ -262,9 +269,13 @@ START_TEST(sigmoid_focal_accuracy)
          TARGETS(hard_targets), 0},
         {"sigmoid focal g=0.5 a=-1 hard", SIGMOID_FOCAL, 0.5f, -1, 0, 0, 0,
          TARGETS(hard_targets), 0},
+        {"sigmoid focal g=1.7 a=0.25 hard", SIGMOID_FOCAL, 1.7f, 0.25f, 0, 0, 0,
+         TARGETS(hard_targets), 0},
         {"sigmoid focal g=2 a=0.25 soft (largest term)", SIGMOID_FOCAL, 2, 0.25f, 0, 0, 0,
          TARGETS(all_targets), 1},
         {"sigmoid focal g=2.5 a=0.25 soft (largest term)", SIGMOID_FOCAL, 2.5f, 0.25f, 0, 0,
+         0, TARGETS(all_targets), 1},
+        {"sigmoid focal g=1.7 a=0.25 soft (largest term)", SIGMOID_FOCAL, 1.7f, 0.25f, 0, 0,
          0, TARGETS(all_targets), 1},
     };
     check_sweeps(sweeps, sizeof sweeps / sizeof sweeps[0]);
@@ -289,7 +300,7 @@ END_TEST
 START_TEST(softmax_focal_accuracy)
 {
     const size_t classes[] = {1, 2, 3, 5, 19};
-    const float gammas[] = {0.0f, 1.0f, 2.0f, 2.5f};
+    const float gammas[] = {0.0f, 0.5f, 1.0f, 1.7f, 2.0f, 2.5f};
     for (size_t k = 0; k < TEST_ISA_COUNT; k++) {
         dafl_isa isa = test_all_isas[k];
         if (!test_use_isa(isa, "softmax accuracy"))

@@ -38,12 +38,14 @@ typedef struct result {
 } result;
 
 /* The element-wise losses in every parameter mode, one index per configuration. */
-#define N_CONFIGS 14
+#define N_CONFIGS 17
 static const char *config_name[N_CONFIGS] = {
     "penalty focal logits", "penalty focal logits a=2.5 b=3.5", "penalty focal probabilities",
     "penalty focal probabilities a=1.5", "penalty focal clamped", "penalty focal normalizer",
     "sigmoid focal g=2", "sigmoid focal g=2.5", "sigmoid focal g=0 a<0", "sigmoid focal g=3 sum",
-    "bce", "bce pw=3 sum", "mse", "mse weights"};
+    "bce", "bce pw=3 sum", "mse", "mse weights",
+    /* real exponents that are not half-integers: exp and log instead of a square root */
+    "penalty focal logits a=2.3 b=3.7", "penalty focal clamped a=1.7", "sigmoid focal g=1.7"};
 
 static dafl_status run_config(int config, const float *x, const float *y, size_t n,
                               float *per_element, float *grad, result *r)
@@ -55,7 +57,7 @@ static dafl_status run_config(int config, const float *x, const float *y, size_t
         dafl_reduction red = pass == 0 ? DAFL_REDUCTION_NONE : DAFL_REDUCTION_MEAN;
         float *loss = pass == 0 ? per_element : &r->loss_reduced;
         float *g = pass == 0 ? grad : NULL;
-        if (config < 6) {
+        if (config < 6 || config == 14 || config == 15) {
             dafl_penalty_focal_params p;
             dafl_penalty_focal_params_init(&p);
             p.reduction = pass == 0 ? red : DAFL_REDUCTION_POSITIVES;
@@ -67,8 +69,14 @@ static dafl_status run_config(int config, const float *x, const float *y, size_t
                 p.input_mode = DAFL_INPUT_PROBABILITIES;
             if (config == 3)
                 p.alpha = 1.5f;
-            if (config == 4)
+            if (config == 4 || config == 15)
                 p.input_mode = DAFL_INPUT_CLAMPED_LOGITS;
+            if (config == 14) {
+                p.alpha = 2.3f;
+                p.beta = 3.7f;
+            }
+            if (config == 15)
+                p.alpha = 1.7f;
             if (config == 5 && pass == 1) {
                 p.reduction = DAFL_REDUCTION_NORMALIZER;
                 p.normalizer = 37.0f;
@@ -76,11 +84,12 @@ static dafl_status run_config(int config, const float *x, const float *y, size_t
                 g = grad; /* the gradient with a normalizer and scale */
             }
             st = dafl_penalty_focal(x, y, n, &p, loss, g, &stats);
-        } else if (config < 10) {
+        } else if (config < 10 || config == 16) {
             dafl_sigmoid_focal_params p;
             dafl_sigmoid_focal_params_init(&p);
             p.reduction = red;
-            p.gamma = config == 6 ? 2.0f : config == 7 ? 2.5f : config == 8 ? 0.0f : 3.0f;
+            p.gamma = config == 6 ? 2.0f : config == 7 ? 2.5f : config == 8 ? 0.0f
+                    : config == 16 ? 1.7f : 3.0f;
             p.alpha = config == 8 ? -1.0f : 0.25f;
             if (config == 9 && pass == 1)
                 p.reduction = DAFL_REDUCTION_SUM;
@@ -210,12 +219,12 @@ START_TEST(softmax_bit_exact)
 {
     const size_t classes[] = {1, 2, 3, 7, 21};
     const size_t pixel_counts[] = {1, 3, 15, 16, 17, 33, 63, 100, 1030};
-    const float gammas[] = {0.0f, 2.0f, 2.5f};
+    const float gammas[] = {0.0f, 2.0f, 2.5f, 1.7f};
     int compared = 0;
     for (size_t ci = 0; ci < 5; ci++)
         for (size_t pi = 0; pi < 9; pi++)
             for (int layout = 0; layout < 2; layout++)
-                for (int gi = 0; gi < 3; gi++) {
+                for (int gi = 0; gi < 4; gi++) {
                     size_t c = classes[ci], hw = pixel_counts[pi], n = 2;
                     size_t count = n * c * hw;
                     uint64_t seed = 77 + ci * 1000 + pi * 10 + (size_t)gi;

@@ -24,6 +24,7 @@ static inline vf vf_add(vf a, vf b) { return vaddq_f32(a, b); }
 static inline vf vf_sub(vf a, vf b) { return vsubq_f32(a, b); }
 static inline vf vf_mul(vf a, vf b) { return vmulq_f32(a, b); }
 static inline vf vf_div(vf a, vf b) { return vdivq_f32(a, b); }
+static inline vf vf_sqrt(vf a) { return vsqrtq_f32(a); }
 static inline vf vf_fma(vf a, vf b, vf c) { return vfmaq_f32(c, a, b); }
 static inline vf vf_max(vf a, vf b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
 static inline vf vf_min(vf a, vf b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
@@ -49,6 +50,7 @@ static inline vf vf_pow2i(vf n)
 static inline vf vf_exp(vf a) { return Sleef_expf4_u10advsimd(a); }
 static inline vf vf_log(vf a) { return Sleef_logf4_u10advsimd(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf4_u10advsimd(a); }
+static inline vf vf_pow(vf a, vf b) { return Sleef_powf4_u10advsimd(a, b); }
 
 static inline void vacc_zero(vacc *acc)
 {

@@ -42,6 +42,7 @@ static inline vf vf_add(vf a, vf b) { return ON_BOTH2(_mm256_add_ps, a, b); }
 static inline vf vf_sub(vf a, vf b) { return ON_BOTH2(_mm256_sub_ps, a, b); }
 static inline vf vf_mul(vf a, vf b) { return ON_BOTH2(_mm256_mul_ps, a, b); }
 static inline vf vf_div(vf a, vf b) { return ON_BOTH2(_mm256_div_ps, a, b); }
+static inline vf vf_sqrt(vf a) { return ON_BOTH1(_mm256_sqrt_ps, a); }
 static inline vf vf_fma(vf a, vf b, vf c) { return ON_BOTH3(_mm256_fmadd_ps, a, b, c); }
 /* maxps/minps return the second operand when either is NaN: a > b ? a : b. */
 static inline vf vf_max(vf a, vf b) { return ON_BOTH2(_mm256_max_ps, a, b); }
@@ -96,6 +97,7 @@ static inline vf vf_pow2i(vf n) { return ON_BOTH1(pow2i8, n); }
 static inline vf vf_exp(vf a) { return ON_BOTH1(Sleef_expf8_u10avx2, a); }
 static inline vf vf_log(vf a) { return ON_BOTH1(Sleef_logf8_u10avx2, a); }
 static inline vf vf_log1p(vf a) { return ON_BOTH1(Sleef_log1pf8_u10avx2, a); }
+static inline vf vf_pow(vf a, vf b) { return ON_BOTH2(Sleef_powf8_u10avx2, a, b); }
 
 static inline void vacc_zero(vacc *acc)
 {

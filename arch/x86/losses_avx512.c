@@ -24,6 +24,7 @@ static inline vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
 static inline vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 static inline vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 static inline vf vf_div(vf a, vf b) { return _mm512_div_ps(a, b); }
+static inline vf vf_sqrt(vf a) { return _mm512_sqrt_ps(a); }
 static inline vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 /* vmaxps/vminps return the second operand when either is NaN: a > b ? a : b. */
 static inline vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
@@ -53,6 +54,7 @@ static inline vf vf_pow2i(vf n)
 static inline vf vf_exp(vf a) { return Sleef_expf16_u10avx512f(a); }
 static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
+static inline vf vf_pow(vf a, vf b) { return Sleef_powf16_u10avx512f(a, b); }
 
 static inline void vacc_zero(vacc *acc)
 {

@@ -9,6 +9,7 @@
  *   vf_load/vf_store          unaligned load / store of VW floats
  *   vf_set(f)                 broadcast
  *   vf_add/sub/mul/div(a, b)  IEEE-754 single operations, correctly rounded
+ *   vf_sqrt(a)                IEEE-754 square root, correctly rounded
  *   vf_fma(a, b, c)           a*b + c with one rounding
  *   vf_max(a, b), vf_min      a > b ? a : b,  a < b ? a : b  (NaN: the second operand)
  *   vf_abs, vf_neg            clear / flip the sign bit
@@ -18,7 +19,8 @@
  *   vf_round(a)               a rounded to the nearest integer, ties to even
  *   vf_pow2i(n)               2^n for an integer-valued n in [-126, 127]; any value
  *                             (NaN too) for a NaN n
- *   vf_exp, vf_log, vf_log1p  SLEEF u10 functions (the FMA variants where the CPU has FMA)
+ *   vf_exp, vf_log, vf_log1p, vf_pow
+ *                             SLEEF u10 functions (the FMA variants where the CPU has FMA)
  *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
  *                             16 double lanes; vacc_add adds v's VW lanes, converted
  *                             exactly to double, to lanes part*VW .. part*VW+VW-1
@@ -106,23 +108,30 @@ INLINE vf pow_int(vf b, int n)
     return r;
 }
 
-/* b^k for a real k >= 0 given log b: b^floor(k) by multiplication times
- * exp(frac(k) * log b).  Only the fractional part goes through exp, so the float error of
- * log b (about |log b| * 2^-24 absolute) is amplified by frac(k) < 1 instead of by k. */
-INLINE vf pow_real(vf b, vf log_b, float k)
+/* Small half-integer exponents (0.5, 1.5, ... up to DAFL_MAX_INTEGER_EXPONENT + 0.5):
+ *   b^k = b^floor(k) * sqrt(b)
+ * one correctly rounded square root, the same on every ISA, instead of SLEEF's pow. */
+INLINE int is_half_integer(float k)
 {
-    int whole = k < 0x1p31f ? (int)k : 0x7fffffff; /* b^(2^31-1): 0 for any float b < 1 */
-    float frac = k - (float)whole;
-    vf r = pow_int(b, whole);
-    /* Every base here is a probability (log b <= 0): for frac > 0 the argument is <= 0
-     * and the inline exp serves; a negative frac (k < 0) takes SLEEF's.  A base above 1
-     * comes only from invalid inputs (probabilities above 1 with trusted targets); its
-     * argument is clamped at 0 to stay in the inline exp's domain. */
-    if (frac > 0.0f)
-        r = vf_mul(r, exp_nonpositive(vf_min(vf_set(0.0f), vf_mul(vf_set(frac), log_b))));
-    else if (frac < 0.0f)
-        r = vf_mul(r, vf_exp(vf_mul(vf_set(frac), log_b)));
-    return r;
+    return k >= 0.5f && k <= DAFL_MAX_INTEGER_EXPONENT + 0.5f && k - (float)(int)k == 0.5f;
+}
+
+INLINE vf pow_half_integer(vf b, float k)
+{
+    return vf_mul(pow_int(b, (int)k), vf_sqrt(b));
+}
+
+/* b^k for a base b >= 0 (a probability) and any real k: small integers and
+ * half-integers by multiplication (and a square root), every other k by SLEEF's pow
+ * (1 ULP, its logarithm carried in extended precision, so that a tiny base and a
+ * fractional or large exponent lose nothing). */
+INLINE vf pow_real(vf b, float k)
+{
+    if (is_half_integer(k))
+        return pow_half_integer(b, k);
+    if (k >= 0.0f && k <= DAFL_MAX_INTEGER_EXPONENT && k == (float)(int)k)
+        return pow_int(b, (int)k);
+    return vf_pow(b, vf_set(k));
 }
 
 /* exp(-k * s) for s = s_hi + s_lo >= 0 held as an unevaluated float pair, k > 0.
@@ -252,7 +261,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     vm pos = r.positive;
     vf omy = vf_sub(one, y);
     vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int)
-                             : pow_real(omy, vf_log1p(vf_neg(y)), j->beta);
+                             : pow_real(omy, j->beta);
     if (!unit_weights)
         w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
     vf W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
@@ -272,9 +281,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
             m_alpha_1 = zero; /* multiplied by alpha = 0 below */
             m_alpha = one;
         } else {
-            vf log_m = vf_neg(vf_select(pos, nlq, nlp));
-            m_alpha = pow_real(m, log_m, j->alpha);
-            m_alpha_1 = pow_real(m, log_m, j->alpha - 1.0f);
+            m_alpha = pow_real(m, j->alpha);
+            m_alpha_1 = pow_real(m, j->alpha - 1.0f);
         }
         r.loss = vf_mul(W, vf_mul(m_alpha, c));
         if (want_grad) {
@@ -294,6 +302,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     c = a.c;
     if (alpha_int >= 0) {
         m_alpha = pow_int(m, alpha_int);
+    } else if (is_half_integer(j->alpha)) {
+        m_alpha = pow_half_integer(m, j->alpha);
     } else {
         /* -log m = the other softplus = relu + l, an exact pair */
         vf hi, lo;
@@ -314,8 +324,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
         vf c_c = vf_select(m_is_eps, nl_1m, nl_eps); /* -log(1 - m_c) */
         c = vf_select(clamped, c_c, c); /* m itself only enters the gradient, which is 0 */
         if (vm_any(clamped)) {
-            vf m_c_alpha = alpha_int >= 0 ? pow_int(m_c, alpha_int)
-                                             : pow_real(m_c, vf_log(m_c), j->alpha);
+            vf m_c_alpha = alpha_int >= 0 ? pow_int(m_c, alpha_int) : pow_real(m_c, j->alpha);
             m_alpha = vf_select(clamped, m_c_alpha, m_alpha);
         }
     }
@@ -357,12 +366,14 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int 
     vf m_gamma;
     if (j->gamma_int >= 0) {
         m_gamma = pow_int(m, j->gamma_int);
+    } else if (is_half_integer(j->gamma)) {
+        m_gamma = pow_half_integer(m, j->gamma); /* soft targets too */
     } else {
         vf hi, lo; /* -log m as an exact pair for hard targets */
         two_sum(a.m_relu, s.l, &hi, &lo);
         m_gamma = exp_neg_scaled(hi, lo, j->gamma);
         if (any_soft)
-            m_gamma = vf_select(hard, m_gamma, pow_real(m, vf_log(m), j->gamma));
+            m_gamma = vf_select(hard, m_gamma, pow_real(m, j->gamma));
     }
     vf a_t = one;
     if (j->alpha >= 0.0f)
@@ -566,6 +577,31 @@ DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job)
  * that same m; s likewise avoids log S ~ 0 when p_t -> 1.  Vectors run across VW pixels; each pixel sums its classes in order, so
  * the result does not depend on the vector width. */
 
+/* Kahan's compensated sum: c carries (with the opposite sign) what the last addition lost,
+ * so the result is within about 2 ULP of the exact sum for any number of terms. */
+typedef struct kahan_sum {
+    vf sum, c;
+} kahan_sum;
+
+INLINE kahan_sum kahan_zero(void)
+{
+    kahan_sum k = {vf_set(0.0f), vf_set(0.0f)};
+    return k;
+}
+
+INLINE void kahan_add(kahan_sum *k, vf v)
+{
+    vf y = vf_sub(v, k->c);
+    vf t = vf_add(k->sum, y);
+    k->c = vf_sub(vf_sub(t, k->sum), y);
+    k->sum = t;
+}
+
+INLINE vf kahan_result(const kahan_sum *k)
+{
+    return vf_sub(k->sum, k->c);
+}
+
 /* Where pixel `pixel` keeps class 0, and the distance between its classes. */
 INLINE size_t softmax_offset(const dafl_softmax_job *j, size_t pixel)
 {
@@ -649,17 +685,21 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
     vf mx = softmax_load(j, &ln, 0);
     for (size_t k = 1; k < j->c; k++)
         mx = vf_max(softmax_load(j, &ln, k), mx);
-    vf S = zero, S_other = zero, d_t = zero, d_t_lo = zero, e_t = zero;
+    /* S and S_other are compensated (Kahan) sums: a plain float sum of c terms can be off
+     * by up to (c-1)/2 ULP, which m^gamma would then multiply by gamma. */
+    kahan_sum S_sum = kahan_zero(), S_other_sum = kahan_zero();
+    vf d_t = zero, d_t_lo = zero, e_t = zero;
     for (size_t k = 0; k < j->c; k++) {
         vf d, d_lo;
         vf e = softmax_exp_diff(softmax_load(j, &ln, k), mx, &d, &d_lo);
         vm is_t = vf_eq(t_v, vf_set((float)k));
-        S = vf_add(S, e);
-        S_other = vf_add(S_other, vf_select(is_t, zero, e));
+        kahan_add(&S_sum, e);
+        kahan_add(&S_other_sum, vf_select(is_t, zero, e));
         d_t = vf_select(is_t, d, d_t);
         d_t_lo = vf_select(is_t, d_lo, d_t_lo);
         e_t = vf_select(is_t, e, e_t);
     }
+    vf S = kahan_result(&S_sum), S_other = kahan_result(&S_other_sum);
     /* s = log(e_t / S).  When t holds the maximum, e_t = 1 and s = -log1p(S_other) keeps
      * full precision as p_t -> 1; otherwise d_t < 0 and d_t - log S cannot cancel. */
     vf log_S = vf_log(S);
@@ -673,9 +713,8 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
     } else if (j->gamma_int == 0) {
         m_gamma = one;
     } else {
-        vf log_m = vf_sub(vf_log(S_other), log_S);
-        m_gamma = pow_real(m, log_m, j->gamma);
-        m_gamma_1 = pow_real(m, log_m, j->gamma - 1.0f);
+        m_gamma = pow_real(m, j->gamma);
+        m_gamma_1 = pow_real(m, j->gamma - 1.0f);
     }
     vf loss = vf_neg(vf_mul(w_t, vf_mul(m_gamma, s)));
     loss = vf_select(active, loss, zero);
