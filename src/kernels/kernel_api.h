@@ -19,7 +19,9 @@
 #include "dafl.h"
 
 /* Exponents that are small non-negative integers are evaluated by multiplication only
- * (fixed order, exact to a few ULP); any other value as exp(k * log(base)). */
+ * (fixed order, exact to a few ULP), half-integers up to this + 0.5 with one more square
+ * root, any other value by SLEEF's pow (or, for a sigmoid's probability, as exp of the
+ * exactly held -k log m; see src/kernels/loss_kernels.h). */
 #define DAFL_MAX_INTEGER_EXPONENT 8
 
 /* What every element-wise job has: inputs, outputs and the gradient's factor
