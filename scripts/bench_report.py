@@ -676,10 +676,11 @@ def write_markdown(res, torch_results, machine, path, args, when):
           f"{args.repetitions} repetition(s)"
           + (", the fastest of them" if args.repetitions > 1 else ""),
           "",
-          "**This is a shared 2-core virtual machine** on which other builds and tests were "
-          "running: absolute numbers are noisy (and lower than on a quiet machine). Compare "
-          "the ratios, which come from the same run: each dafl result and its references "
-          "are measured at the same size, back to back.", "",
+          "**This is a shared 2-core virtual machine**: what its neighbours run varies, so "
+          "absolute numbers are noisy (each figure is the fastest of its repetitions, still "
+          "often 10 % below a quiet minute). Compare the ratios, which come from the same "
+          "run: each dafl result and its references are measured at the same size, back "
+          "to back.", "",
           "## Targets (issue #4; measured, not asserted)", ""]
     md += targets_table(res, torch_results)
     md += [""] + same_targets_on_avx2(res)
