@@ -214,6 +214,19 @@ INLINE answer_parts answer_of(const sigmoid_parts *s, vf x, vm flip)
     return a;
 }
 
+/* m^k of the wrong answer's probability for a real k that is not a small integer:
+ * half-integers by pow_half_integer, anything else as exp(-k * (-log m)) with
+ * -log m = m_relu + l held as an exact pair (exp_neg_scaled), so a large |x| loses
+ * nothing to the rounding of -log m. */
+INLINE vf answer_pow(const answer_parts *a, const sigmoid_parts *s, float k)
+{
+    if (is_half_integer(k))
+        return pow_half_integer(a->m, k);
+    vf hi, lo;
+    two_sum(a->m_relu, s->l, &hi, &lo);
+    return exp_neg_scaled(hi, lo, k);
+}
+
 /* a * b where a == 0 means the term vanishes even if b is infinite (the limits
  * q * softplus(x) -> 0 as x -> +inf, and the like). */
 INLINE vf mul_zero_wins(vf a, vf b)
@@ -300,16 +313,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     m = a.m;
     o = a.o;
     c = a.c;
-    if (alpha_int >= 0) {
-        m_alpha = pow_int(m, alpha_int);
-    } else if (is_half_integer(j->alpha)) {
-        m_alpha = pow_half_integer(m, j->alpha);
-    } else {
-        /* -log m = the other softplus = relu + l, an exact pair */
-        vf hi, lo;
-        two_sum(a.m_relu, s.l, &hi, &lo);
-        m_alpha = exp_neg_scaled(hi, lo, j->alpha);
-    }
+    m_alpha = alpha_int >= 0 ? pow_int(m, alpha_int) : answer_pow(&a, &s, j->alpha);
     vm clamped = vf_lt(zero, zero); /* all false */
     if (mode == DAFL_INPUT_CLAMPED_LOGITS) {
         /* p = clamp(sigmoid(x), eps, 1-eps): below, p = eps, q = 1-eps; above, the
@@ -366,12 +370,8 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int 
     vf m_gamma;
     if (j->gamma_int >= 0) {
         m_gamma = pow_int(m, j->gamma_int);
-    } else if (is_half_integer(j->gamma)) {
-        m_gamma = pow_half_integer(m, j->gamma); /* soft targets too */
     } else {
-        vf hi, lo; /* -log m as an exact pair for hard targets */
-        two_sum(a.m_relu, s.l, &hi, &lo);
-        m_gamma = exp_neg_scaled(hi, lo, j->gamma);
+        m_gamma = answer_pow(&a, &s, j->gamma); /* right for hard targets */
         if (any_soft)
             m_gamma = vf_select(hard, m_gamma, pow_real(m, j->gamma));
     }
