@@ -93,7 +93,9 @@ typedef enum dafl_status {
     DAFL_ERR_INVALID_ENUM = 6,      /**< an unknown reduction, mode, layout, flag or ISA */
     DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small to be a struct    */
     DAFL_ERR_ISA_UNAVAILABLE = 8,   /**< the CPU (or this build) lacks the requested ISA */
-    DAFL_ERR_OUT_OF_MEMORY = 9      /**< a temporary buffer could not be allocated       */
+    DAFL_ERR_OUT_OF_MEMORY = 9,     /**< a temporary buffer could not be allocated       */
+    DAFL_ERR_PARALLEL_FOR = 10      /**< the host's parallel-for broke its contract (see
+                                         dafl_set_parallel_for): the outputs are complete */
 } dafl_status;
 
 /** A constant English name for a status, e.g. "DAFL_ERR_NULL_POINTER: ...".  Never NULL. */
@@ -125,12 +127,24 @@ DAFL_API const char *dafl_isa_name(dafl_isa isa);
 /* Every loss runs its blocks on several threads when the call is large enough.  The split
  * and the thread count never change a result: see "Determinism" above.
  *
- * By default dafl runs on its own small pthread pool, with as many threads as the
- * machine has online CPUs (at most DAFL_MAX_THREADS), started on the first large call.
+ * By default dafl runs on its own small pthread pool, started on the first large call.
+ * The default thread count is the CPUs this process may run on: its affinity mask
+ * (taskset, MPI or torchrun rank binding), capped by its cgroup CPU quota (a container's
+ * cpu.max, rounded up), at most DAFL_MAX_THREADS.  The environment variable
+ * DAFL_THREADS=n (1..DAFL_MAX_THREADS; other values are ignored) replaces that default.
+ * Both are read once, at the first call that asks.
  * Calls smaller than DAFL_MIN_PARALLEL_ELEMENTS elements always run on the calling
  * thread: waking the pool costs more than it saves there (measured: see README).
+ * A call wakes only the workers it uses, so its cost depends on its own thread count,
+ * never on the most ever used; after a call the workers watch for the next one for
+ * about 40 microseconds and then sleep.
  * Concurrent calls from many host threads are safe; while one call uses the pool, the
- * others run on their own threads. */
+ * others run on their own threads.
+ *
+ * Processes: fork() is safe at any time, as in a PyTorch DataLoader worker.  The child
+ * has none of the parent's workers; its first large call starts a pool of its own and
+ * gives the same bits.  Unloading: dlclose() of libdafl stops and joins the workers
+ * before the code goes away; dafl_stop_threads() does the same at any time. */
 #define DAFL_MAX_THREADS 256
 #define DAFL_MIN_PARALLEL_ELEMENTS 32768
 
@@ -139,21 +153,41 @@ typedef void (*dafl_range_fn)(void *range_ctx, size_t begin, size_t end);
 
 /** A host's parallel-for: it must call fn(range_ctx, b, e) for sub-ranges [b, e) that
  *  together cover [0, count) exactly once (any split, any threads, any order) and return
- *  when all of them have finished.  host_ctx is what was given to dafl_set_parallel_for. */
+ *  when all of them have finished.  host_ctx is what was given to dafl_set_parallel_for.
+ *  fn may be called on any thread, in any floating-point environment. */
 typedef void (*dafl_parallel_for_fn)(void *host_ctx, size_t count, dafl_range_fn fn,
                                      void *range_ctx);
 
 /** Process-wide thread count for later calls: 1 runs everything on the calling thread,
- *  0 restores the default (online CPUs).  DAFL_ERR_INVALID_PARAMETER when negative or
- *  above DAFL_MAX_THREADS. */
+ *  0 restores the default (see above).  DAFL_ERR_INVALID_PARAMETER when negative or
+ *  above DAFL_MAX_THREADS.  May be called at any time, from any thread, also while
+ *  other threads are in dafl calls (they keep the count they started with). */
 DAFL_API dafl_status dafl_set_threads(int threads);
 /** The thread count later calls will use (never 0). */
 DAFL_API int dafl_threads(void);
 /** Hand dafl's parallel work to the host's own pool (PyTorch's, TBB, OpenMP...) instead of
  *  dafl's: fn is then called for every call large enough to be split (the thread count
  *  set above still decides whether a call is split; the host decides how).  NULL restores
- *  dafl's pool. */
+ *  dafl's pool.
+ *  dafl checks the host's split: a range outside [0, count) or an item given twice is
+ *  never run (twice), and items the host never ran are run on the calling thread after
+ *  it returns.  Nothing is read or written out of bounds and every output holds the
+ *  complete, correct result, but the call returns DAFL_ERR_PARALLEL_FOR to report the
+ *  host's bug.  A host that returns before its ranges have finished cannot be checked. */
 DAFL_API dafl_status dafl_set_parallel_for(dafl_parallel_for_fn fn, void *host_ctx);
+/** Stops and joins dafl's pool threads and frees the pool (for leak checkers and hosts
+ *  that embed dafl); waits for a call that is using the pool.  A later large call starts
+ *  the pool again. */
+DAFL_API void dafl_stop_threads(void);
+
+/* ---- floating-point environment ---------------------------------------------------- */
+/* Results do not depend on the caller's floating-point environment: every entry point
+ * computes with round-to-nearest, without flush-to-zero or denormals-are-zero and with
+ * every exception masked (x86 MXCSR, AArch64 FPCR), on the calling thread and on every
+ * worker, and restores the caller's control and status registers before it returns - so
+ * the same bits in every rounding mode, with FTZ/DAZ set or not, and no SIGFPE from
+ * inside dafl even with exceptions unmasked (feenableexcept); the caller's sticky
+ * exception flags are left as they were. */
 
 /* ---- reductions and flags ------------------------------------------------------- */
 typedef enum dafl_reduction {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "exact_sum.h"
+#include "fpenv.h"
 #include "kernels/kernel_api.h"
 #include "parallel.h"
 #include "stats.h"
@@ -126,6 +127,7 @@ static float reduced_loss(const dafl_stats_impl *s, dafl_reduction reduction,
 dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
                               float normalizer, float *loss)
 {
+    DAFL_FP_ENVIRONMENT();
     if (!stats || !loss)
         return DAFL_ERR_NULL_POINTER;
     dafl_stats_impl s;
@@ -178,17 +180,21 @@ static void run_block_range(void *ctx, size_t first_block, size_t end_block)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Runs every block of the call; adds the exact loss sum and positive count to *s. */
-static void run_blocks(block_task *t, size_t elements_touched, dafl_stats_impl *s)
+/* Runs every block of the call; adds the exact loss sum and positive count to *s.
+ * DAFL_ERR_OUT_OF_MEMORY: nothing ran.  DAFL_ERR_PARALLEL_FOR: every block ran exactly
+ * once all the same (dafl_parallel_for repairs a broken host split), so the caller
+ * writes its outputs and then reports the status. */
+static dafl_status run_blocks(block_task *t, size_t elements_touched, dafl_stats_impl *s)
 {
     pthread_mutex_init(&t->lock, NULL);
     dafl_xacc_clear(&t->sum);
     t->positives = 0;
     size_t blocks = (t->items + DAFL_BLOCK_ELEMENTS - 1) / DAFL_BLOCK_ELEMENTS;
-    dafl_parallel_for(blocks, elements_touched, run_block_range, t);
+    dafl_status st = dafl_parallel_for(blocks, elements_touched, run_block_range, t);
     pthread_mutex_destroy(&t->lock);
     dafl_xacc_add(&s->loss, &t->sum);
     s->positives += t->positives;
+    return st;
 }
 
 /* ---- the element-wise driver ------------------------------------------------------- */
@@ -224,7 +230,9 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
     dafl_stats_impl s;
     dafl_stats_impl_clear(&s);
     block_task task = {.job = job, .elementwise = kernel, .items = count};
-    run_blocks(&task, count, &s);
+    dafl_status st = run_blocks(&task, count, &s);
+    if (st == DAFL_ERR_OUT_OF_MEMORY)
+        return st;
     s.elements = count;
     dafl_xacc_add_float_times(&s.weight, 1.0f, count);
 
@@ -232,7 +240,7 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
         *loss = reduced_loss(&s, r->reduction, r->normalizer);
     if (stats)
         dafl_stats_write(stats, &s);
-    return DAFL_OK;
+    return st;
 }
 
 static dafl_status check_buffers(const float *input, const float *target, size_t count)
@@ -250,6 +258,7 @@ dafl_status dafl_penalty_focal(const float *input, const float *target, size_t c
                                const dafl_penalty_focal_params *params, float *loss,
                                float *grad, dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_penalty_focal_params p = DAFL_PENALTY_FOCAL_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
     if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
@@ -289,6 +298,7 @@ dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t c
                                const dafl_sigmoid_focal_params *params, float *loss,
                                float *grad, dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_sigmoid_focal_params p = DAFL_SIGMOID_FOCAL_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
     if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
@@ -315,6 +325,7 @@ dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t
                                  const dafl_bce_params *params, float *loss, float *grad,
                                  dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_bce_params p = DAFL_BCE_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
     if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
@@ -338,6 +349,7 @@ dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c
                      const dafl_mse_params *params, float *loss, float *grad,
                      dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_mse_params p = DAFL_MSE_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
     if (st != DAFL_OK)
@@ -373,6 +385,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
                                size_t hw, const dafl_softmax_focal_params *params, float *loss,
                                float *grad, dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_softmax_focal_params p = DAFL_SOFTMAX_FOCAL_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
     if (st != DAFL_OK)
@@ -449,18 +462,21 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
 
     block_task task = {.job = &job, .softmax = dafl_active_kernels()->softmax_focal,
                        .items = pixels};
-    run_blocks(&task, count, &s);
+    st = run_blocks(&task, count, &s);
+    if (st == DAFL_ERR_OUT_OF_MEMORY)
+        return st;
     if (loss && r.reduction != DAFL_REDUCTION_NONE)
         *loss = reduced_loss(&s, r.reduction, r.normalizer);
     if (stats)
         dafl_stats_write(stats, &s);
-    return DAFL_OK;
+    return st;
 }
 
 /* ---- positives ---------------------------------------------------------------------- */
 dafl_status dafl_count_positives(const float *target, size_t count, uint32_t flags,
                                  uint64_t *positives)
 {
+    DAFL_FP_ENVIRONMENT();
     if (!positives || (count && !target))
         return DAFL_ERR_NULL_POINTER;
     if (count > SIZE_MAX / sizeof(float))

@@ -16,7 +16,10 @@
 /* Runs fn(ctx, begin, end) over sub-ranges that cover [0, count) exactly once, on up to
  * the configured number of threads; `elements` (the data size) decides whether threads
  * are worth waking (below DAFL_MIN_PARALLEL_ELEMENTS they are not).  Returns when all
- * sub-ranges are done. */
-void dafl_parallel_for(size_t count, size_t elements, dafl_range_fn fn, void *ctx);
+ * sub-ranges are done.  Every item has run exactly once when it returns, whatever a
+ * host's parallel-for did; the status is DAFL_ERR_PARALLEL_FOR when the host broke its
+ * contract, DAFL_ERR_OUT_OF_MEMORY when the host's split could not be checked (nothing
+ * ran then), else DAFL_OK. */
+dafl_status dafl_parallel_for(size_t count, size_t elements, dafl_range_fn fn, void *ctx);
 
 #endif

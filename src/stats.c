@@ -1,6 +1,7 @@
 #include "stats.h"
 
 #include <string.h>
+#include "fpenv.h"
 
 #define DAFL_STATS_MAGIC UINT64_C(0x6461666c73743031) /* "daflst01" */
 
@@ -36,6 +37,7 @@ void dafl_stats_init(dafl_stats *stats)
 
 dafl_status dafl_stats_combine(dafl_stats *into, const dafl_stats *from)
 {
+    DAFL_FP_ENVIRONMENT();
     if (!into || !from)
         return DAFL_ERR_NULL_POINTER;
     dafl_stats_impl a, b;
@@ -59,6 +61,7 @@ static int readable(const dafl_stats *stats, dafl_stats_impl *s)
 
 double dafl_stats_loss_sum(const dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_stats_impl s;
     return readable(stats, &s) ? dafl_xacc_to_double(&s.loss) : 0.0;
 }
@@ -77,6 +80,7 @@ uint64_t dafl_stats_elements(const dafl_stats *stats)
 
 double dafl_stats_weight_sum(const dafl_stats *stats)
 {
+    DAFL_FP_ENVIRONMENT();
     dafl_stats_impl s;
     return readable(stats, &s) ? dafl_xacc_to_double(&s.weight) : 0.0;
 }

@@ -12,6 +12,7 @@
  * outputs untouched.
  */
 #include "dafl.h"
+#include "fpenv.h"
 #include "parallel.h"
 
 #include <float.h>
@@ -144,6 +145,7 @@ static double radius_of_unit_box(double h, double w, double o, dafl_radius_varia
 DAFL_API dafl_status dafl_gaussian_radius(double height, double width, double min_overlap,
                                           dafl_radius_variant variant, double *radius)
 {
+    DAFL_FP_ENVIRONMENT();
     if (radius == NULL) {
         return DAFL_ERR_NULL_POINTER;
     }
@@ -185,6 +187,7 @@ DAFL_API dafl_status dafl_gaussian_radius(double height, double width, double mi
 DAFL_API dafl_status dafl_draw_gaussian(float *heatmap, size_t h, size_t w, long cx, long cy,
                                         long radius, float k)
 {
+    DAFL_FP_ENVIRONMENT();
     size_t count;
     const dafl_status plane_status = check_plane(heatmap, h, w, &count);
     if (plane_status != DAFL_OK) {
@@ -270,6 +273,7 @@ static msra_axis msra_window(double c, double three_sigma)
 DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w, double cx,
                                               double cy, double sigma)
 {
+    DAFL_FP_ENVIRONMENT();
     size_t count;
     const dafl_status plane_status = check_plane(heatmap, h, w, &count);
     if (plane_status != DAFL_OK) {
@@ -514,6 +518,7 @@ static void distance_row_slots(void *ctx, size_t first, size_t end)
 DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
                                            double sigma, float *out)
 {
+    DAFL_FP_ENVIRONMENT();
     size_t count;
     dafl_status status = check_plane(mask, h, w, &count);
     if (status != DAFL_OK) {
@@ -562,11 +567,18 @@ DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t
         near_targets[d2] = distance_target((int64_t)d2, work.two_sigma_sq);
     }
     pthread_mutex_init(&work.lock, NULL);
-    dafl_parallel_for(slots, slots > 1 ? count : 0, distance_column_slots, &work);
-    dafl_parallel_for(slots, slots > 1 ? count : 0, distance_row_slots, &work);
+    /* Pass 1 writes only scratch; a pass that could not start (out of memory checking a
+     * host's split) has written nothing to `out`. */
+    dafl_status st = dafl_parallel_for(slots, slots > 1 ? count : 0, distance_column_slots,
+                                       &work);
+    if (st != DAFL_ERR_OUT_OF_MEMORY) {
+        dafl_status rows = dafl_parallel_for(slots, slots > 1 ? count : 0,
+                                             distance_row_slots, &work);
+        st = rows == DAFL_OK ? st : rows;
+    }
     pthread_mutex_destroy(&work.lock);
     free(column);
     free(scratch);
     free(near_targets);
-    return DAFL_OK;
+    return st;
 }

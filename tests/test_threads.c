@@ -4,84 +4,17 @@
  * combined exactly; concurrent calls from many host threads; dispatch initialised under
  * contention.
  */
+#define _GNU_SOURCE /* syscall(SYS_gettid) */
+#include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_common.h"
-
-/* 100 blocks and a partial one: well above DAFL_MIN_PARALLEL_ELEMENTS. */
-#define COUNT (100 * DAFL_BLOCK_ELEMENTS + 77)
-
-static float *x, *y, *grad, *per_element;
-static int32_t *labels;
-
-static void make_data(void)
-{
-    x = malloc(COUNT * 4 * sizeof(float));
-    y = malloc(COUNT * sizeof(float));
-    grad = malloc(COUNT * 4 * sizeof(float));
-    per_element = malloc(COUNT * sizeof(float));
-    labels = malloc(COUNT * sizeof(int32_t));
-    ck_assert(x && y && grad && per_element && labels);
-    uint64_t seed = 42;
-    for (size_t i = 0; i < COUNT * 4; i++)
-        x[i] = test_uniform(&seed, -15, 15);
-    for (size_t i = 0; i < COUNT; i++) {
-        uint64_t r = test_rand64(&seed);
-        y[i] = r % 53 == 0 ? 1.0f : test_uniform(&seed, 0, 1);
-        labels[i] = r % 17 == 0 ? -100 : (int32_t)(r % 4);
-    }
-}
-
-static void free_data(void)
-{
-    free(x);
-    free(y);
-    free(grad);
-    free(per_element);
-    free(labels);
-}
-
-/* Everything one call produces, hashed: loss, statistics, gradient, per-element loss. */
-static uint64_t run_all_losses(void)
-{
-    uint64_t h = TEST_HASH_SEED;
-    float loss;
-    dafl_stats st;
-    double sums[5];
-
-    dafl_penalty_focal_params pf;
-    dafl_penalty_focal_params_init(&pf);
-    ck_assert_int_eq(dafl_penalty_focal(x, y, COUNT, &pf, &loss, grad, &st), DAFL_OK);
-    h = test_hash_floats(test_hash_floats(h, &loss, 1), grad, COUNT);
-    sums[0] = dafl_stats_loss_sum(&st);
-
-    dafl_sigmoid_focal_params sf;
-    dafl_sigmoid_focal_params_init(&sf);
-    sf.gamma = 2.5f;
-    ck_assert_int_eq(dafl_sigmoid_focal(x, y, COUNT, &sf, per_element, grad, &st), DAFL_OK);
-    h = test_hash_floats(test_hash_floats(h, per_element, COUNT), grad, COUNT);
-    sums[1] = dafl_stats_loss_sum(&st);
-
-    ck_assert_int_eq(dafl_bce_with_logits(x, y, COUNT, NULL, &loss, grad, &st), DAFL_OK);
-    h = test_hash_floats(test_hash_floats(h, &loss, 1), grad, COUNT);
-    sums[2] = dafl_stats_loss_sum(&st);
-
-    ck_assert_int_eq(dafl_mse(x, y, 1, 1, COUNT, NULL, &loss, grad, &st), DAFL_OK);
-    h = test_hash_floats(test_hash_floats(h, &loss, 1), grad, COUNT);
-    sums[3] = dafl_stats_loss_sum(&st);
-
-    ck_assert_int_eq(dafl_softmax_focal(x, labels, 1, 4, COUNT, NULL, &loss, grad, &st),
-                     DAFL_OK);
-    h = test_hash_floats(test_hash_floats(h, &loss, 1), grad, COUNT * 4);
-    sums[4] = dafl_stats_loss_sum(&st);
-    for (int i = 0; i < 5; i++) {
-        float f = (float)sums[i], r = (float)(sums[i] - (double)f); /* all 53 bits */
-        h = test_hash_floats(test_hash_floats(h, &f, 1), &r, 1);
-    }
-    return h;
-}
+#include "test_workload.h"
 
 START_TEST(any_thread_count_same_bits)
 {
@@ -107,7 +40,7 @@ END_TEST
 /* A host parallel-for that splits the range into uneven pieces, runs them on its own
  * threads in reverse order, and counts what it was given. */
 typedef struct odd_host {
-    size_t calls;
+    atomic_size_t calls; /* several callers may share one host */
 } odd_host;
 
 typedef struct piece {
@@ -149,7 +82,8 @@ START_TEST(host_parallel_for_same_bits)
     ck_assert_int_eq(dafl_set_parallel_for(odd_parallel_for, &host), DAFL_OK);
     uint64_t h = run_all_losses();
     ck_assert_int_eq(dafl_set_parallel_for(NULL, NULL), DAFL_OK);
-    ck_assert_msg(host.calls == 5, "the host ran %zu calls, expected 5", host.calls);
+    ck_assert_msg(host.calls == 5, "the host ran %zu calls, expected 5",
+                  atomic_load(&host.calls));
     ck_assert(h == single);
     dafl_set_threads(0);
     free_data();
@@ -347,6 +281,386 @@ START_TEST(dispatch_initialised_under_contention)
 }
 END_TEST
 
+
+/* ---- fork, settings that change under running calls, idle workers, broken hosts ---- */
+
+/* Runs fn in a child process that must exit 0 within `seconds` (a hang is a failure,
+ * not a stuck test run). */
+static void in_child_within(int seconds, int (*fn)(void *), void *arg, const char *what)
+{
+    fflush(stdout);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        alarm((unsigned)seconds);
+        _exit(fn(arg));
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(!WIFSIGNALED(status) || WTERMSIG(status) != SIGALRM,
+                  "%s: the child hung (killed after %d s)", what, seconds);
+    ck_assert_msg(WIFEXITED(status), "%s: the child died of signal %d", what,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+    ck_assert_msg(WEXITSTATUS(status) == 0, "%s: the child failed (%d)", what,
+                  WEXITSTATUS(status));
+}
+
+enum { DIST_H = 256, DIST_W = 256 };
+
+static uint64_t distance_digest(void)
+{
+    static uint8_t mask[DIST_H * DIST_W];
+    static float out[DIST_H * DIST_W];
+    for (int i = 0; i < DIST_H * DIST_W; i++)
+        mask[i] = i % 997 == 0;
+    if (dafl_distance_targets(mask, DIST_H, DIST_W, 4.0, out) != DAFL_OK)
+        return 0;
+    return test_hash_floats(TEST_HASH_SEED, out, DIST_H * DIST_W);
+}
+
+typedef struct expected_digests {
+    uint64_t losses, distances;
+    int threads;
+} expected_digests;
+
+/* In the child: the same calls, on the same thread count, must give the same bits. */
+static int child_repeats_calls(void *arg)
+{
+    const expected_digests *e = arg;
+    if (dafl_set_threads(e->threads) != DAFL_OK)
+        return 2;
+    dafl_status st;
+    if (run_all_losses_status(&st) != e->losses || st != DAFL_OK)
+        return 3;
+    if (distance_digest() != e->distances)
+        return 4;
+    /* and a child of the child */
+    pid_t grandchild = fork();
+    if (grandchild == 0)
+        _exit(run_all_losses_status(&st) == e->losses && st == DAFL_OK ? 0 : 5);
+    int status = 0;
+    if (grandchild < 0 || waitpid(grandchild, &status, 0) != grandchild ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return 6;
+    return 0;
+}
+
+START_TEST(fork_after_the_pool_started)
+{
+    make_data();
+    ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
+    expected_digests e = {run_all_losses(), distance_digest(), 4};
+    ck_assert_int_eq(dafl_set_threads(4), DAFL_OK);
+    ck_assert(run_all_losses() == e.losses); /* starts the pool */
+    in_child_within(60, child_repeats_calls, &e, "fork after a pooled call");
+    ck_assert(run_all_losses() == e.losses); /* the parent's pool still works */
+    dafl_set_threads(0);
+    free_data();
+}
+END_TEST
+
+/* fork() while another thread is in the middle of a pooled call. */
+typedef struct busy_caller {
+    atomic_int stop;
+    uint64_t expected;
+    atomic_int mismatches, calls;
+} busy_caller;
+
+static void *call_until_stopped(void *arg)
+{
+    busy_caller *b = arg;
+    float *g = malloc(COUNT * 4 * sizeof(float)), *pe = malloc(COUNT * sizeof(float));
+    while (g && pe && !atomic_load(&b->stop)) {
+        dafl_status st;
+        if (run_all_losses_into(g, pe, &st) != b->expected || st != DAFL_OK)
+            atomic_fetch_add(&b->mismatches, 1);
+        atomic_fetch_add(&b->calls, 1);
+    }
+    if (!g || !pe)
+        atomic_fetch_add(&b->mismatches, 1);
+    free(g);
+    free(pe);
+    return NULL;
+}
+
+START_TEST(fork_while_a_call_runs)
+{
+    make_data();
+    ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
+    expected_digests e = {run_all_losses(), distance_digest(), 3};
+    ck_assert_int_eq(dafl_set_threads(3), DAFL_OK);
+    busy_caller b = {.expected = e.losses};
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, call_until_stopped, &b), 0);
+    for (int i = 0; i < 6; i++) {
+        while (atomic_load(&b.calls) <= i)
+            sched_yield();
+        in_child_within(60, child_repeats_calls, &e, "fork during a pooled call");
+    }
+    atomic_store(&b.stop, 1);
+    pthread_join(thread, NULL);
+    ck_assert_int_eq(atomic_load(&b.mismatches), 0);
+    dafl_set_threads(0);
+    free_data();
+}
+END_TEST
+
+/* Settings changed by one thread between and during the calls of others: thread counts,
+ * ISAs and the host parallel-for.  Every call must still give the reference bits; under
+ * ThreadSanitizer (scripts/sanitize.sh tsan) the pool must show no race. */
+static void ordered_parallel_for(void *host_ctx, size_t count, dafl_range_fn fn,
+                                 void *range_ctx)
+{
+    (void)host_ctx;
+    for (size_t b = 0; b < count; b += 3)
+        fn(range_ctx, b, b + 3 < count ? b + 3 : count);
+}
+
+typedef struct mutator {
+    atomic_int stop;
+    atomic_int changes;
+} mutator;
+
+static void *change_settings(void *arg)
+{
+    mutator *m = arg;
+    uint64_t seed = 99;
+    odd_host host = {0};
+    while (!atomic_load(&m->stop)) {
+        uint64_t r = test_rand64(&seed);
+        switch (r % 4) {
+        case 0:
+            dafl_set_threads(1 + (int)(r >> 8) % 24);
+            break;
+        case 1: {
+            dafl_isa isa = test_all_isas[(r >> 8) % TEST_ISA_COUNT];
+            if (dafl_isa_available(isa))
+                dafl_set_isa(isa);
+            break;
+        }
+        case 2:
+            dafl_set_parallel_for((r >> 8) % 3 == 0 ? ordered_parallel_for
+                                  : (r >> 8) % 3 == 1 ? odd_parallel_for
+                                                      : NULL,
+                                  &host);
+            break;
+        default:
+            dafl_set_threads((r >> 8) % 2 ? 2 : 64);
+        }
+        atomic_fetch_add(&m->changes, 1);
+        usleep(200);
+    }
+    return NULL;
+}
+
+START_TEST(settings_change_between_and_during_calls)
+{
+    make_data();
+    dafl_isa isa = dafl_active_isa();
+    ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
+    uint64_t reference = run_all_losses();
+    busy_caller b = {.expected = reference};
+    mutator m = {0};
+    pthread_t callers[2], changer;
+    ck_assert_int_eq(pthread_create(&changer, NULL, change_settings, &m), 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&callers[i], NULL, call_until_stopped, &b), 0);
+    while (atomic_load(&b.calls) < 40)
+        usleep(1000);
+    atomic_store(&b.stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(callers[i], NULL);
+    atomic_store(&m.stop, 1);
+    pthread_join(changer, NULL);
+    printf("%d calls under %d setting changes: %d differ\n", atomic_load(&b.calls),
+           atomic_load(&m.changes), atomic_load(&b.mismatches));
+    ck_assert_int_eq(atomic_load(&b.mismatches), 0);
+    dafl_set_parallel_for(NULL, NULL);
+    dafl_set_isa(isa);
+    dafl_set_threads(0);
+    free_data();
+}
+END_TEST
+
+/* Threads of this process that are running or runnable (state R in /proc), not counting
+ * the caller. */
+static int other_running_threads(pid_t self)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int running = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *close = strrchr(buf, ')'); /* "tid (comm) S ..." */
+        if (close && close[1] == ' ' && close[2] == 'R')
+            running++;
+    }
+    closedir(d);
+    return running;
+}
+
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+typedef struct sampler {
+    pid_t caller;
+    atomic_int done;
+    long samples, running;
+} sampler;
+
+static void *sample_states(void *arg)
+{
+    sampler *s = arg;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    for (int i = 0; i < 300; i++) {
+        usleep(1000);
+        int r = other_running_threads(self);
+        /* the caller itself is counted by other_running_threads(self): take it out */
+        s->running += r > 0 ? r - 1 : 0;
+        s->samples++;
+    }
+    atomic_store(&s->done, 1);
+    return NULL;
+}
+
+/* After one call on 64 threads, calls on 2 threads must leave the other 62 workers
+ * asleep: a call's cost depends on the threads it uses.  Measured as the number of this
+ * process's threads in state R while a loop of 2-thread calls runs (with every worker
+ * woken and spinning, about 62; with only the one helper it may be 0 or 1). */
+START_TEST(idle_workers_sleep)
+{
+    enum { LEN = 40000 };
+    float *cx = malloc(LEN * sizeof(float)), *cy = malloc(LEN * sizeof(float));
+    float *cg = malloc(LEN * sizeof(float));
+    ck_assert(cx && cy && cg);
+    uint64_t seed = 5;
+    for (int i = 0; i < LEN; i++) {
+        cx[i] = test_uniform(&seed, -8, 8);
+        cy[i] = i % 41 == 0 ? 1.0f : test_uniform(&seed, 0, 1);
+    }
+    int before = thread_count();
+    float loss;
+    ck_assert_int_eq(dafl_set_threads(64), DAFL_OK);
+    ck_assert_int_eq(dafl_penalty_focal(cx, cy, LEN, NULL, &loss, cg, NULL), DAFL_OK);
+    ck_assert_int_ge(thread_count(), before + 39); /* 40 blocks: 39 helpers woken */
+    ck_assert_int_eq(dafl_set_threads(2), DAFL_OK);
+    sampler s = {.caller = (pid_t)syscall(SYS_gettid)};
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, sample_states, &s), 0);
+    long calls = 0;
+    while (!atomic_load(&s.done)) {
+        ck_assert_int_eq(dafl_penalty_focal(cx, cy, LEN, NULL, &loss, cg, NULL), DAFL_OK);
+        calls++;
+    }
+    pthread_join(thread, NULL);
+    double mean = (double)s.running / (double)s.samples;
+    printf("2-thread calls after a 64-thread call: %ld calls, %.2f other threads running "
+           "on average (%d workers exist)\n", calls, mean, thread_count() - before);
+    ck_assert_msg(mean < 1.5, "%.2f threads running besides the caller", mean);
+
+    /* dafl_stop_threads() joins every worker; the next call starts the pool again. */
+    dafl_stop_threads();
+    ck_assert_int_eq(thread_count(), before);
+    ck_assert_int_eq(dafl_penalty_focal(cx, cy, LEN, NULL, &loss, cg, NULL), DAFL_OK);
+    ck_assert_int_eq(thread_count(), before + 1);
+    dafl_stop_threads();
+    dafl_set_threads(0);
+    free(cx);
+    free(cy);
+    free(cg);
+}
+END_TEST
+
+/* Hosts that break the contract of dafl_parallel_for_fn, each in its own way. */
+typedef enum host_fault {
+    HOST_TWICE,        /* runs [0, count) twice                     */
+    HOST_OVERLAP,      /* two ranges that share items               */
+    HOST_FIRST_HALF,   /* runs only [0, count/2)                    */
+    HOST_NOTHING,      /* calls fn never                            */
+    HOST_PAST_END,     /* [0, count + 5): beyond the items          */
+    HOST_REVERSED,     /* a range with begin > end, then the rest   */
+    HOST_FAULTS
+} host_fault;
+
+static void broken_parallel_for(void *host_ctx, size_t count, dafl_range_fn fn,
+                                void *range_ctx)
+{
+    switch (*(const host_fault *)host_ctx) {
+    case HOST_TWICE:
+        fn(range_ctx, 0, count);
+        fn(range_ctx, 0, count);
+        break;
+    case HOST_OVERLAP:
+        fn(range_ctx, 0, count / 2 + 1);
+        fn(range_ctx, count / 3, count);
+        break;
+    case HOST_FIRST_HALF:
+        fn(range_ctx, 0, count / 2);
+        break;
+    case HOST_NOTHING:
+        break;
+    case HOST_PAST_END:
+        fn(range_ctx, 0, count + 5);
+        break;
+    case HOST_REVERSED:
+        fn(range_ctx, count, 0);
+        fn(range_ctx, 0, count);
+        break;
+    default:
+        break;
+    }
+}
+
+START_TEST(broken_host_split_detected)
+{
+    make_data();
+    ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
+    uint64_t single = run_all_losses();
+    uint64_t distances = distance_digest();
+    ck_assert_int_eq(dafl_set_threads(4), DAFL_OK);
+    for (host_fault f = 0; f < HOST_FAULTS; f++) {
+        ck_assert_int_eq(dafl_set_parallel_for(broken_parallel_for, &f), DAFL_OK);
+        dafl_status st;
+        uint64_t h = run_all_losses_status(&st);
+        ck_assert_msg(st == DAFL_ERR_PARALLEL_FOR, "fault %d: %s", (int)f,
+                      dafl_status_string(st));
+        ck_assert_msg(h == single, "fault %d: the outputs are not the complete result",
+                      (int)f);
+        static uint8_t mask[DIST_H * DIST_W];
+        static float out[DIST_H * DIST_W];
+        for (int i = 0; i < DIST_H * DIST_W; i++)
+            mask[i] = i % 997 == 0;
+        ck_assert_int_eq(dafl_distance_targets(mask, DIST_H, DIST_W, 4.0, out),
+                         DAFL_ERR_PARALLEL_FOR);
+        ck_assert(test_hash_floats(TEST_HASH_SEED, out, DIST_H * DIST_W) == distances);
+    }
+    ck_assert_int_eq(dafl_set_parallel_for(NULL, NULL), DAFL_OK);
+    ck_assert(run_all_losses() == single);
+    dafl_set_threads(0);
+    free_data();
+}
+END_TEST
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -359,6 +673,11 @@ int main(void)
     tcase_add_test(tc, shards_along_n_c_and_flat);
     tcase_add_test(tc, concurrent_callers);
     tcase_add_test(tc, dispatch_initialised_under_contention);
+    tcase_add_test(tc, fork_after_the_pool_started);
+    tcase_add_test(tc, fork_while_a_call_runs);
+    tcase_add_test(tc, settings_change_between_and_during_calls);
+    tcase_add_test(tc, idle_workers_sleep);
+    tcase_add_test(tc, broken_host_split_detected);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
