@@ -359,6 +359,9 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     pool *p = w->owner;
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), "dafl-worker"); /* as top, ps and gdb show it */
+#endif
     dafl_fpenv_enter(); /* this thread runs nothing but dafl: its environment, for good */
     unsigned long seen = 0;
     for (;;) {

@@ -124,6 +124,15 @@ def seeds():
     cp['rare-bad-2000'] = bytes([AVX2]) + u16(2000) + bytes([0, 0, 1]) + payload(27, 64)
     cp['trusted-raw'] = bytes([AVX2]) + u16(33) + bytes([2, 0, 2]) + payload(28, 64)
     cp['huge'] = bytes([AVX2]) + huge(4) + bytes([0, 0, 0])
+    # pool: threads, loss, size, host mode, fault, pieces, piece sizes, shuffle, payload
+    pl = s.setdefault('pool', {})
+    pl['pool-4-threads'] = bytes([2, 0]) + u16(5000) + bytes([0, 0, 0]) + payload(29, 64)
+    for loss in range(5):
+        pl['host-valid-%d' % loss] = bytes([1, loss]) + u16(777 * loss) \
+            + bytes([1, 0, 6, 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5]) + payload(30 + loss, 64)
+    for fault in range(1, 7):
+        pl['host-fault-%d' % fault] = bytes([3, fault % 5]) + u16(1234) \
+            + bytes([2, fault, 5, 2, 7, 1, 8, 2, 8, 1, 8, 2]) + payload(40 + fault, 64)
     return s
 
 
