@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "dafl.h"
+#include "fpenv.h" /* the library's own entry sequence, timed alone */
 
 static double now(void)
 {
@@ -39,6 +40,23 @@ static double time_calls(int calls, size_t n, int threads)
 
 static double min2(double a, double b) { return a < b ? a : b; }
 
+/* What every entry point does first and last, with nothing in between. */
+__attribute__((noinline)) static void guarded(volatile int *v)
+{
+    DAFL_FP_ENVIRONMENT();
+    (*v)++;
+}
+__attribute__((noinline)) static void unguarded(volatile int *v) { (*v)++; }
+
+static double time_guard(int n, void (*fn)(volatile int *))
+{
+    volatile int v = 0;
+    double t = now();
+    for (int i = 0; i < n; i++)
+        fn(&v);
+    return now() - t;
+}
+
 int main(int argc, char **argv)
 {
     int calls = argc > 1 ? atoi(argv[1]) : 2000;
@@ -53,6 +71,8 @@ int main(int argc, char **argv)
         y[i] = i % 101 == 0 ? 1.0f : (float)(i % 17) / 17.0f;
     }
     double fresh = 1e30, after_wide = 1e30, one = 1e30, small = 1e30;
+    double guard = 1e30, bare = 1e30;
+    enum { GUARDS = 10000000 };
     for (int r = 0; r < ROUNDS; r++) {
         dafl_stop_threads();
         time_calls(1, LARGE, 2); /* the pool with one helper */
@@ -61,6 +81,8 @@ int main(int argc, char **argv)
         after_wide = min2(after_wide, time_calls(calls, LARGE, 2));
         one = min2(one, time_calls(calls, LARGE, 1));
         small = min2(small, time_calls(calls * 4, SMALL, 1));
+        guard = min2(guard, time_guard(GUARDS, guarded));
+        bare = min2(bare, time_guard(GUARDS, unguarded));
     }
     dafl_stop_threads();
     printf("dafl %s, %d threads by default\n", dafl_version(), (dafl_set_threads(0), dafl_threads()));
@@ -70,7 +92,10 @@ int main(int argc, char **argv)
            calls, LARGE, after_wide, after_wide / fresh);
     printf("%d calls x %d elements, 1 thread:                        %8.3f s  (2 threads: "
            "%.2fx faster)\n", calls, LARGE, one, one / fresh);
-    printf("one %d-element call (calling thread): %.2f us\n", SMALL, small / (calls * 4) * 1e6);
+    double call_s = small / (calls * 4), guard_s = (guard - bare) / GUARDS;
+    printf("one %d-element call (calling thread): %.2f us, of which the floating-point "
+           "environment %.1f ns (%.2f %%)\n", SMALL, call_s * 1e6, guard_s * 1e9,
+           100.0 * guard_s / call_s);
     free(x);
     free(y);
     free(g);
