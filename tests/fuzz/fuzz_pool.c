@@ -117,6 +117,7 @@ static int run_loss(int loss, const float *x, const float *y, const int32_t *lab
         dafl_sigmoid_focal_params p;
         dafl_sigmoid_focal_params_init(&p);
         p.gamma = 2.5f;
+        p.reduction = DAFL_REDUCTION_SUM; /* the default, NONE, would want count losses */
         return dafl_sigmoid_focal(x, y, count, &p, out_loss, grad, st);
     }
     case 2:
