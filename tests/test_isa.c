@@ -200,8 +200,8 @@ START_TEST(elementwise_bit_exact)
     }
     for (int isa_i = 1; isa_i < TEST_ISA_COUNT; isa_i++)
         if (!dafl_isa_available(test_all_isas[isa_i]))
-            printf("SKIPPED %-7s %s: not supported by this CPU or build\n",
-                   dafl_isa_name(test_all_isas[isa_i]), config_name[config]);
+            test_report_skip(test_all_isas[isa_i], config_name[config],
+                             "not supported by this CPU or build");
     printf("compared %-36s %6d runs against scalar\n", config_name[config], compared);
     dafl_set_isa(DAFL_ISA_AUTO);
     free(x);
@@ -269,8 +269,8 @@ START_TEST(softmax_bit_exact)
                 }
     for (int isa_i = 1; isa_i < TEST_ISA_COUNT; isa_i++)
         if (!dafl_isa_available(test_all_isas[isa_i]))
-            printf("SKIPPED %-7s softmax focal: not supported by this CPU or build\n",
-                   dafl_isa_name(test_all_isas[isa_i]));
+            test_report_skip(test_all_isas[isa_i], "softmax focal",
+                             "not supported by this CPU or build");
     printf("compared %-36s %6d runs against scalar\n", "softmax focal", compared);
     dafl_set_isa(DAFL_ISA_AUTO);
 }

@@ -2,9 +2,17 @@
  * AVX-512 kernels: the math of src/kernels/loss_kernels.h on 16 floats per vector, with
  * opmask registers for the lane masks.  Compiled with AVX-512 F/DQ/BW/VL flags only;
  * called only when the CPU and OS support them.
+ *
+ * The test build `meson setup -Davx512_emulation=true` compiles this same file with
+ * -mavx2 -mfma against SIMDe's portable AVX-512 intrinsics instead
+ * (tests/avx512_emulation), so that the suite runs it on a CPU without AVX-512.
  */
+#if defined(DAFL_AVX512_EMULATION)
+#include "avx512_on_avx2.h"
+#else
 #include <immintrin.h>
 #include <sleef.h>
+#endif
 
 #define DAFL_ISA_SUFFIX avx512
 #define DAFL_ISA_ENUM DAFL_ISA_AVX512
