@@ -31,7 +31,7 @@ for f in "$@"; do
                 print
         }')
     if [ -n "$found" ]; then
-        echo "$f: AVX-512 instructions found:"
+        echo "$f: $(printf '%s\n' "$found" | wc -l) AVX-512 instructions, the first 20:"
         printf '%s\n' "$found" | head -20
         status=1
     else
