@@ -64,6 +64,19 @@ static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
 static inline vf vf_pow(vf a, vf b) { return Sleef_powf16_u10avx512f(a, b); }
 
+/* A partial group (n < 16 elements) in one masked load or store: lanes outside the mask
+ * are not accessed, so nothing beyond the caller's arrays is touched even at a page end. */
+#define DAFL_HAVE_TAIL_COPY
+static inline __mmask16 first_lanes(size_t n) { return (__mmask16)((1u << n) - 1u); }
+static inline void tail_copy_in(float buf[16], const float *src, size_t n)
+{
+    _mm512_storeu_ps(buf, _mm512_maskz_loadu_ps(first_lanes(n), src));
+}
+static inline void tail_copy_out(float *dst, const float buf[16], size_t n)
+{
+    _mm512_mask_storeu_ps(dst, first_lanes(n), _mm512_loadu_ps(buf));
+}
+
 static inline void vacc_zero(vacc *acc)
 {
     acc->lane[0] = _mm512_setzero_pd();
