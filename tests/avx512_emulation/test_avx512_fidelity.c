@@ -18,7 +18,7 @@
  * so the checks hold for the definitions the emulated kernels use.  A normal build
  * compiles it with AVX-512 flags: on a CPU with AVX-512 the same checks then hold for
  * the hardware (and prove that the semantics written here are the hardware's); elsewhere
- * it checks that dafl offers no avx512 kernels and reports a skip (exit status 77).
+ * fidelity_main.c checks that dafl offers no avx512 kernels and reports a skip.
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 
