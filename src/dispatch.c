@@ -15,6 +15,15 @@
 #include "cpu.h"
 #include "kernels/kernel_api.h"
 
+/* What the CPU needs for the avx512 table.  The test build -Davx512_emulation=true
+ * compiles it for AVX2 + FMA on SIMDe (tests/avx512_emulation), so there any AVX2+FMA
+ * CPU runs it; no other build defines DAFL_AVX512_EMULATION. */
+#if defined(DAFL_AVX512_EMULATION)
+#define AVX512_TABLE_NEEDS DAFL_CPU_AVX2
+#else
+#define AVX512_TABLE_NEEDS DAFL_CPU_AVX512
+#endif
+
 /* The best table for each ISA that this build contains and this CPU runs, or NULL. */
 static const dafl_kernels *table_for(dafl_isa isa, unsigned cpu)
 {
@@ -31,7 +40,7 @@ static const dafl_kernels *table_for(dafl_isa isa, unsigned cpu)
 #endif
 #if defined(DAFL_HAVE_AVX512)
     case DAFL_ISA_AVX512:
-        return (cpu & DAFL_CPU_AVX512) ? &dafl_kernels_avx512 : NULL;
+        return (cpu & AVX512_TABLE_NEEDS) ? &dafl_kernels_avx512 : NULL;
 #endif
 #if defined(DAFL_HAVE_NEON)
     case DAFL_ISA_NEON:

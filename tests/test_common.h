@@ -69,13 +69,29 @@ static const dafl_isa test_all_isas[] = {DAFL_ISA_SCALAR, DAFL_ISA_AVX2, DAFL_IS
                                          DAFL_ISA_NEON};
 #define TEST_ISA_COUNT 4
 
+/* The AVX-512 emulation build (meson -Davx512_emulation=true, tests/avx512_emulation)
+ * compiles the tests with DAFL_TEST_REQUIRE_AVX512: its avx512 kernels run on every
+ * AVX2+FMA CPU, so there a skipped avx512 case is a failure. */
+#if defined(DAFL_TEST_REQUIRE_AVX512)
+#define TEST_AVX512_REQUIRED 1
+#else
+#define TEST_AVX512_REQUIRED 0
+#endif
+
+/* Report `what` as skipped on `isa` (inside a test: fails it where the ISA is required). */
+static inline void test_report_skip(dafl_isa isa, const char *what, const char *why)
+{
+    printf("SKIPPED %-7s %s: %s\n", dafl_isa_name(isa), what, why);
+    if (TEST_AVX512_REQUIRED && isa == DAFL_ISA_AVX512)
+        ck_abort_msg("avx512 %s skipped in the AVX-512 emulation build (%s)", what, why);
+}
+
 /* Select `isa`; prints and returns 0 when this machine cannot run it, so that a
  * skipped ISA is reported as skipped, never as passed. */
 static inline int test_use_isa(dafl_isa isa, const char *what)
 {
     if (!dafl_isa_available(isa)) {
-        printf("SKIPPED %-7s %s: not supported by this CPU or build\n", dafl_isa_name(isa),
-               what);
+        test_report_skip(isa, what, "not supported by this CPU or build");
         return 0;
     }
     ck_assert_int_eq(dafl_set_isa(isa), DAFL_OK);
@@ -85,6 +101,10 @@ static inline int test_use_isa(dafl_isa isa, const char *what)
 /* Run a suite and return the process exit status. */
 static inline int test_run_suite(Suite *s)
 {
+    if (TEST_AVX512_REQUIRED && !dafl_isa_available(DAFL_ISA_AVX512)) {
+        printf("FAILED: the AVX-512 emulation build offers no avx512 kernels here\n");
+        return EXIT_FAILURE;
+    }
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

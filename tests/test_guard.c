@@ -76,12 +76,12 @@ static void report_skipped(const char *what)
 {
     for (int ii = 0; ii < TEST_ISA_COUNT; ii++) {
         const dafl_isa isa = test_all_isas[ii];
+        char label[128];
+        snprintf(label, sizeof label, "guard pages, %s", what);
         if (!dafl_isa_available(isa))
-            printf("SKIPPED %-7s guard pages, %s: not supported by this CPU or build\n",
-                   dafl_isa_name(isa), what);
+            test_report_skip(isa, label, "not supported by this CPU or build");
         else if (!isa_selected(isa))
-            printf("SKIPPED %-7s guard pages, %s: not selected by DAFL_ISA\n",
-                   dafl_isa_name(isa), what);
+            test_report_skip(isa, label, "not selected by DAFL_ISA");
     }
 }
 

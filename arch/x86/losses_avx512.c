@@ -2,9 +2,17 @@
  * AVX-512 kernels: the math of src/kernels/loss_kernels.h on 16 floats per vector, with
  * opmask registers for the lane masks.  Compiled with AVX-512 F/DQ/BW/VL flags only;
  * called only when the CPU and OS support them.
+ *
+ * The test build `meson setup -Davx512_emulation=true` compiles this same file with
+ * -mavx2 -mfma against SIMDe's portable AVX-512 intrinsics instead
+ * (tests/avx512_emulation), so that the suite runs it on a CPU without AVX-512.
  */
+#if defined(DAFL_AVX512_EMULATION)
+#include "avx512_on_avx2.h"
+#else
 #include <immintrin.h>
 #include <sleef.h>
+#endif
 
 #define DAFL_ISA_SUFFIX avx512
 #define DAFL_ISA_ENUM DAFL_ISA_AVX512
@@ -55,6 +63,19 @@ static inline vf vf_exp(vf a) { return Sleef_expf16_u10avx512f(a); }
 static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
 static inline vf vf_pow(vf a, vf b) { return Sleef_powf16_u10avx512f(a, b); }
+
+/* A partial group (n < 16 elements) in one masked load or store: lanes outside the mask
+ * are not accessed, so nothing beyond the caller's arrays is touched even at a page end. */
+#define DAFL_HAVE_TAIL_COPY
+static inline __mmask16 first_lanes(size_t n) { return (__mmask16)((1u << n) - 1u); }
+static inline void tail_copy_in(float buf[16], const float *src, size_t n)
+{
+    _mm512_storeu_ps(buf, _mm512_maskz_loadu_ps(first_lanes(n), src));
+}
+static inline void tail_copy_out(float *dst, const float buf[16], size_t n)
+{
+    _mm512_mask_storeu_ps(dst, first_lanes(n), _mm512_loadu_ps(buf));
+}
 
 static inline void vacc_zero(vacc *acc)
 {

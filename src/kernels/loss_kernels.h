@@ -437,6 +437,22 @@ INLINE vm lanes_below(int part, size_t n)
     return vf_lt(vf_load(dafl_lane_index16 + part * VW), vf_set((float)n));
 }
 
+/* A partial group's n < GROUP elements into a zero-filled stack buffer, and back out.  An
+ * ISA with masked loads and stores defines DAFL_HAVE_TAIL_COPY and its own versions (one
+ * masked load or store instead of the memcpy call). */
+#if !defined(DAFL_HAVE_TAIL_COPY)
+INLINE void tail_copy_in(float buf[GROUP], const float *src, size_t n)
+{
+    memset(buf, 0, GROUP * sizeof(float));
+    memcpy(buf, src, n * sizeof(float));
+}
+
+INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
+{
+    memcpy(dst, buf, n * sizeof(float));
+}
+#endif
+
 /* One step of GROUP elements starting at `at` (n of them valid; n < GROUP only at the end
  * of a block).  A partial group is staged through stack buffers, so nothing outside the
  * caller's arrays is read or written whatever their length and alignment.  MATH is an
@@ -452,10 +468,8 @@ INLINE vm lanes_below(int part, size_t n)
         float *lp = io->loss_out ? io->loss_out + at : NULL;                                \
         float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                                   \
         if (tail) {                                                                         \
-            memset(xs, 0, sizeof xs);                                                       \
-            memset(ys, 0, sizeof ys);                                                       \
-            memcpy(xs, xp, n * sizeof(float));                                              \
-            memcpy(ys, yp, n * sizeof(float));                                              \
+            tail_copy_in(xs, xp, n);                                                        \
+            tail_copy_in(ys, yp, n);                                                        \
             xp = xs;                                                                        \
             yp = ys;                                                                        \
         }                                                                                   \
@@ -478,9 +492,9 @@ INLINE vm lanes_below(int part, size_t n)
                 vf_store(ldst + part * VW, lg.loss);                                        \
         }                                                                                   \
         if (tail && want_grad)                                                              \
-            memcpy(gp, gs, n * sizeof(float));                                              \
+            tail_copy_out(gp, gs, n);                                                       \
         if (tail && lp)                                                                     \
-            memcpy(lp, ls, n * sizeof(float));                                              \
+            tail_copy_out(lp, ls, n);                                                       \
         return positives;                                                                   \
     }
 

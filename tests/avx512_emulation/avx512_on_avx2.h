@@ -1,0 +1,161 @@
+/*
+ * The AVX-512 intrinsics and SLEEF functions of arch/x86/losses_avx512.c, on an AVX2 + FMA
+ * CPU.  Used only by the test build `meson setup -Davx512_emulation=true` (README.md
+ * here), never by a release build.
+ *
+ * SIMDe's portable AVX-512 (Debian libsimde-dev 0.7.4) provides most intrinsics on AVX2
+ * registers.  Those it lacks, or computes differently from the hardware, are defined
+ * below from Intel's documented semantics (Intel 64 and IA-32 Architectures Software
+ * Developer's Manual, vol. 2, and the Intrinsics Guide); test_avx512_fidelity checks
+ * every intrinsic the kernel uses against those semantics, written there independently:
+ *   _mm512_cvttps_epi32     missing (GCC's own AVX-512 version would be inlined and the
+ *                           build fails); VCVTTPS2DQ truncates, and gives 0x80000000 for
+ *                           NaN and out-of-range lanes, exactly as its VEX form does
+ *   _mm512_extractf32x8_ps  missing; VEXTRACTF32X8: imm8 bit 0 picks the 256-bit half
+ *   _mm512_cvtps_pd         missing; VCVTPS2PD widens exactly
+ *   _mm512_abs_ps           SIMDe's keeps the sign of -0.0 and of negative NaNs; the
+ *                           intrinsic is VPANDD with 0x7fffffff, which clears it
+ *   _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps
+ *                           missing; lanes whose mask bit is clear are not accessed (no
+ *                           fault, no write), read as 0 in the load
+ * Each Sleef_*f16_u10avx512f call becomes two calls of the AVX2 function on the two
+ * halves: SLEEF's FMA variants give the same bits on every ISA.
+ *
+ * Nothing here uses an AVX-512 instruction: the whole file compiles with -mavx2 -mfma, and
+ * the build checks the library for EVEX, zmm and opmask instructions
+ * (check_no_avx512.sh).
+ *
+ * Deliberate bugs, for mutation_check.sh, which shows that the tests catch them:
+ *   DAFL_AVX512_EMULATION_MUTANT=1  _mm512_extractf32x8_ps returns the low half for either
+ *                                   index (the emulated suite must fail)
+ *   DAFL_AVX512_EMULATION_MUTANT=2  SIMDe's own _mm512_abs_ps (the fidelity test must fail)
+ */
+#if !defined(DAFL_AVX512_EMULATION_MUTANT)
+#define DAFL_AVX512_EMULATION_MUTANT 0
+#endif
+#ifndef DAFL_AVX512_ON_AVX2_H
+#define DAFL_AVX512_ON_AVX2_H
+
+#if defined(__AVX512F__)
+#error "avx512_on_avx2.h is for builds without AVX-512 flags (-mavx2 -mfma)"
+#endif
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "avx512_on_avx2.h needs -mavx2 -mfma"
+#endif
+
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <sleef.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- SIMDe 0.7.4 gaps --------------------------------------------------------------- */
+
+/* Either 256-bit half of a 512-bit vector, as AVX2 registers. */
+static inline __m256 dafl_emu_half_ps(__m512 v, int half)
+{
+    return simde__m512_to_private(v).m256[half & 1];
+}
+
+static inline __m512 dafl_emu_join_ps(__m256 lo, __m256 hi)
+{
+    simde__m512_private r;
+    r.m256[0] = lo;
+    r.m256[1] = hi;
+    return simde__m512_from_private(r);
+}
+
+static inline __m512i dafl_emu_cvttps_epi32(__m512 a)
+{
+    simde__m512i_private r;
+    r.m256i[0] = _mm256_cvttps_epi32(dafl_emu_half_ps(a, 0));
+    r.m256i[1] = _mm256_cvttps_epi32(dafl_emu_half_ps(a, 1));
+    return simde__m512i_from_private(r);
+}
+
+static inline __m256 dafl_emu_extractf32x8_ps(__m512 a, int imm8)
+{
+#if DAFL_AVX512_EMULATION_MUTANT == 1
+    (void)imm8;
+    return dafl_emu_half_ps(a, 0); /* the deliberate bug: the high half is lost */
+#else
+    return dafl_emu_half_ps(a, imm8);
+#endif
+}
+
+static inline __m512d dafl_emu_cvtps_pd(__m256 a)
+{
+    simde__m512d_private r;
+    r.m256d[0] = _mm256_cvtps_pd(_mm256_castps256_ps128(a));
+    r.m256d[1] = _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1));
+    return simde__m512d_from_private(r);
+}
+
+static inline __m512 dafl_emu_abs_ps(__m512 a)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)));
+}
+
+/* Lane by lane, so that a lane outside the mask is never touched. */
+static inline __m512 dafl_emu_maskz_loadu_ps(__mmask16 k, const void *p)
+{
+    const float *f = p;
+    simde__m512_private r;
+    for (int i = 0; i < 16; i++)
+        r.f32[i] = (k >> i) & 1 ? f[i] : 0.0f;
+    return simde__m512_from_private(r);
+}
+
+static inline void dafl_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a)
+{
+    float *f = p;
+    simde__m512_private v = simde__m512_to_private(a);
+    for (int i = 0; i < 16; i++)
+        if ((k >> i) & 1)
+            f[i] = v.f32[i];
+}
+
+#undef _mm512_cvttps_epi32
+#undef _mm512_extractf32x8_ps
+#undef _mm512_cvtps_pd
+#if DAFL_AVX512_EMULATION_MUTANT != 2
+#undef _mm512_abs_ps
+#endif
+#undef _mm512_maskz_loadu_ps
+#undef _mm512_mask_storeu_ps
+#define _mm512_cvttps_epi32(a) dafl_emu_cvttps_epi32(a)
+#define _mm512_extractf32x8_ps(a, imm8) dafl_emu_extractf32x8_ps((a), (imm8))
+#define _mm512_cvtps_pd(a) dafl_emu_cvtps_pd(a)
+#if DAFL_AVX512_EMULATION_MUTANT != 2
+#define _mm512_abs_ps(a) dafl_emu_abs_ps(a)
+#endif
+#define _mm512_maskz_loadu_ps(k, p) dafl_emu_maskz_loadu_ps((k), (p))
+#define _mm512_mask_storeu_ps(p, k, a) dafl_emu_mask_storeu_ps((p), (k), (a))
+
+/* ---- SLEEF: two AVX2 FMA calls for one AVX-512 call ---------------------------------- */
+
+#define DAFL_EMU_SLEEF1(name16, name8)                                                      \
+    static inline __m512 dafl_emu_##name16(__m512 a)                                        \
+    {                                                                                       \
+        return dafl_emu_join_ps(name8(dafl_emu_half_ps(a, 0)), name8(dafl_emu_half_ps(a, 1))); \
+    }
+#define DAFL_EMU_SLEEF2(name16, name8)                                                      \
+    static inline __m512 dafl_emu_##name16(__m512 a, __m512 b)                              \
+    {                                                                                       \
+        return dafl_emu_join_ps(name8(dafl_emu_half_ps(a, 0), dafl_emu_half_ps(b, 0)),      \
+                                name8(dafl_emu_half_ps(a, 1), dafl_emu_half_ps(b, 1)));     \
+    }
+DAFL_EMU_SLEEF1(Sleef_expf16_u10avx512f, Sleef_expf8_u10avx2)
+DAFL_EMU_SLEEF1(Sleef_logf16_u10avx512f, Sleef_logf8_u10avx2)
+DAFL_EMU_SLEEF1(Sleef_log1pf16_u10avx512f, Sleef_log1pf8_u10avx2)
+DAFL_EMU_SLEEF2(Sleef_powf16_u10avx512f, Sleef_powf8_u10avx2)
+#undef DAFL_EMU_SLEEF1
+#undef DAFL_EMU_SLEEF2
+#define Sleef_expf16_u10avx512f dafl_emu_Sleef_expf16_u10avx512f
+#define Sleef_logf16_u10avx512f dafl_emu_Sleef_logf16_u10avx512f
+#define Sleef_log1pf16_u10avx512f dafl_emu_Sleef_log1pf16_u10avx512f
+#define Sleef_powf16_u10avx512f dafl_emu_Sleef_powf16_u10avx512f
+
+#endif
