@@ -48,26 +48,32 @@ _dafl.set_threads(max(1, min(torch.get_num_threads(), _dafl.MAX_THREADS)))
 class _FusedLoss(torch.autograd.Function):
     """loss = compute(...)'s loss; d(loss)/d(input) = the gradient it computed with it.
 
-    compute(want_grad) -> (loss, grad): grad is d(loss)/d(input) (None when not wanted)."""
+    compute(want_grad) -> (loss, grad): grad is d(loss)/d(input) (None when not wanted).
+    class_dim: for a per-pixel loss of class logits (softmax focal, reduction none), the
+    dimension of the input the upstream gradient is broadcast along."""
 
     @staticmethod
-    def forward(ctx, input, compute):
+    def forward(ctx, input, compute, class_dim):
         loss, grad = compute(True)
         ctx.grad = grad
+        ctx.class_dim = class_dim
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
         grad = ctx.grad
-        if grad_output.dim() == 0 and grad_output.item() == 1.0:
-            return grad, None
-        return grad * grad_output, None
+        if grad_output.dim() == 0:
+            if grad_output.item() == 1.0:  # loss.backward(): the fused gradient itself
+                return grad, None, None
+        elif ctx.class_dim is not None:
+            grad_output = grad_output.unsqueeze(ctx.class_dim)
+        return grad * grad_output, None, None
 
 
-def _fused(input, compute):
+def _fused(input, compute, class_dim=None):
     if torch.is_grad_enabled() and isinstance(input, torch.Tensor) and input.requires_grad:
-        return _FusedLoss.apply(input, compute)
+        return _FusedLoss.apply(input, compute, class_dim)
     return compute(False)[0]
 
 
@@ -283,7 +289,7 @@ def softmax_focal_loss(logits, labels, gamma=2, weight=None, ignore_index=-100,
         if grad is not None and nhwc is not None:
             grad = grad.permute(0, 3, 1, 2)  # back to (N, C, H, W), channels_last strides
         return loss, grad
-    return _fused(logits, compute)
+    return _fused(logits, compute, class_dim=1)
 
 
 def mse_loss(input, target, weights=None, reduction="mean"):
