@@ -5,6 +5,7 @@ The tests import the dafl found on sys.path: the build tree under `meson test`
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -56,20 +57,24 @@ def bits(*arrays):
 
 
 def run_python(code, env_extra=None, timeout=120):
-    """Run code in a fresh /usr/bin/python3-like interpreter (this one) that imports the
-    same dafl; returns stdout.  A hang fails the test after `timeout` seconds."""
+    """Run code in a fresh interpreter (this one) that imports the same dafl; returns
+    stdout.  A hang fails the test after `timeout` seconds; the whole process group (a
+    DataLoader's workers too) is killed then."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [os.path.dirname(os.path.dirname(dafl.__file__))] + sys.path[1:])
     env.update(env_extra or {})
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                           text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
         pytest.fail(f"subprocess hung (killed after {timeout} s); its output so far:\n"
-                    f"{e.stdout}\n{e.stderr}")
-    assert r.returncode == 0, f"subprocess failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
-    return r.stdout
+                    f"{out}\n{err}")
+    assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{out}\n{err}"
+    return out
 
 
 @pytest.fixture
