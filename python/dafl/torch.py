@@ -5,7 +5,8 @@ fused C call, which computes the loss *and* d(loss)/d(input) in one pass over me
 its backward returns that stored gradient times ``grad_output`` (no second pass; when
 ``grad_output`` is 1, as after ``loss.backward()``, the stored tensor itself).  The
 gradient pass is skipped entirely when no gradient is wanted (``torch.no_grad()``, or an
-input that does not require grad).  Targets are data: no gradient flows to them.
+input that does not require grad).  The graph can be backpropagated once (no
+retain_graph=True): the stored gradient is handed to autograd, not copied.  Targets are data: no gradient flows to them.
 Higher-order gradients are not available (``once_differentiable``).
 
 Drop-ins (same signature, values and gradients as the peer):
@@ -62,7 +63,14 @@ class _FusedLoss(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        grad = ctx.grad
+        # The stored gradient is handed over, not kept: autograd then accumulates the
+        # tensor itself into .grad instead of cloning it (a whole extra pass).  So a
+        # second backward through the same graph (retain_graph=True) cannot work.
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:
+            raise RuntimeError("dafl.torch: this loss's gradient was already used by an "
+                               "earlier backward(); compute the loss again (a fused loss "
+                               "does not support retain_graph=True)")
         if grad_output.dim() == 0:
             if grad_output.item() == 1.0:  # loss.backward(): the fused gradient itself
                 return grad, None, None

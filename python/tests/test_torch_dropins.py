@@ -252,3 +252,23 @@ def test_backward_with_upstream_gradient_and_forward_only(rng):
     with torch.no_grad():
         assert dt.penalty_focal_loss(x, y).requires_grad is False
     assert dt.penalty_focal_loss(x.detach(), y).grad_fn is None
+
+
+def test_backward_hands_over_the_fused_gradient(rng, monkeypatch):
+    """loss.backward() costs no pass of its own: .grad is the very tensor the fused call
+    wrote (not a product, not a clone); a second backward is a clear error."""
+    written = {}
+    forward = dt._FusedLoss.forward
+
+    def spy(ctx, *args):
+        loss = forward(ctx, *args)
+        written["ptr"] = ctx.grad.data_ptr()
+        return loss
+    monkeypatch.setattr(dt._FusedLoss, "forward", staticmethod(spy))
+    y = torch.tensor(heatmap_batch(rng))
+    x = logits_like(rng, y.shape).requires_grad_(True)
+    loss = dt.CenterNetFocalLoss()(x, y)
+    loss.backward(retain_graph=True)
+    assert x.grad.data_ptr() == written["ptr"]
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        loss.backward()
