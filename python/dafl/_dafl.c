@@ -795,7 +795,10 @@ static PyObject *py_set_isa(PyObject *self, PyObject *arg)
     int isa = (int)PyLong_AsLong(arg);
     if (isa == -1 && PyErr_Occurred())
         return NULL;
-    dafl_status st = dafl_set_isa((dafl_isa)isa);
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dafl_set_isa((dafl_isa)isa);
+    Py_END_ALLOW_THREADS
     return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
 }
 
@@ -830,7 +833,10 @@ static PyObject *py_set_threads(PyObject *self, PyObject *arg)
     int n = (int)PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred())
         return NULL;
-    dafl_status st = dafl_set_threads(n);
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS /* may wait for the pool's threads */
+    st = dafl_set_threads(n);
+    Py_END_ALLOW_THREADS
     return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
 }
 

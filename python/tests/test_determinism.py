@@ -113,3 +113,34 @@ def test_dataloader_workers_after_threaded_parent():
     """No hang and the parent's bits in forked workers (killed after 60 s if it hangs;
     a healthy run takes a few seconds)."""
     assert run_python(DATALOADER_SCRIPT, timeout=60).strip() == "ok"
+
+
+def test_gil_is_released_during_a_call():
+    """Another Python thread runs while a long dafl call is in progress: some of its
+    timestamps fall inside the call's window (impossible if the call held the GIL).
+    The extension is called directly, on preallocated buffers, so that the window starts
+    with the C call; its end can be late (handing the GIL back takes a switch interval
+    and the scheduler's time), so only its first half counts, after a margin."""
+    import threading
+    import time
+    from dafl import _dafl
+    dafl.set_num_threads(1)
+    x = np.random.default_rng(3).normal(0, 3, (8, 80, 128, 128)).astype(np.float32)
+    y = np.zeros_like(x)
+    g = np.empty_like(x)
+    windows, stamps = [], []
+
+    def worker():
+        for _ in range(3):
+            start = time.perf_counter()
+            _dafl.penalty_focal(x, y, None, g)
+            windows.append((start, time.perf_counter()))
+    t = threading.Thread(target=worker)
+    t.start()
+    while t.is_alive():
+        stamps.append(time.perf_counter())
+    t.join()
+    stamps = np.array(stamps)
+    inside = sum(int(np.count_nonzero((stamps > a + 0.25 * (b - a)) & (stamps < a + 0.5 * (b - a))))
+                 for a, b in windows)
+    assert inside > 0, "no Python code ran while dafl computed: the GIL was held"
