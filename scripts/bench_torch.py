@@ -40,6 +40,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -370,7 +371,10 @@ def end_to_end(repeats, json_path):
         cmd = [sys.executable, __file__, "--end-to-end-child", "--repeats", str(repeats)]
         print(f"running ({name}):", " ".join(f"{k}={v}" for k, v in env.items()),
               " ".join(cmd), flush=True)
-        r = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
+        # a cold inductor cache for each child: its compile time is a first compile's
+        with tempfile.TemporaryDirectory() as cache:
+            r = subprocess.run(cmd, env={**os.environ, **env, "TORCHINDUCTOR_CACHE_DIR": cache},
+                               capture_output=True, text=True)
         if r.returncode:
             sys.exit(f"bench_torch.py: the child failed:\n{r.stdout}\n{r.stderr}")
         results[name] = json.loads(r.stdout.strip().splitlines()[-1])
