@@ -15,7 +15,8 @@
  *
  * Outputs (loss, grad, heatmaps) are arrays the caller allocated; dafl writes nothing
  * when a call fails, and every failing status raises dafl.DaflError (a ValueError) whose
- * message is dafl_status_string() and whose .status is the code.  The GIL is released
+ * message is dafl_status_string(), .status the code and .status_name e.g.
+ * "DAFL_ERR_INVALID_TARGET".  The GIL is released
  * around every libdafl call.
  */
 #define PY_SSIZE_T_CLEAN
@@ -196,13 +197,21 @@ static int require_count(PyObject *fn, const view *v, const char *what, size_t c
 
 /* ---- statuses ---------------------------------------------------------------------- */
 
+/* DaflError(dafl_status_string(st)) with .status = st and .status_name. */
 static PyObject *raise_status(dafl_status st)
 {
-    PyObject *args = Py_BuildValue("(si)", dafl_status_string(st), (int)st);
-    if (args) {
-        PyErr_SetObject(DaflError, args);
-        Py_DECREF(args);
-    }
+    const char *text = dafl_status_string(st);
+    PyObject *e = PyObject_CallFunction(DaflError, "s", text);
+    if (!e)
+        return NULL;
+    PyObject *code = PyLong_FromLong((long)st);
+    PyObject *name = PyUnicode_FromStringAndSize(text, (Py_ssize_t)strcspn(text, ":"));
+    if (code && name && PyObject_SetAttrString(e, "status", code) == 0 &&
+        PyObject_SetAttrString(e, "status_name", name) == 0)
+        PyErr_SetObject(DaflError, e);
+    Py_XDECREF(code);
+    Py_XDECREF(name);
+    Py_DECREF(e);
     return NULL;
 }
 
@@ -905,9 +914,9 @@ PyMODINIT_FUNC PyInit__dafl(void)
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
-    /* DaflError(message, status): .args[1] is the dafl_status code */
     DaflError = PyErr_NewExceptionWithDoc(
-        "dafl.DaflError", "A libdafl call failed: args are (dafl_status_string, status code).",
+        "dafl.DaflError", "A libdafl call failed: the message is dafl_status_string(); "
+        ".status is the dafl_status code, .status_name its name.",
         PyExc_ValueError, NULL);
     if (!DaflError || PyModule_AddObjectRef(m, "DaflError", DaflError) < 0 ||
         PyModule_AddObjectRef(m, "Stats", (PyObject *)&StatsType) < 0) {

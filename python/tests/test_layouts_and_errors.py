@@ -130,7 +130,8 @@ def test_dafl_statuses_become_daflerror(rng):
     bad = np.full(8, 1.5, np.float32)
     with pytest.raises(dafl.DaflError, match="DAFL_ERR_INVALID_TARGET") as e:
         dafl.penalty_focal(x, bad)
-    assert e.value.args[1] == 4 and isinstance(e.value, ValueError)
+    assert e.value.status == 4 and e.value.status_name == "DAFL_ERR_INVALID_TARGET"
+    assert isinstance(e.value, ValueError) and str(e.value) == dafl.status_string(4)
     with pytest.raises(dafl.DaflError, match="DAFL_ERR_INVALID_PARAMETER"):
         dafl.penalty_focal(x, x, alpha=-1.0)
     with pytest.raises(dafl.DaflError, match="DAFL_ERR_INVALID_LABEL"):
