@@ -272,3 +272,40 @@ def test_backward_hands_over_the_fused_gradient(rng, monkeypatch):
     assert x.grad.data_ptr() == written["ptr"]
     with pytest.raises(RuntimeError, match="retain_graph"):
         loss.backward()
+
+
+def test_sigmoid_focal_and_bce_adversarial_logits():
+    """+-100 and 1e-30 against float64 (stable formulas: -log p = softplus(-x)); +-inf
+    take their limits where torchvision's own formula gives NaN (inf - inf)."""
+    x = torch.tensor([100.0, -100.0, 1e-30, -1e-30, 30.0, -30.0, 100.0, -100.0])
+    y = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.3, 0.7])
+    xd, yd = x.double(), y.double()
+
+    def focal64(v):
+        p, q = torch.sigmoid(v), torch.sigmoid(-v)
+        ce = yd * F.softplus(-v, threshold=1000) + (1 - yd) * F.softplus(v, threshold=1000)
+        m = yd * q + (1 - yd) * p
+        return (0.25 * yd + 0.75 * (1 - yd)) * m ** 2 * ce
+    l_d, g_d = grads(dt.sigmoid_focal_loss, x, y)
+    l_64, g_64 = grads(focal64, xd)
+    assert_close(l_d, l_64, 1e-5, 0, "focal loss")
+    assert_close(g_d, g_64, 1e-4, 1e-7, "focal grad")
+    # BCE against softplus in float64: F.binary_cross_entropy_with_logits's own float64
+    # formula, log(exp(-m) + exp(-x - m)), loses 1e-3 relative at x = -30
+    l_d, g_d = grads(dt.binary_cross_entropy_with_logits, x, y, reduction="none")
+    l_64, g_64 = grads(lambda v: yd * F.softplus(-v, threshold=1000)
+                       + (1 - yd) * F.softplus(v, threshold=1000), xd)
+    assert_close(l_d, l_64, 1e-5, 0, "bce loss")
+    assert_close(g_d, g_64, 1e-5, 1e-7, "bce grad")
+    xi = torch.tensor([float("inf"), float("-inf"), float("inf"), float("-inf")])
+    yi = torch.tensor([1.0, 0.0, 0.0, 1.0])
+    l, g = grads(dt.sigmoid_focal_loss, xi, yi)
+    assert l.tolist() == [0.0, 0.0, float("inf"), float("inf")]
+    assert g[:2].tolist() == [0.0, 0.0]
+
+
+def test_import_sizes_the_pool_by_torch_threads():
+    from conftest import run_python
+    out = run_python("import torch; torch.set_num_threads(3); import dafl, dafl.torch; "
+                     "print(dafl.get_num_threads())")
+    assert out.strip() == "3"
