@@ -256,11 +256,16 @@ typedef struct dafl_penalty_focal_params {
     float normalizer;           /**< > 0, finite; for DAFL_REDUCTION_NORMALIZER        */
     float grad_scale;           /**< finite; multiplies the gradient (default 1)       */
     uint32_t flags;             /**< DAFL_FLAG_*                                       */
+    /* appended: a caller whose struct_size ends before a member gets its default */
+    float log_eps;              /**< DAFL_INPUT_PROBABILITIES only: added inside both
+                                     logs, c = -log(p + log_eps) or -log(1 - p + log_eps)
+                                     (mmdetection's gaussian_focal_loss uses 1e-12);
+                                     in [0, 0.5), default 0; other modes need 0        */
 } dafl_penalty_focal_params;
 
 #define DAFL_PENALTY_FOCAL_PARAMS_INIT                                                   \
     { sizeof(dafl_penalty_focal_params), 2.0f, 4.0f, 1.0f, 1.0f, DAFL_INPUT_LOGITS, 1e-4f, \
-      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u }
+      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u, 0.0f }
 DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
 
 /** Penalty-reduced focal loss over `count` elements:

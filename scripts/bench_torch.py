@@ -18,6 +18,19 @@ Needs Debian's PyTorch (not installed by CI):
     sudo apt-get install python3-torch python3-torchvision
 Run from anywhere, after building (meson setup build && ninja -C build):
     /usr/bin/python3 scripts/bench_torch.py [--lib build/libdafl.so] [--json out.json]
+
+End to end (--end-to-end): a training step's loss work, forward + loss.backward() into
+the logits' .grad, through the dafl Python package (dafl.torch, found on PYTHONPATH, e.g.
+build/python) against the same losses written in PyTorch, eager, and under torch 2.x also
+through torch.compile (inductor; its compile time reported apart).  Each runs in two
+child processes: glibc's default allocator, which returns PyTorch's 40 MB temporaries to
+the kernel and faults them in again every step, and glibc told to keep its memory
+(MALLOC_MMAP_MAX_=0: no mmap'd chunks, MALLOC_TRIM_THRESHOLD_ huge: no trimming), as a
+tuned trainer's allocator (jemalloc, tcmalloc, these variables) does.  It also times
+one fused pass into a preallocated buffer, and one with the gradient freshly allocated,
+the floor that loss.backward() through dafl.torch is compared with:
+    PYTHONPATH=build/python /usr/bin/python3 scripts/bench_torch.py --end-to-end
+    PYTHONPATH=build/python venv-torch2/bin/python scripts/bench_torch.py --end-to-end
 """
 
 import argparse
@@ -25,19 +38,25 @@ import ctypes
 import json
 import os
 import pathlib
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 try:
     import torch
-    import torchvision
-    from torchvision.ops import sigmoid_focal_loss
 except ImportError as e:  # say what to install rather than show a traceback
     sys.exit(f"bench_torch.py: {e}; install Debian's PyTorch with\n"
              "    sudo apt-get install python3-torch python3-torchvision\n"
              "and run this script with /usr/bin/python3")
+try:
+    import torchvision
+    from torchvision.ops import sigmoid_focal_loss
+except ImportError as e:  # PyPI's torchvision does not import beside torch 2.13 here
+    torchvision = None
+    TORCHVISION_MISSING = str(e)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHAPE = (8, 80, 128, 128)  # CenterNet's COCO heatmap head: batch 8, 80 classes, stride 4
@@ -62,7 +81,7 @@ class PenaltyFocalParams(ctypes.Structure):
                 ("neg_weight", ctypes.c_float), ("input_mode", ctypes.c_int),
                 ("clamp_eps", ctypes.c_float), ("reduction", ctypes.c_int),
                 ("normalizer", ctypes.c_float), ("grad_scale", ctypes.c_float),
-                ("flags", ctypes.c_uint32)]
+                ("flags", ctypes.c_uint32), ("log_eps", ctypes.c_float)]
 
 
 class SigmoidFocalParams(ctypes.Structure):
@@ -178,6 +197,17 @@ def torchvision_focal(x, gt):
     return sigmoid_focal_loss(x, gt, alpha=0.25, gamma=2.0, reduction="sum")
 
 
+def sigmoid_focal_written(x, gt, alpha=0.25, gamma=2.0):
+    """torchvision's sigmoid_focal_loss (sum) written out in PyTorch, the same operations
+    in the same order, for torch.compile and for a torch without torchvision."""
+    p = torch.sigmoid(x)
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(x, gt, reduction="none")
+    p_t = p * gt + (1 - p) * (1 - gt)
+    loss = ce * ((1 - p_t) ** gamma)
+    alpha_t = alpha * gt + (1 - alpha) * (1 - gt)
+    return (alpha_t * loss).sum()
+
+
 def torch_forward_backward(loss_fn, x, gt):
     """One training step's worth of loss work: forward, backward(), the input's gradient."""
     leaf = x.detach().requires_grad_(True)
@@ -256,14 +286,142 @@ def agreement(name, loss_dafl, grad_dafl, loss_torch, grad_torch, loss_exact, gr
     return result
 
 
+# ---- end to end: dafl.torch against PyTorch eager and torch.compile ----------------
+
+ALLOCATORS = {
+    "glibc default": {},
+    "glibc keeping its memory": {"MALLOC_MMAP_MAX_": "0",
+                                 "MALLOC_TRIM_THRESHOLD_": str(1 << 40)},
+}
+
+
+def step_time(loss_fn, x, gt, repeats):
+    """Best time of forward + loss.backward() into a fresh .grad (a training step's loss
+    work), after one warm-up; the warm-up's own time is returned too (torch.compile
+    compiles there)."""
+    leaf = x.detach().clone().requires_grad_(True)
+
+    def step():
+        leaf.grad = None
+        loss_fn(leaf, gt).backward()
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    return best, first, leaf.grad
+
+
+def end_to_end_child(repeats):
+    """One allocator's measurements (this process's environment), as JSON on stdout."""
+    import dafl
+    import dafl.torch
+    torch.set_num_threads(1)
+    dafl.set_num_threads(1)
+
+    class Targets:  # make_data's drawing through the package
+        @staticmethod
+        def draw_gaussian(plane, cx, cy, radius):
+            dafl.draw_gaussian(plane, (cx, cy), radius)
+    x, gt = make_data(Targets)
+    x_t, gt_t = torch.from_numpy(x), torch.from_numpy(gt)
+    compile_ok = hasattr(torch, "compile") and int(torch.__version__.split(".")[0]) >= 2
+    sigmoid_peer = torchvision_focal if torchvision is not None else sigmoid_focal_written
+    cases = {
+        "CenterNet focal (clamped sigmoid)": (centernet_clamped, dafl.torch.CenterNetFocalLoss()),
+        "torchvision sigmoid_focal_loss (sum)": (
+            sigmoid_peer, lambda v, y: dafl.torch.sigmoid_focal_loss(v, y, reduction="sum")),
+    }
+    out = {"torch": torch.__version__, "dafl": dafl.version(), "isa": dafl.active_isa(),
+           "elements": x.size, "sigmoid_peer": sigmoid_peer.__name__, "losses": {}}
+    for name, (peer, ours) in cases.items():
+        t_eager, _, g_eager = step_time(peer, x_t, gt_t, repeats)
+        t_dafl, _, g_dafl = step_time(ours, x_t, gt_t, 3 * repeats)
+        r = {"eager": t_eager, "dafl": t_dafl,
+             "grad_max_abs_diff": float((g_eager - g_dafl).abs().max())}
+        if compile_ok:
+            written = centernet_clamped if peer is centernet_clamped else sigmoid_focal_written
+            compiled = torch.compile(written)
+            t_comp, first, g_comp = step_time(compiled, x_t, gt_t, repeats)
+            r.update({"compiled": t_comp, "compile_seconds": first - t_comp,
+                      "compiled_grad_max_abs_diff": float((g_comp - g_dafl).abs().max())})
+        out["losses"][name] = r
+
+    # loss.backward() against one fused pass: the C call into a preallocated gradient,
+    # the same with the gradient allocated as autograd's would be, and dafl.torch end to end
+    from dafl import _dafl
+    grad = torch.empty_like(x_t)
+
+    def one_pass(g):
+        _dafl.penalty_focal(x_t, gt_t, None, g, input_mode=_dafl.INPUT_CLAMPED_LOGITS)
+    out["fused_pass"] = best_time(lambda: one_pass(grad), 10 * repeats)[0]
+    out["fused_pass_alloc"] = best_time(lambda: one_pass(torch.empty_like(x_t)),
+                                        10 * repeats)[0]
+    out["dafl_torch_step"] = step_time(dafl.torch.CenterNetFocalLoss(), x_t, gt_t,
+                                       10 * repeats)[0]
+    print(json.dumps(out))
+
+
+def end_to_end(repeats, json_path):
+    results = {}
+    for name, env in ALLOCATORS.items():
+        cmd = [sys.executable, __file__, "--end-to-end-child", "--repeats", str(repeats)]
+        print(f"running ({name}):", " ".join(f"{k}={v}" for k, v in env.items()),
+              " ".join(cmd), flush=True)
+        # a cold inductor cache for each child: its compile time is a first compile's
+        with tempfile.TemporaryDirectory() as cache:
+            r = subprocess.run(cmd, env={**os.environ, **env, "TORCHINDUCTOR_CACHE_DIR": cache},
+                               capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"bench_torch.py: the child failed:\n{r.stdout}\n{r.stderr}")
+        results[name] = json.loads(r.stdout.strip().splitlines()[-1])
+    first = next(iter(results.values()))
+    print(f"\nloss.backward() end to end, {'x'.join(map(str, SHAPE))}, one thread: "
+          f"PyTorch {first['torch']} against dafl {first['dafl']} ({first['isa']}) through "
+          "dafl.torch; best of several steps (forward + backward into a fresh .grad)\n")
+    print("| loss | allocator | PyTorch eager | torch.compile (compile time) | dafl.torch "
+          "| eager / dafl | compiled / dafl |")
+    print("|---|---|---|---|---|---|---|")
+    for alloc, r in results.items():
+        for loss, t in r["losses"].items():
+            comp = (f"{t['compiled'] * 1e3:.0f} ms ({t['compile_seconds']:.1f} s)"
+                    if "compiled" in t else "— (torch 1.x)")
+            ratio = f"{t['compiled'] / t['dafl']:.1f}x" if "compiled" in t else "—"
+            print(f"| {loss} | {alloc} | {t['eager'] * 1e3:.0f} ms | {comp} "
+                  f"| {t['dafl'] * 1e3:.1f} ms | **{t['eager'] / t['dafl']:.0f}x** | {ratio} |")
+    print("\n| allocator | one fused pass (preallocated) | fused pass + allocation "
+          "| dafl.torch forward + loss.backward() | step / (pass + allocation) |")
+    print("|---|---|---|---|---|")
+    for alloc, r in results.items():
+        print(f"| {alloc} | {r['fused_pass'] * 1e3:.1f} ms | {r['fused_pass_alloc'] * 1e3:.1f} ms "
+              f"| {r['dafl_torch_step'] * 1e3:.1f} ms "
+              f"| {r['dafl_torch_step'] / r['fused_pass_alloc']:.2f} |")
+    if json_path:
+        pathlib.Path(json_path).write_text(json.dumps(results, indent=1))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--end-to-end", action="store_true",
+                    help="dafl.torch against PyTorch eager / torch.compile, both allocators")
+    ap.add_argument("--end-to-end-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--lib", default=str(ROOT / "build" / "libdafl.so"),
                     help="dafl's shared library (default: build/libdafl.so)")
     ap.add_argument("--repeats", type=int, default=3,
                     help="timed PyTorch runs per loss (dafl gets 10x as many)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
+    if args.end_to_end_child:
+        return end_to_end_child(args.repeats)
+    if args.end_to_end:
+        return end_to_end(args.repeats, args.json)
+    if torchvision is None:
+        sys.exit(f"bench_torch.py: {TORCHVISION_MISSING}; the ctypes comparison needs "
+                 "Debian's python3-torchvision (or use --end-to-end)")
 
     lib_path = pathlib.Path(args.lib)
     if not lib_path.exists():

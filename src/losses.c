@@ -274,6 +274,9 @@ dafl_status dafl_penalty_focal(const float *input, const float *target, size_t c
         return DAFL_ERR_INVALID_PARAMETER;
     if (p.input_mode == DAFL_INPUT_CLAMPED_LOGITS && !(p.clamp_eps > 0.0f && p.clamp_eps < 0.5f))
         return DAFL_ERR_INVALID_PARAMETER;
+    if (!(p.log_eps >= 0.0f && p.log_eps < 0.5f) ||
+        (p.log_eps != 0.0f && p.input_mode != DAFL_INPUT_PROBABILITIES))
+        return DAFL_ERR_INVALID_PARAMETER;
 
     dafl_pf_job job;
     memset(&job, 0, sizeof job);
@@ -288,6 +291,7 @@ dafl_status dafl_penalty_focal(const float *input, const float *target, size_t c
     job.one_minus_eps = (float)(1.0 - (double)p.clamp_eps);
     job.neglog_eps = (float)-log((double)p.clamp_eps);
     job.neglog_1m_eps = (float)-log1p(-(double)p.clamp_eps);
+    job.log_eps = p.log_eps;
     const dafl_kernels *k = dafl_active_kernels();
     return run_elementwise(k, k->penalty_focal, &job, &job.io,
                            input, target, count, &r, loss, grad, stats);

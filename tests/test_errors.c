@@ -112,6 +112,17 @@ START_TEST(invalid_parameters)
         p.clamp_eps = bad_eps[i];
         EXPECT_FAILS(DAFL_ERR_INVALID_PARAMETER, PF(N, &p, x, y));
     }
+    /* log_eps: in [0, 0.5), and only for probabilities */
+    const float bad_log_eps[] = {0.5f, -1e-12f, NAN, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        dafl_penalty_focal_params_init(&p);
+        p.input_mode = DAFL_INPUT_PROBABILITIES;
+        p.log_eps = bad_log_eps[i];
+        EXPECT_FAILS(DAFL_ERR_INVALID_PARAMETER, PF(N, &p, x, y));
+    }
+    dafl_penalty_focal_params_init(&p);
+    p.log_eps = 1e-12f; /* logits mode */
+    EXPECT_FAILS(DAFL_ERR_INVALID_PARAMETER, PF(N, &p, x, y));
     dafl_penalty_focal_params_init(&p);
     p.reduction = DAFL_REDUCTION_NORMALIZER;
     p.normalizer = 0.0f;
@@ -263,6 +274,13 @@ START_TEST(invalid_enums_and_struct_sizes)
     float a, b;
     ck_assert_int_eq(dafl_penalty_focal(x, y, N, &p, &a, NULL, NULL), DAFL_OK);
     ck_assert_int_eq(dafl_penalty_focal(x, y, N, NULL, &b, NULL, NULL), DAFL_OK);
+    ck_assert(test_same_bits(a, b));
+    /* a struct from before log_eps was appended: log_eps takes its default (0), so a
+     * non-zero value past struct_size is not read (it would be refused in logits mode) */
+    dafl_penalty_focal_params_init(&p);
+    p.log_eps = 0.25f;
+    p.struct_size = offsetof(dafl_penalty_focal_params, log_eps);
+    ck_assert_int_eq(dafl_penalty_focal(x, y, N, &p, &a, NULL, NULL), DAFL_OK);
     ck_assert(test_same_bits(a, b));
 }
 END_TEST

@@ -38,6 +38,39 @@ START_TEST(hand_computed_penalty_focal)
 }
 END_TEST
 
+START_TEST(probabilities_log_eps)
+{
+    /* mmdetection's gaussian_focal_loss: c = -log(p + eps) for y == 1 and
+     * -log(1 - p + eps) otherwise, the sums rounded to float as PyTorch rounds them.
+     * p = 1 on a negative and p = 0 on a positive then cost -log(eps) instead of inf. */
+    const float eps = 1e-12f;
+    const float p[4] = {1.0f, 0.0f, 0.25f, 0.75f}, y[4] = {0.0f, 1.0f, 0.5f, 1.0f};
+    dafl_penalty_focal_params prm;
+    dafl_penalty_focal_params_init(&prm);
+    prm.input_mode = DAFL_INPUT_PROBABILITIES;
+    prm.log_eps = eps;
+    prm.reduction = DAFL_REDUCTION_NONE;
+    float loss[4], grad[4];
+    ck_assert_int_eq(dafl_penalty_focal(p, y, 4, &prm, loss, grad, NULL), DAFL_OK);
+    for (int i = 0; i < 4; i++) {
+        int pos = y[i] == 1.0f;
+        double m = pos ? 1.0 - p[i] : p[i];
+        double o = (double)((pos ? p[i] : 1.0f - p[i]) + eps); /* float sum, as mmdet */
+        double W = pos ? 1.0 : pow(1.0 - y[i], 4.0);
+        double c = -log(o);
+        double l = W * m * m * c;
+        double g = (pos ? -W : W) * (2.0 * m * c + m * m / o); /* d/dp of W m^2 c */
+        ck_assert_msg(close_rel(loss[i], l, 1e-6), "loss[%d] = %.9g, want %.9g", i, loss[i], l);
+        ck_assert_msg(close_rel(grad[i], g, 1e-6), "grad[%d] = %.9g, want %.9g", i, grad[i], g);
+    }
+    ck_assert(isfinite(loss[0]) && loss[0] > 27.0f); /* -log(1e-12) = 27.63 */
+    /* log_eps = 0 is the plain probabilities mode: inf where a log is of 0 */
+    prm.log_eps = 0.0f;
+    ck_assert_int_eq(dafl_penalty_focal(p, y, 4, &prm, loss, grad, NULL), DAFL_OK);
+    ck_assert(isinf(loss[0]) && isinf(loss[1]));
+}
+END_TEST
+
 START_TEST(hand_computed_bce_and_mse)
 {
     /* BCE at x = 0 is ln 2 whatever y; its gradient is p - y = 1/2 - y. */
@@ -375,6 +408,7 @@ int main(void)
     Suite *s = suite_create("semantics");
     TCase *tc = tcase_create("semantics");
     tcase_add_test(tc, hand_computed_penalty_focal);
+    tcase_add_test(tc, probabilities_log_eps);
     tcase_add_test(tc, hand_computed_bce_and_mse);
     tcase_add_test(tc, sigmoid_focal_gamma0_is_bce);
     tcase_add_test(tc, softmax_gamma0_is_cross_entropy);

@@ -43,6 +43,7 @@ typedef struct dafl_pf_job {
     float pos_weight, neg_weight;
     float eps, one_minus_eps;          /* clamped logits: the clamp bounds              */
     float neglog_eps, neglog_1m_eps;   /* -log(eps), -log(1-eps), rounded from double   */
+    float log_eps;                     /* probabilities: added inside the logs (or 0)   */
 } dafl_pf_job;
 
 typedef struct dafl_sf_job {

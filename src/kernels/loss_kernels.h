@@ -282,10 +282,18 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     vf m, o, c, m_alpha;
     if (mode == DAFL_INPUT_PROBABILITIES) {
         vf p = x, q = vf_sub(one, x);
-        vf nlp = vf_neg(vf_log(p)), nlq = vf_neg(vf_log1p(vf_neg(p)));
         m = vf_select(pos, q, p);
-        o = vf_select(pos, p, q);
-        c = vf_select(pos, nlp, nlq);
+        if (j->log_eps == 0.0f) {
+            vf nlp = vf_neg(vf_log(p)), nlq = vf_neg(vf_log1p(vf_neg(p)));
+            o = vf_select(pos, p, q);
+            c = vf_select(pos, nlp, nlq);
+        } else {
+            /* mmdetection's -log(p + eps), -log(1 - p + eps), rounded as it rounds them
+             * (float sums); d/dp -log(o + eps) = -1/(o + eps), so o + eps takes o's
+             * place in the gradient below. */
+            o = vf_add(vf_select(pos, p, q), vf_set(j->log_eps));
+            c = vf_neg(vf_log(o));
+        }
         vf m_alpha_1; /* m^(alpha-1) */
         if (alpha_int >= 1) {
             m_alpha_1 = pow_int(m, alpha_int - 1);
