@@ -180,14 +180,21 @@ typedef struct dafl_stats {
 
 /** Empty statistics (the identity of dafl_stats_combine). */
 DAFL_API void dafl_stats_init(dafl_stats *stats);
-/** into += from, exactly.  Associative and commutative: any order gives the same bits. */
+/** into += from, exactly.  Associative and commutative: any order gives the same bits.
+ *  Range: the loss and weight sums are held exactly while they lie in [-2^235, 2^235)
+ *  (2^235 = 5.5e70; one call's sums stay below 2^159, so only combining statistics with
+ *  themselves many times gets there).  A sum that leaves the range becomes +-inf (of its
+ *  sign) and stays so in every later combination; infinities of both signs give NaN.
+ *  Every count (positives, elements, and the infinities and NaNs behind the sums)
+ *  saturates at UINT64_MAX instead of wrapping.  Exactness, and with it the independence
+ *  of the order, holds as long as no partial total leaves the range. */
 DAFL_API dafl_status dafl_stats_combine(dafl_stats *into, const dafl_stats *from);
 /** Sum of the per-element losses (correctly rounded from the exact sum; NaN or inf when
- *  an element was). */
+ *  an element was, +inf when the sum left the range above). */
 DAFL_API double dafl_stats_loss_sum(const dafl_stats *stats);
-/** Number of positive targets (y == 1) seen. */
+/** Number of positive targets (y == 1) seen (UINT64_MAX when the count saturated). */
 DAFL_API uint64_t dafl_stats_positives(const dafl_stats *stats);
-/** Number of elements (softmax focal: non-ignored pixels) seen. */
+/** Number of elements (softmax focal: non-ignored pixels) seen (saturates likewise). */
 DAFL_API uint64_t dafl_stats_elements(const dafl_stats *stats);
 /** Sum of the weights the MEAN reduction divides by (softmax focal: sum of w[label] over
  *  non-ignored pixels; other losses: the element count). */

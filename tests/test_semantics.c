@@ -369,6 +369,63 @@ START_TEST(exact_accumulator_is_exact)
 }
 END_TEST
 
+START_TEST(exact_sums_saturate_past_their_range)
+{
+    /* Statistics combined with themselves k times hold 2^k times the original sums:
+     * exactly while below 2^235, +inf from there on for good (the infinity count must not
+     * wrap back to 0); the positive and element counts stop at UINT64_MAX. */
+    const float x[3] = {0.3f, -1.2f, 2.5f}, y[3] = {1.0f, 0.25f, 1.0f};
+    dafl_stats s;
+    ck_assert_int_eq(dafl_penalty_focal(x, y, 3, NULL, NULL, NULL, &s), DAFL_OK);
+    const double loss0 = dafl_stats_loss_sum(&s);
+    ck_assert(loss0 > 0.0 && dafl_stats_positives(&s) == 2 && dafl_stats_elements(&s) == 3);
+    for (int k = 1; k <= 400; k++) {
+        ck_assert_int_eq(dafl_stats_combine(&s, &s), DAFL_OK);
+        const double loss = ldexp(loss0, k), weight = ldexp(3.0, k);
+        const double want_loss = loss < 0x1p235 ? loss : INFINITY;
+        const double want_weight = weight < 0x1p235 ? weight : INFINITY;
+        const uint64_t want_positives = k < 63 ? UINT64_C(2) << k : UINT64_MAX;
+        const uint64_t want_elements = k < 63 ? UINT64_C(3) << k : UINT64_MAX;
+        TEST_REQUIRE(dafl_stats_loss_sum(&s) == want_loss,
+                     "k %d: loss sum %.6g, want %.6g", k, dafl_stats_loss_sum(&s), want_loss);
+        TEST_REQUIRE(dafl_stats_weight_sum(&s) == want_weight, "k %d: weight sum %.6g, want %.6g",
+                     k, dafl_stats_weight_sum(&s), want_weight);
+        TEST_REQUIRE(dafl_stats_positives(&s) == want_positives, "k %d: positives %llu", k,
+                     (unsigned long long)dafl_stats_positives(&s));
+        TEST_REQUIRE(dafl_stats_elements(&s) == want_elements, "k %d: elements %llu", k,
+                     (unsigned long long)dafl_stats_elements(&s));
+    }
+    float reduced;
+    ck_assert_int_eq(dafl_stats_reduce(&s, DAFL_REDUCTION_POSITIVES, 1.0f, &reduced), DAFL_OK);
+    ck_assert(isinf(reduced) && reduced > 0);
+
+    /* The range is [-2^235, 2^235): both ends, and a total that leaves it on the way. */
+    dafl_xacc acc;
+    dafl_xacc_clear(&acc);
+    for (int i = 0; i < 2; i++)
+        dafl_xacc_add_double(&acc, -0x1p234);
+    ck_assert(dafl_xacc_to_double(&acc) == -0x1p235);
+    dafl_xacc_add_double(&acc, 0x1p-149);
+    ck_assert(dafl_xacc_to_double(&acc) == -0x1p235); /* -2^235 + 2^-149 rounds back */
+    dafl_xacc_add_double(&acc, -0x1p-148);
+    ck_assert(dafl_xacc_to_double(&acc) == -INFINITY); /* -2^235 - 2^-149: out */
+    dafl_xacc_add_double(&acc, 0x1p234);
+    ck_assert(dafl_xacc_to_double(&acc) == -INFINITY); /* and stays out */
+    dafl_xacc high;
+    dafl_xacc_clear(&high);
+    dafl_xacc_add_double(&high, 0x1p234);
+    dafl_xacc_add_double(&high, 0x1p234 - 0x1p182);
+    ck_assert(dafl_xacc_to_double(&high) == 0x1p235 - 0x1p182); /* the largest doubles */
+    dafl_xacc_add_double(&high, -0x1p-149);
+    dafl_xacc_add_double(&high, 0x1p182);
+    ck_assert(dafl_xacc_to_double(&high) == 0x1p235); /* 2^235 - 2^-149, rounded */
+    dafl_xacc_add_double(&high, 0x1p-149);
+    ck_assert(dafl_xacc_to_double(&high) == INFINITY);
+    dafl_xacc_add(&acc, &high); /* out of range on both sides: inf - inf */
+    ck_assert(isnan(dafl_xacc_to_double(&acc)));
+}
+END_TEST
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -387,6 +444,7 @@ int main(void)
     tcase_add_test(tc, softmax_infinite_logit);
     tcase_add_test(tc, shards_combine_exactly);
     tcase_add_test(tc, exact_accumulator_is_exact);
+    tcase_add_test(tc, exact_sums_saturate_past_their_range);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
