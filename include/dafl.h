@@ -373,7 +373,14 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
 /** Distance targets for a binary mask (non-zero = foreground), h x w:
  *  out = exp(-d^2 / (2 sigma^2)), d the exact Euclidean distance to the nearest
  *  foreground pixel (Felzenszwalb-Huttenlocher, linear time).  An all-background mask
- *  gives all zeros.  Needs O(h*w) temporary memory. */
+ *  gives all zeros.
+ *  Temporary memory, whatever the thread count: 4*h*w bytes (the column pass), at most
+ *  16 KiB (a table of targets), 8*B bytes and, for each thread working on rows at the
+ *  same time, 32*w bytes of row scratch, for at most B = max(1, floor(h/8)) threads:
+ *  at most 4*h*w + (32*w + 8)*B + 16384 bytes in all.  Only one row scratch is needed:
+ *  when no more can be allocated, the threads share the ones there are, so the call
+ *  succeeds (DAFL_ERR_OUT_OF_MEMORY otherwise) exactly when 4*h*w + 32*w + 8*B + 16384
+ *  bytes can be allocated, on any thread count. */
 DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
                                            double sigma, float *out);
 
