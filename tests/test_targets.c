@@ -9,10 +9,8 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 /* ---- helpers -------------------------------------------------------------------- */
 
@@ -868,78 +866,6 @@ START_TEST(test_distance_4096)
 }
 END_TEST
 
-/* The process's private writable memory (what RLIMIT_DATA limits), in bytes. */
-static size_t data_segment_bytes(void)
-{
-    FILE *status = fopen("/proc/self/status", "r");
-    ck_assert_ptr_nonnull(status);
-    char line[256];
-    size_t kib = 0;
-    while (fgets(line, sizeof line, status) != NULL) {
-        if (sscanf(line, "VmData: %zu kB", &kib) == 1) {
-            break;
-        }
-    }
-    fclose(status);
-    ck_assert_uint_gt(kib, 0);
-    return kib * 1024;
-}
-
-/*
- * The temporary memory of dafl_distance_targets does not grow with the thread count: on
- * 256 threads a 1024 x 4096 mask succeeds with the same bits as on one thread, under a
- * data limit that leaves room for only what dafl.h says the call requires (the pass-1
- * plane, one row of scratch, the pool list and the near-target table) plus 4 MiB for the
- * allocator's own bookkeeping.  Scratch per slot, 4 slots per thread, asked for
- * 1024 x 32 x 4096 = 128 MiB here.
- */
-START_TEST(test_distance_memory_independent_of_threads)
-{
-    const size_t h = 1024, w = 4096, count = h * w;
-    uint8_t *mask = calloc(count, 1);
-    float *expected = malloc(count * sizeof *expected);
-    float *out = malloc(count * sizeof *out);
-    ck_assert_ptr_nonnull(mask);
-    ck_assert_ptr_nonnull(expected);
-    ck_assert_ptr_nonnull(out);
-    rng r = { 11 };
-    for (size_t i = 0; i < 200; ++i) {
-        mask[rng_range(&r, 0, count - 1)] = 1;
-    }
-    ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
-    ck_assert_int_eq(dafl_distance_targets(mask, h, w, 30.0, expected), DAFL_OK);
-
-    ck_assert_int_eq(dafl_set_threads(256), DAFL_OK);
-    /* First without a limit: this starts the pool's 256 workers (their stacks count as
-     * data too) and must already give the same bits. */
-    ck_assert_int_eq(dafl_distance_targets(mask, h, w, 30.0, out), DAFL_OK);
-    ck_assert(memcmp(out, expected, count * sizeof *out) == 0);
-#if TEST_UNDER_SANITIZER
-    /* The sanitizers' allocators die rather than fail under a data limit: the limited
-     * run is made by the ordinary and the valgrind builds only. */
-    printf("distance memory: the data-limited run is not made under a sanitizer\n");
-#else
-    const size_t lists = 8 * (h / 8 > 1 ? h / 8 : 1);
-    const size_t required = 4 * count + 32 * w + lists + 4 * 4096;
-    struct rlimit saved, limited;
-    ck_assert_int_eq(getrlimit(RLIMIT_DATA, &saved), 0);
-    limited = saved;
-    limited.rlim_cur = data_segment_bytes() + required + ((size_t)4 << 20);
-    ck_assert(saved.rlim_cur == RLIM_INFINITY || saved.rlim_cur > limited.rlim_cur);
-    ck_assert_int_eq(setrlimit(RLIMIT_DATA, &limited), 0);
-    memset(out, 0, count * sizeof *out);
-    const dafl_status status = dafl_distance_targets(mask, h, w, 30.0, out);
-    ck_assert_int_eq(setrlimit(RLIMIT_DATA, &saved), 0);
-    ck_assert_int_eq(status, DAFL_OK);
-    ck_assert(memcmp(out, expected, count * sizeof *out) == 0);
-#endif
-    ck_assert_int_eq(dafl_set_threads(0), DAFL_OK);
-    free(mask);
-    free(expected);
-    free(out);
-}
-END_TEST
-
 START_TEST(test_distance_errors)
 {
     uint8_t mask[12] = { 0, 1 };
@@ -1043,7 +969,6 @@ static Suite *targets_suite(void)
     tcase_add_test(distance, test_distance_random_vs_brute_force);
     tcase_add_test(distance, test_distance_structured);
     tcase_add_test(distance, test_distance_4096);
-    tcase_add_test(distance, test_distance_memory_independent_of_threads);
     tcase_add_test(distance, test_distance_errors);
     suite_add_tcase(suite, distance);
 
