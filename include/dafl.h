@@ -23,7 +23,18 @@
  *   dafl_*_params_init() (or the DAFL_*_PARAMS_INIT initialiser), then change what you
  *   need.  A later release may append members; it reads only the first struct_size bytes
  *   of yours and gives every newer member its default, so binaries built against this
- *   header keep working.  Pass NULL for all defaults.
+ *   header keep working.  Pass NULL for all defaults.  A struct_size must be one a
+ *   header can produce: at least sizeof(size_t), at most this header's sizeof, and
+ *   ending at the end of a member or in the padding after it, never inside a member
+ *   (DAFL_ERR_STRUCT_SIZE otherwise).
+ *
+ * Buffers
+ *   Every loss's gradient may be written in place over its input: grad == input (or
+ *   logits) exactly, the same pointer.  Every other overlap of an output - grad, or the
+ *   per-element loss array of DAFL_REDUCTION_NONE - with an input (input, target,
+ *   logits, labels) or with the other output, a shifted grad == input + 1 included, is
+ *   refused with DAFL_ERR_OVERLAP before anything is read or written: its result would
+ *   depend on the order in which an ISA reads and writes.
  *
  * Reductions (dafl_reduction)
  *   NONE        per-element loss written to `loss` (count values); the gradient is the
@@ -91,9 +102,12 @@ typedef enum dafl_status {
     DAFL_ERR_INVALID_TARGET = 4,    /**< a target is outside [0, 1] or NaN               */
     DAFL_ERR_INVALID_LABEL = 5,     /**< a class label outside 0..c-1, not ignore_index  */
     DAFL_ERR_INVALID_ENUM = 6,      /**< an unknown reduction, mode, layout, flag or ISA */
-    DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small to be a struct    */
+    DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small, larger than this
+                                         library's struct, or ending inside a member     */
     DAFL_ERR_ISA_UNAVAILABLE = 8,   /**< the CPU (or this build) lacks the requested ISA */
-    DAFL_ERR_OUT_OF_MEMORY = 9      /**< a temporary buffer could not be allocated       */
+    DAFL_ERR_OUT_OF_MEMORY = 9,     /**< a temporary buffer could not be allocated       */
+    DAFL_ERR_OVERLAP = 10           /**< an output overlaps an input or the other output,
+                                         other than grad == input exactly (see "Buffers") */
 } dafl_status;
 
 /** A constant English name for a status, e.g. "DAFL_ERR_NULL_POINTER: ...".  Never NULL. */
@@ -240,7 +254,8 @@ DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
  *      y == 1:  l = pos_weight * q^alpha * softplus(-x)
  *      y <  1:  l = neg_weight * (1-y)^beta * p^alpha * softplus(x)
  *  input, target: `count` floats.  loss: 1 float (count floats for REDUCTION_NONE), or
- *  NULL.  grad: `count` floats or NULL (forward only); may alias `input`.  stats: NULL or
+ *  NULL.  grad: `count` floats or NULL (forward only); may be `input`
+ *  itself (no other overlap: see "Buffers").  stats: NULL or
  *  the call's exact partial statistics. */
 DAFL_API dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
                                         const dafl_penalty_focal_params *params, float *loss,
@@ -319,7 +334,8 @@ DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
  *      s = log_softmax(x)[t],  p_t = exp(s),  m = 1 - p_t,  l = -w[t] * m^gamma * s.
  *  logits: n*c*hw floats in `layout`; labels: n*hw int32 in 0..c-1 or ignore_index.
  *  loss: 1 float, or n*hw floats (one per pixel) for REDUCTION_NONE.  grad: n*c*hw floats
- *  in the same layout, or NULL.  Ignored pixels give 0 loss and 0 gradient. */
+ *  in the same layout, or NULL; may be `logits` itself (no other overlap: see "Buffers").
+ *  Ignored pixels give 0 loss and 0 gradient. */
 DAFL_API dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n,
                                         size_t c, size_t hw,
                                         const dafl_softmax_focal_params *params, float *loss,

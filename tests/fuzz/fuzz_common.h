@@ -46,7 +46,7 @@
 
 static inline int fz_status_valid(dafl_status st)
 {
-    return (int)st >= (int)DAFL_OK && (int)st <= (int)DAFL_ERR_OUT_OF_MEMORY;
+    return (int)st >= (int)DAFL_OK && (int)st <= (int)DAFL_ERR_OVERLAP;
 }
 
 #define FZ_REQUIRE_STATUS(st, what)                                                        \
