@@ -322,9 +322,17 @@ START_TEST(dispatch_reports_and_refuses)
 }
 END_TEST
 
-int main(void)
+int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    /* `test_isa --available`: the names of the ISAs this machine runs, one a line (what
+     * .ci/run forces through DAFL_ISA, one suite run each). */
+    if (argc == 2 && strcmp(argv[1], "--available") == 0) {
+        for (int i = 0; i < TEST_ISA_COUNT; i++)
+            if (dafl_isa_available(test_all_isas[i]))
+                printf("%s\n", dafl_isa_name(test_all_isas[i]));
+        return EXIT_SUCCESS;
+    }
     Suite *s = suite_create("isa");
     TCase *tc = tcase_create("isa");
     tcase_set_timeout(tc, 600);
