@@ -5,8 +5,8 @@
  * passed, so a failing call leaves every output untouched.
  */
 #include <math.h>
-#include <stddef.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +24,13 @@ typedef struct member_span {
     size_t begin, end;
 } member_span;
 
+typedef struct struct_layout {
+    const member_span *members;
+    size_t count;
+} struct_layout;
+
 #define MEMBER(type, m) {offsetof(type, m), offsetof(type, m) + sizeof(((type *)0)->m)}
-#define MEMBER_COUNT(members) (sizeof members / sizeof members[0])
+#define LAYOUT(members) {members, sizeof members / sizeof members[0]}
 /* Each list names every member in order; `last` must stay the struct's last member (an
  * appended member fails this until it is added to its list). */
 #define LAST_MEMBER(type, last)                                                            \
@@ -39,36 +44,42 @@ static const member_span penalty_focal_members[] = {
     PF_MEMBER(pos_weight),  PF_MEMBER(neg_weight), PF_MEMBER(input_mode),
     PF_MEMBER(clamp_eps),   PF_MEMBER(reduction),  PF_MEMBER(normalizer),
     PF_MEMBER(grad_scale),  PF_MEMBER(flags)};
+LAST_MEMBER(dafl_penalty_focal_params, flags);
 #define SF_MEMBER(m) MEMBER(dafl_sigmoid_focal_params, m)
 static const member_span sigmoid_focal_members[] = {
     SF_MEMBER(struct_size), SF_MEMBER(gamma),      SF_MEMBER(alpha), SF_MEMBER(reduction),
     SF_MEMBER(normalizer),  SF_MEMBER(grad_scale), SF_MEMBER(flags)};
+LAST_MEMBER(dafl_sigmoid_focal_params, flags);
 #define BCE_MEMBER(m) MEMBER(dafl_bce_params, m)
 static const member_span bce_members[] = {
     BCE_MEMBER(struct_size), BCE_MEMBER(pos_weight), BCE_MEMBER(reduction),
     BCE_MEMBER(normalizer),  BCE_MEMBER(grad_scale), BCE_MEMBER(flags)};
+LAST_MEMBER(dafl_bce_params, flags);
 #define SM_MEMBER(m) MEMBER(dafl_softmax_focal_params, m)
 static const member_span softmax_focal_members[] = {
-    SM_MEMBER(struct_size),   SM_MEMBER(gamma),     SM_MEMBER(layout),
-    SM_MEMBER(ignore_index),  SM_MEMBER(class_weights), SM_MEMBER(reduction),
-    SM_MEMBER(normalizer),    SM_MEMBER(grad_scale), SM_MEMBER(flags)};
+    SM_MEMBER(struct_size),  SM_MEMBER(gamma),         SM_MEMBER(layout),
+    SM_MEMBER(ignore_index), SM_MEMBER(class_weights), SM_MEMBER(reduction),
+    SM_MEMBER(normalizer),   SM_MEMBER(grad_scale),    SM_MEMBER(flags)};
+LAST_MEMBER(dafl_softmax_focal_params, flags);
 #define MSE_MEMBER(m) MEMBER(dafl_mse_params, m)
 static const member_span mse_members[] = {
     MSE_MEMBER(struct_size), MSE_MEMBER(weights),    MSE_MEMBER(weights_count),
     MSE_MEMBER(reduction),   MSE_MEMBER(normalizer), MSE_MEMBER(grad_scale),
     MSE_MEMBER(flags)};
-LAST_MEMBER(dafl_penalty_focal_params, flags);
-LAST_MEMBER(dafl_sigmoid_focal_params, flags);
-LAST_MEMBER(dafl_bce_params, flags);
-LAST_MEMBER(dafl_softmax_focal_params, flags);
 LAST_MEMBER(dafl_mse_params, flags);
+
+static const struct_layout penalty_focal_layout = LAYOUT(penalty_focal_members);
+static const struct_layout sigmoid_focal_layout = LAYOUT(sigmoid_focal_members);
+static const struct_layout bce_layout = LAYOUT(bce_members);
+static const struct_layout softmax_focal_layout = LAYOUT(softmax_focal_members);
+static const struct_layout mse_layout = LAYOUT(mse_members);
 
 /* Copy the caller's struct over the defaults: only the first struct_size bytes are the
  * caller's (an older header knows fewer members; the rest keep their defaults).  A
  * struct larger than this library's comes from a newer header: refused, since its extra
  * members would be silently ignored; so is a size that ends inside a member. */
 static dafl_status read_params_of(void *out, size_t size, const void *given,
-                                  const member_span *members, size_t member_count)
+                                  const struct_layout *layout)
 {
     if (!given)
         return DAFL_OK;
@@ -76,29 +87,22 @@ static dafl_status read_params_of(void *out, size_t size, const void *given,
     memcpy(&given_size, given, sizeof given_size);
     if (given_size < sizeof(size_t) || given_size > size)
         return DAFL_ERR_STRUCT_SIZE;
-    for (size_t i = 0; i < member_count; i++)
-        if (given_size > members[i].begin && given_size < members[i].end)
+    for (size_t i = 0; i < layout->count; i++)
+        if (given_size > layout->members[i].begin && given_size < layout->members[i].end)
             return DAFL_ERR_STRUCT_SIZE;
     memcpy(out, given, given_size);
     ((size_t *)out)[0] = size;
     return DAFL_OK;
 }
 
-/* read_params(&p, sizeof p, params) finds the member list from the type of &p. */
-#define MEMBERS_OF(out)                                                                    \
-    _Generic((out), dafl_penalty_focal_params *: penalty_focal_members,                   \
-             dafl_sigmoid_focal_params *: sigmoid_focal_members,                          \
-             dafl_bce_params *: bce_members,                                              \
-             dafl_softmax_focal_params *: softmax_focal_members,                          \
-             dafl_mse_params *: mse_members)
-#define MEMBER_COUNT_OF(out)                                                               \
-    _Generic((out), dafl_penalty_focal_params *: MEMBER_COUNT(penalty_focal_members),     \
-             dafl_sigmoid_focal_params *: MEMBER_COUNT(sigmoid_focal_members),            \
-             dafl_bce_params *: MEMBER_COUNT(bce_members),                                \
-             dafl_softmax_focal_params *: MEMBER_COUNT(softmax_focal_members),            \
-             dafl_mse_params *: MEMBER_COUNT(mse_members))
+/* read_params(&p, sizeof p, params) finds the member layout from the type of &p. */
 #define read_params(out, size, given)                                                      \
-    read_params_of(out, size, given, MEMBERS_OF(out), MEMBER_COUNT_OF(out))
+    read_params_of(out, size, given,                                                       \
+                   _Generic((out), dafl_penalty_focal_params *: &penalty_focal_layout,     \
+                            dafl_sigmoid_focal_params *: &sigmoid_focal_layout,            \
+                            dafl_bce_params *: &bce_layout,                                \
+                            dafl_softmax_focal_params *: &softmax_focal_layout,            \
+                            dafl_mse_params *: &mse_layout))
 
 void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params)
 {
