@@ -459,7 +459,7 @@ typedef struct scratch_pool {
     pthread_mutex_t lock;
     pthread_cond_t given_back;
     size_t row_values;   /* 4 * w int64 per buffer                              */
-    size_t max_buffers;  /* max(1, h / 8): all of them together at most 4 h w bytes */
+    size_t max_buffers;  /* max(1, h / 8): h / 8 buffers hold 4 h w bytes        */
     size_t allocated;    /* buffers that exist (or are being allocated)          */
     size_t free_count;
     int64_t **free_list; /* max_buffers entries                                  */
@@ -564,9 +564,9 @@ static void distance_row_slots(void *ctx, size_t first, size_t end)
  * of that plus the squared horizontal distance.  O(h w) time.  Temporaries: the pass-1
  * plane (4 h w bytes), the near-target table (at most 16 KiB), the scratch pool's list
  * (8 max(1, h/8) bytes) and 32 w bytes of pass-2 scratch per range running at once, at
- * most max(1, h/8) of them: 4 h w + 32 w max(1, h/8) + 8 max(1, h/8) + 16 KiB <=
- * 8 h w + 40 w + 16 KiB in all, whatever the thread count; only the first scratch buffer
- * is required, so the call succeeds whenever 4 h w + 32 w + 8 max(1, h/8) + 16 KiB can be
+ * most max(1, h/8) of them: at most 4 h w + (32 w + 8) max(1, h/8) + 16 KiB in all (about
+ * twice the plane), whatever the thread count; only the first scratch buffer is
+ * required, so the call succeeds whenever 4 h w + 32 w + 8 max(1, h/8) + 16 KiB can be
  * allocated.  Sides above 2^31 are refused with DAFL_ERR_SIZE_OVERFLOW because their
  * squared distances would not fit in int64.
  */
