@@ -23,7 +23,18 @@
  *   dafl_*_params_init() (or the DAFL_*_PARAMS_INIT initialiser), then change what you
  *   need.  A later release may append members; it reads only the first struct_size bytes
  *   of yours and gives every newer member its default, so binaries built against this
- *   header keep working.  Pass NULL for all defaults.
+ *   header keep working.  Pass NULL for all defaults.  A struct_size must be one a
+ *   header can produce: at least sizeof(size_t), at most this header's sizeof, and
+ *   ending at the end of a member or in the padding after it, never inside a member
+ *   (DAFL_ERR_STRUCT_SIZE otherwise).
+ *
+ * Buffers
+ *   Every loss's gradient may be written in place over its input: grad == input (or
+ *   logits) exactly, the same pointer.  Every other overlap of an output - grad, or the
+ *   per-element loss array of DAFL_REDUCTION_NONE - with an input (input, target,
+ *   logits, labels) or with the other output, a shifted grad == input + 1 included, is
+ *   refused with DAFL_ERR_OVERLAP before anything is read or written: its result would
+ *   depend on the order in which an ISA reads and writes.
  *
  * Reductions (dafl_reduction)
  *   NONE        per-element loss written to `loss` (count values); the gradient is the
@@ -91,10 +102,13 @@ typedef enum dafl_status {
     DAFL_ERR_INVALID_TARGET = 4,    /**< a target is outside [0, 1] or NaN               */
     DAFL_ERR_INVALID_LABEL = 5,     /**< a class label outside 0..c-1, not ignore_index  */
     DAFL_ERR_INVALID_ENUM = 6,      /**< an unknown reduction, mode, layout, flag or ISA */
-    DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small to be a struct    */
+    DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small, larger than this
+                                         library's struct, or ending inside a member     */
     DAFL_ERR_ISA_UNAVAILABLE = 8,   /**< the CPU (or this build) lacks the requested ISA */
     DAFL_ERR_OUT_OF_MEMORY = 9,     /**< a temporary buffer could not be allocated       */
-    DAFL_ERR_PARALLEL_FOR = 10      /**< the host's parallel-for broke its contract (see
+    DAFL_ERR_OVERLAP = 10,          /**< an output overlaps an input or the other output,
+                                         other than grad == input exactly (see "Buffers") */
+    DAFL_ERR_PARALLEL_FOR = 11      /**< the host's parallel-for broke its contract (see
                                          dafl_set_parallel_for): the outputs are complete */
 } dafl_status;
 
@@ -214,14 +228,21 @@ typedef struct dafl_stats {
 
 /** Empty statistics (the identity of dafl_stats_combine). */
 DAFL_API void dafl_stats_init(dafl_stats *stats);
-/** into += from, exactly.  Associative and commutative: any order gives the same bits. */
+/** into += from, exactly.  Associative and commutative: any order gives the same bits.
+ *  Range: the loss and weight sums are held exactly while they lie in [-2^235, 2^235)
+ *  (2^235 = 5.5e70; one call's sums stay below 2^159, so only combining statistics with
+ *  themselves many times gets there).  A sum that leaves the range becomes +-inf (of its
+ *  sign) and stays so in every later combination; infinities of both signs give NaN.
+ *  Every count (positives, elements, and the infinities and NaNs behind the sums)
+ *  saturates at UINT64_MAX instead of wrapping.  Exactness, and with it the independence
+ *  of the order, holds as long as no partial total leaves the range. */
 DAFL_API dafl_status dafl_stats_combine(dafl_stats *into, const dafl_stats *from);
 /** Sum of the per-element losses (correctly rounded from the exact sum; NaN or inf when
- *  an element was). */
+ *  an element was, +inf when the sum left the range above). */
 DAFL_API double dafl_stats_loss_sum(const dafl_stats *stats);
-/** Number of positive targets (y == 1) seen. */
+/** Number of positive targets (y == 1) seen (UINT64_MAX when the count saturated). */
 DAFL_API uint64_t dafl_stats_positives(const dafl_stats *stats);
-/** Number of elements (softmax focal: non-ignored pixels) seen. */
+/** Number of elements (softmax focal: non-ignored pixels) seen (saturates likewise). */
 DAFL_API uint64_t dafl_stats_elements(const dafl_stats *stats);
 /** Sum of the weights the MEAN reduction divides by (softmax focal: sum of w[label] over
  *  non-ignored pixels; other losses: the element count). */
@@ -272,7 +293,8 @@ DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
  *      y == 1:  l = pos_weight * q^alpha * softplus(-x)
  *      y <  1:  l = neg_weight * (1-y)^beta * p^alpha * softplus(x)
  *  input, target: `count` floats.  loss: 1 float (count floats for REDUCTION_NONE), or
- *  NULL.  grad: `count` floats or NULL (forward only); may alias `input`.  stats: NULL or
+ *  NULL.  grad: `count` floats or NULL (forward only); may be `input`
+ *  itself (no other overlap: see "Buffers").  stats: NULL or
  *  the call's exact partial statistics. */
 DAFL_API dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
                                         const dafl_penalty_focal_params *params, float *loss,
@@ -351,7 +373,8 @@ DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
  *      s = log_softmax(x)[t],  p_t = exp(s),  m = 1 - p_t,  l = -w[t] * m^gamma * s.
  *  logits: n*c*hw floats in `layout`; labels: n*hw int32 in 0..c-1 or ignore_index.
  *  loss: 1 float, or n*hw floats (one per pixel) for REDUCTION_NONE.  grad: n*c*hw floats
- *  in the same layout, or NULL.  Ignored pixels give 0 loss and 0 gradient. */
+ *  in the same layout, or NULL; may be `logits` itself (no other overlap: see "Buffers").
+ *  Ignored pixels give 0 loss and 0 gradient. */
 DAFL_API dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n,
                                         size_t c, size_t hw,
                                         const dafl_softmax_focal_params *params, float *loss,
@@ -405,7 +428,14 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
 /** Distance targets for a binary mask (non-zero = foreground), h x w:
  *  out = exp(-d^2 / (2 sigma^2)), d the exact Euclidean distance to the nearest
  *  foreground pixel (Felzenszwalb-Huttenlocher, linear time).  An all-background mask
- *  gives all zeros.  Needs O(h*w) temporary memory. */
+ *  gives all zeros.
+ *  Temporary memory, whatever the thread count: 4*h*w bytes (the column pass), at most
+ *  16 KiB (a table of targets), 8*B bytes and, for each thread working on rows at the
+ *  same time, 32*w bytes of row scratch, for at most B = max(1, floor(h/8)) threads:
+ *  at most 4*h*w + (32*w + 8)*B + 16384 bytes in all.  Only one row scratch is needed:
+ *  when no more can be allocated, the threads share the ones there are, so the call
+ *  succeeds (DAFL_ERR_OUT_OF_MEMORY otherwise) exactly when 4*h*w + 32*w + 8*B + 16384
+ *  bytes can be allocated, on any thread count. */
 DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
                                            double sigma, float *out);
 

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,11 +18,69 @@
 
 /* ---- parameters ------------------------------------------------------------------- */
 
+/* Where each member of a parameter struct lies: a struct_size may end at a member's end,
+ * or in the padding after it (the sizeof of an older header's shorter struct), never
+ * inside a member, whose bytes would then be half the caller's and half the default's. */
+typedef struct member_span {
+    size_t begin, end;
+} member_span;
+
+typedef struct struct_layout {
+    const member_span *members;
+    size_t count;
+} struct_layout;
+
+#define MEMBER(type, m) {offsetof(type, m), offsetof(type, m) + sizeof(((type *)0)->m)}
+#define LAYOUT(members) {members, sizeof members / sizeof members[0]}
+/* Each list names every member in order; `last` must stay the struct's last member (an
+ * appended member fails this until it is added to its list). */
+#define LAST_MEMBER(type, last)                                                            \
+    _Static_assert((offsetof(type, last) + sizeof(((type *)0)->last) + _Alignof(type) - 1) / \
+                           _Alignof(type) * _Alignof(type) == sizeof(type),                 \
+                   #last " is no longer the last member of " #type)
+
+#define PF_MEMBER(m) MEMBER(dafl_penalty_focal_params, m)
+static const member_span penalty_focal_members[] = {
+    PF_MEMBER(struct_size), PF_MEMBER(alpha),      PF_MEMBER(beta),
+    PF_MEMBER(pos_weight),  PF_MEMBER(neg_weight), PF_MEMBER(input_mode),
+    PF_MEMBER(clamp_eps),   PF_MEMBER(reduction),  PF_MEMBER(normalizer),
+    PF_MEMBER(grad_scale),  PF_MEMBER(flags),      PF_MEMBER(log_eps)};
+LAST_MEMBER(dafl_penalty_focal_params, log_eps);
+#define SF_MEMBER(m) MEMBER(dafl_sigmoid_focal_params, m)
+static const member_span sigmoid_focal_members[] = {
+    SF_MEMBER(struct_size), SF_MEMBER(gamma),      SF_MEMBER(alpha), SF_MEMBER(reduction),
+    SF_MEMBER(normalizer),  SF_MEMBER(grad_scale), SF_MEMBER(flags)};
+LAST_MEMBER(dafl_sigmoid_focal_params, flags);
+#define BCE_MEMBER(m) MEMBER(dafl_bce_params, m)
+static const member_span bce_members[] = {
+    BCE_MEMBER(struct_size), BCE_MEMBER(pos_weight), BCE_MEMBER(reduction),
+    BCE_MEMBER(normalizer),  BCE_MEMBER(grad_scale), BCE_MEMBER(flags)};
+LAST_MEMBER(dafl_bce_params, flags);
+#define SM_MEMBER(m) MEMBER(dafl_softmax_focal_params, m)
+static const member_span softmax_focal_members[] = {
+    SM_MEMBER(struct_size),  SM_MEMBER(gamma),         SM_MEMBER(layout),
+    SM_MEMBER(ignore_index), SM_MEMBER(class_weights), SM_MEMBER(reduction),
+    SM_MEMBER(normalizer),   SM_MEMBER(grad_scale),    SM_MEMBER(flags)};
+LAST_MEMBER(dafl_softmax_focal_params, flags);
+#define MSE_MEMBER(m) MEMBER(dafl_mse_params, m)
+static const member_span mse_members[] = {
+    MSE_MEMBER(struct_size), MSE_MEMBER(weights),    MSE_MEMBER(weights_count),
+    MSE_MEMBER(reduction),   MSE_MEMBER(normalizer), MSE_MEMBER(grad_scale),
+    MSE_MEMBER(flags)};
+LAST_MEMBER(dafl_mse_params, flags);
+
+static const struct_layout penalty_focal_layout = LAYOUT(penalty_focal_members);
+static const struct_layout sigmoid_focal_layout = LAYOUT(sigmoid_focal_members);
+static const struct_layout bce_layout = LAYOUT(bce_members);
+static const struct_layout softmax_focal_layout = LAYOUT(softmax_focal_members);
+static const struct_layout mse_layout = LAYOUT(mse_members);
+
 /* Copy the caller's struct over the defaults: only the first struct_size bytes are the
  * caller's (an older header knows fewer members; the rest keep their defaults).  A
  * struct larger than this library's comes from a newer header: refused, since its extra
- * members would be silently ignored. */
-static dafl_status read_params(void *out, size_t size, const void *given)
+ * members would be silently ignored; so is a size that ends inside a member. */
+static dafl_status read_params_of(void *out, size_t size, const void *given,
+                                  const struct_layout *layout)
 {
     if (!given)
         return DAFL_OK;
@@ -29,10 +88,22 @@ static dafl_status read_params(void *out, size_t size, const void *given)
     memcpy(&given_size, given, sizeof given_size);
     if (given_size < sizeof(size_t) || given_size > size)
         return DAFL_ERR_STRUCT_SIZE;
+    for (size_t i = 0; i < layout->count; i++)
+        if (given_size > layout->members[i].begin && given_size < layout->members[i].end)
+            return DAFL_ERR_STRUCT_SIZE;
     memcpy(out, given, given_size);
     ((size_t *)out)[0] = size;
     return DAFL_OK;
 }
+
+/* read_params(&p, sizeof p, params) finds the member layout from the type of &p. */
+#define read_params(out, size, given)                                                      \
+    read_params_of(out, size, given,                                                       \
+                   _Generic((out), dafl_penalty_focal_params *: &penalty_focal_layout,     \
+                            dafl_sigmoid_focal_params *: &sigmoid_focal_layout,            \
+                            dafl_bce_params *: &bce_layout,                                \
+                            dafl_softmax_focal_params *: &softmax_focal_layout,            \
+                            dafl_mse_params *: &mse_layout))
 
 void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params)
 {
@@ -204,6 +275,32 @@ static int size_product(size_t a, size_t b, size_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* A buffer the call reads or writes: `bytes` from `at` (nothing when NULL or empty). */
+typedef struct byte_range {
+    const void *at;
+    size_t bytes;
+} byte_range;
+
+static int ranges_overlap(byte_range a, byte_range b)
+{
+    uintptr_t x = (uintptr_t)a.at, y = (uintptr_t)b.at;
+    return a.at && b.at && a.bytes && b.bytes && x < y + b.bytes && y < x + a.bytes;
+}
+
+/* dafl.h, "Buffers": grad may be the first input exactly (each element is read before
+ * its gradient is written, on every ISA); no other output may overlap an input or the
+ * other output.  The sizes were checked not to overflow. */
+static dafl_status check_overlaps(byte_range input, byte_range other_input, byte_range grad,
+                                  byte_range loss_array)
+{
+    int in_place = grad.at == input.at && grad.bytes == input.bytes;
+    if ((!in_place && ranges_overlap(grad, input)) || ranges_overlap(grad, other_input) ||
+        ranges_overlap(loss_array, input) || ranges_overlap(loss_array, other_input) ||
+        ranges_overlap(loss_array, grad))
+        return DAFL_ERR_OVERLAP;
+    return DAFL_OK;
+}
+
 /* Everything after the loss-specific checks: targets, normalizer, the block loop, the
  * outputs.  `io` is the job's dafl_io, filled here. */
 static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kernel kernel,
@@ -212,6 +309,11 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
                                    size_t count, const reduction_args *r, float *loss,
                                    float *grad, dafl_stats *stats)
 {
+    size_t bytes = count * sizeof(float);
+    byte_range loss_array = {r->reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes};
+    if (check_overlaps((byte_range){input, bytes}, (byte_range){target, bytes},
+                       (byte_range){grad, bytes}, loss_array) != DAFL_OK)
+        return DAFL_ERR_OVERLAP;
     uint64_t positives = 0;
     int trust = (r->flags & DAFL_FLAG_TRUST_TARGETS) != 0;
     if (!trust || r->reduction == DAFL_REDUCTION_POSITIVES) {
@@ -411,6 +513,13 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
         for (size_t k = 0; k < c; k++)
             if (!is_weight(p.class_weights[k]))
                 return DAFL_ERR_INVALID_PARAMETER;
+    /* c >= 1 or pixels == 0 here, so pixels * 4 does not overflow */
+    if ((st = check_overlaps((byte_range){logits, bytes},
+                             (byte_range){labels, pixels * sizeof(int32_t)},
+                             (byte_range){grad, bytes},
+                             (byte_range){p.reduction == DAFL_REDUCTION_NONE ? loss : NULL,
+                                          pixels * sizeof(float)})) != DAFL_OK)
+        return st;
 
     if (pixels == 0) { /* nothing to label or weigh */
         if (loss && r.reduction != DAFL_REDUCTION_NONE) {

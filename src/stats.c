@@ -48,8 +48,8 @@ dafl_status dafl_stats_combine(dafl_stats *into, const dafl_stats *from)
         return st;
     dafl_xacc_add(&a.loss, &b.loss);
     dafl_xacc_add(&a.weight, &b.weight);
-    a.positives += b.positives;
-    a.elements += b.elements;
+    a.positives = dafl_saturating_add(a.positives, b.positives);
+    a.elements = dafl_saturating_add(a.elements, b.elements);
     dafl_stats_write(into, &a);
     return DAFL_OK;
 }

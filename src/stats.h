@@ -9,8 +9,8 @@ typedef struct dafl_stats_impl {
     uint64_t magic;     /* DAFL_STATS_MAGIC: written by dafl_stats_init and every call */
     dafl_xacc loss;     /* exact sum of the per-element losses                         */
     dafl_xacc weight;   /* exact sum of what MEAN divides by                           */
-    uint64_t positives; /* targets == 1                                                */
-    uint64_t elements;  /* elements (softmax: non-ignored pixels)                      */
+    uint64_t positives; /* targets == 1 (saturates at UINT64_MAX when combined)        */
+    uint64_t elements;  /* elements, softmax: non-ignored pixels (saturates likewise)  */
 } dafl_stats_impl;
 
 void dafl_stats_impl_clear(dafl_stats_impl *s);

@@ -20,6 +20,9 @@ const char *dafl_status_string(dafl_status status)
     case DAFL_ERR_ISA_UNAVAILABLE:
         return "DAFL_ERR_ISA_UNAVAILABLE: this CPU or build lacks the instruction set";
     case DAFL_ERR_OUT_OF_MEMORY: return "DAFL_ERR_OUT_OF_MEMORY: a temporary allocation failed";
+    case DAFL_ERR_OVERLAP:
+        return "DAFL_ERR_OVERLAP: an output overlaps an input or the other output "
+               "(only grad == input is allowed)";
     case DAFL_ERR_PARALLEL_FOR:
         return "DAFL_ERR_PARALLEL_FOR: the host's parallel-for broke its contract (the "
                "outputs are complete: dafl ran what it skipped and dropped repeats)";

@@ -450,12 +450,65 @@ static float distance_target(int64_t d2, double two_sigma_sq)
     return (float)exp(exponent);
 }
 
+/*
+ * Pass 2 needs, per row being worked on, the envelope and a row of d2: 4 w int64
+ * (32 w bytes) of scratch.  Buffers are held by the ranges that run, not by the slots or
+ * the configured threads: the call allocates one up front (the only one it needs), a range
+ * takes a free buffer or allocates another while fewer than max_buffers exist, and waits
+ * for one to be given back when it may not or cannot.  So the scratch is at most
+ * max_buffers * 32 w bytes whatever the thread count, and a call never fails for want of
+ * a second buffer.
+ */
+typedef struct scratch_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t given_back;
+    size_t row_values;   /* 4 * w int64 per buffer                              */
+    size_t max_buffers;  /* max(1, h / 8): h / 8 buffers hold 4 h w bytes        */
+    size_t allocated;    /* buffers that exist (or are being allocated)          */
+    size_t free_count;
+    int64_t **free_list; /* max_buffers entries                                  */
+    bool allocation_failed;
+} scratch_pool;
+
+static int64_t *scratch_take(scratch_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        if (pool->free_count > 0) {
+            int64_t *buffer = pool->free_list[--pool->free_count];
+            pthread_mutex_unlock(&pool->lock);
+            return buffer;
+        }
+        if (pool->allocated < pool->max_buffers && !pool->allocation_failed) {
+            pool->allocated++;
+            pthread_mutex_unlock(&pool->lock);
+            int64_t *buffer = malloc(pool->row_values * sizeof *buffer);
+            if (buffer != NULL) {
+                return buffer;
+            }
+            pthread_mutex_lock(&pool->lock);
+            pool->allocated--;
+            pool->allocation_failed = true; /* share the ones there are from now on */
+            continue;
+        }
+        pthread_cond_wait(&pool->given_back, &pool->lock);
+    }
+}
+
+static void scratch_give_back(scratch_pool *pool, int64_t *buffer)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->free_list[pool->free_count++] = buffer;
+    pthread_cond_signal(&pool->given_back);
+    pthread_mutex_unlock(&pool->lock);
+}
+
 /* One call's distance transform, shared by the slots that run it. */
 typedef struct distance_work {
     const uint8_t *mask;
     size_t h, w, slots;
     uint32_t *column;          /* pass 1 output, h*w                          */
-    int64_t *scratch;          /* 4*w per slot: the envelope and a row of d2  */
+    scratch_pool scratch;      /* pass 2 scratch, per running range           */
     const float *near_targets; /* targets for d2 < near_count, precomputed    */
     size_t near_count;
     double two_sigma_sq;
@@ -483,10 +536,10 @@ static void distance_row_slots(void *ctx, size_t first, size_t end)
 {
     distance_work *d = ctx;
     const size_t w = d->w;
+    int64_t *scratch = scratch_take(&d->scratch);
+    envelope env = {scratch, scratch + w, scratch + 2 * w};
+    int64_t *distance_sq = scratch + 3 * w;
     for (size_t slot = first; slot < end; ++slot) {
-        int64_t *scratch = d->scratch + slot * 4 * w;
-        envelope env = {scratch, scratch + w, scratch + 2 * w};
-        int64_t *distance_sq = scratch + 3 * w;
         for (size_t y = d->h * slot / d->slots; y < d->h * (slot + 1) / d->slots; ++y) {
             float *out_row = d->out + y * w;
             if (!d->any_foreground ||
@@ -504,6 +557,7 @@ static void distance_row_slots(void *ctx, size_t first, size_t end)
             }
         }
     }
+    scratch_give_back(&d->scratch, scratch);
 }
 
 /*
@@ -511,8 +565,13 @@ static void distance_row_slots(void *ctx, size_t first, size_t end)
  * (2.0 * sigma * sigma)) with the exact integer d2, and 1.0f where d2 == 0.  d2 comes
  * from the separable exact transform: pass 1 gives each pixel's squared vertical distance
  * to the nearest foreground pixel of every column, pass 2 takes the minimum over columns
- * of that plus the squared horizontal distance.  O(h w) time, 4 h w + 32 w + 16 KiB of
- * temporaries; sides above 2^31 are refused with DAFL_ERR_SIZE_OVERFLOW because their
+ * of that plus the squared horizontal distance.  O(h w) time.  Temporaries: the pass-1
+ * plane (4 h w bytes), the near-target table (at most 16 KiB), the scratch pool's list
+ * (8 max(1, h/8) bytes) and 32 w bytes of pass-2 scratch per range running at once, at
+ * most max(1, h/8) of them: at most 4 h w + (32 w + 8) max(1, h/8) + 16 KiB in all (about
+ * twice the plane), whatever the thread count; only the first scratch buffer is
+ * required, so the call succeeds whenever 4 h w + 32 w + 8 max(1, h/8) + 16 KiB can be
+ * allocated.  Sides above 2^31 are refused with DAFL_ERR_SIZE_OVERFLOW because their
  * squared distances would not fit in int64.
  */
 DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
@@ -540,8 +599,8 @@ DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t
     }
 
     /* The work is split into slots of whole columns (pass 1) and whole rows (pass 2); each
-     * slot has its own scratch, so any thread may run any slot.  The split cannot change
-     * a bit: every pixel's value depends only on the mask. */
+     * range of slots takes a scratch buffer while it runs, so any thread may run any slot.
+     * The split cannot change a bit: every pixel's value depends only on the mask. */
     size_t slots = 1;
     if (count >= DAFL_MIN_PARALLEL_ELEMENTS && dafl_threads() > 1) {
         slots = (size_t)dafl_threads() * 4;
@@ -550,23 +609,32 @@ DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t
     }
     size_t largest_d2 = (h - 1) * (h - 1) + (w - 1) * (w - 1) + 1;
     size_t near_count = largest_d2 < DAFL_NEAR_TARGETS ? largest_d2 : DAFL_NEAR_TARGETS;
+    size_t max_buffers = h / 8 > 1 ? h / 8 : 1;
     uint32_t *column = malloc(count * sizeof *column);
-    int64_t *scratch = malloc(slots * 4 * w * sizeof *scratch);
+    int64_t *first_scratch = malloc(4 * w * sizeof *first_scratch);
+    int64_t **free_list = malloc(max_buffers * sizeof *free_list);
     float *near_targets = malloc(near_count * sizeof *near_targets);
-    if (column == NULL || scratch == NULL || near_targets == NULL) {
+    if (column == NULL || first_scratch == NULL || free_list == NULL || near_targets == NULL) {
         free(column);
-        free(scratch);
+        free(first_scratch);
+        free(free_list);
         free(near_targets);
         return DAFL_ERR_OUT_OF_MEMORY;
     }
+    free_list[0] = first_scratch;
     distance_work work = {.mask = mask, .h = h, .w = w, .slots = slots, .column = column,
-                          .scratch = scratch, .near_targets = near_targets,
+                          .scratch = {.row_values = 4 * w, .max_buffers = max_buffers,
+                                      .allocated = 1, .free_count = 1,
+                                      .free_list = free_list},
+                          .near_targets = near_targets,
                           .near_count = near_count, .two_sigma_sq = 2.0 * sigma * sigma,
                           .any_foreground = false, .out = out};
     for (size_t d2 = 0; d2 < near_count; ++d2) {
         near_targets[d2] = distance_target((int64_t)d2, work.two_sigma_sq);
     }
     pthread_mutex_init(&work.lock, NULL);
+    pthread_mutex_init(&work.scratch.lock, NULL);
+    pthread_cond_init(&work.scratch.given_back, NULL);
     /* Pass 1 writes only scratch; a pass that could not start (out of memory checking a
      * host's split) has written nothing to `out`. */
     dafl_status st = dafl_parallel_for(slots, slots > 1 ? count : 0, distance_column_slots,
@@ -577,8 +645,13 @@ DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t
         st = rows == DAFL_OK ? st : rows;
     }
     pthread_mutex_destroy(&work.lock);
+    pthread_mutex_destroy(&work.scratch.lock);
+    pthread_cond_destroy(&work.scratch.given_back);
+    for (size_t i = 0; i < work.scratch.free_count; ++i) { /* every buffer is back */
+        free(free_list[i]);
+    }
+    free(free_list);
     free(column);
-    free(scratch);
     free(near_targets);
     return st;
 }

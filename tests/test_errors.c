@@ -3,6 +3,7 @@
  * proven to leave its outputs untouched (they are filled with a sentinel pattern first
  * and compared byte for byte afterwards).
  */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "test_common.h"
@@ -308,9 +309,165 @@ START_TEST(isa_unavailable_and_out_of_memory)
 }
 END_TEST
 
+/* ---- struct sizes: only ones a header can produce ---------------------------------- */
+
+/* Whether a struct_size is one some header can produce for a struct with these members
+ * (offsetof, sizeof): at least the size_t, at most the struct, and not inside a member. */
+typedef struct span {
+    size_t begin, end;
+} span;
+#define SPAN(type, m) {offsetof(type, m), offsetof(type, m) + sizeof(((type *)0)->m)}
+
+static int producible_size(size_t size, size_t full, const span *members, size_t n)
+{
+    if (size < sizeof(size_t) || size > full)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (members[i].begin < size && size < members[i].end)
+            return 0;
+    return 1;
+}
+
+/* Every size from 0 to sizeof + 16 bytes, on a struct whose members are all set to
+ * non-default values: accepted exactly when producible, DAFL_ERR_STRUCT_SIZE otherwise
+ * (nothing written then). */
+#define CHECK_SIZES(type, init_fn, members, CALL)                                            \
+    for (size_t size = 0; size <= sizeof(type) + 16; size++) {                               \
+        type prm;                                                                            \
+        init_fn(&prm);                                                                       \
+        prm.struct_size = size;                                                              \
+        int ok = producible_size(size, sizeof(type), members,                                \
+                                 sizeof members / sizeof members[0]);                        \
+        outputs o;                                                                           \
+        fill_sentinel(&o);                                                                   \
+        dafl_status st_ = (CALL);                                                            \
+        ck_assert_msg(st_ == (ok ? DAFL_OK : DAFL_ERR_STRUCT_SIZE),                          \
+                      "%s struct_size %zu: %s", #type, size, dafl_status_string(st_));       \
+        if (!ok)                                                                             \
+            ck_assert_msg(untouched(&o), "%s struct_size %zu wrote", #type, size);           \
+    }
+
+START_TEST(struct_sizes_end_on_member_boundaries)
+{
+    setup_inputs();
+    for (int i = 0; i < N; i++)
+        y[i] = 0.25f; /* valid targets for every loss; probabilities in (0, 1) */
+    const span pf[] = {
+        SPAN(dafl_penalty_focal_params, struct_size), SPAN(dafl_penalty_focal_params, alpha),
+        SPAN(dafl_penalty_focal_params, beta), SPAN(dafl_penalty_focal_params, pos_weight),
+        SPAN(dafl_penalty_focal_params, neg_weight), SPAN(dafl_penalty_focal_params, input_mode),
+        SPAN(dafl_penalty_focal_params, clamp_eps), SPAN(dafl_penalty_focal_params, reduction),
+        SPAN(dafl_penalty_focal_params, normalizer), SPAN(dafl_penalty_focal_params, grad_scale),
+        SPAN(dafl_penalty_focal_params, flags), SPAN(dafl_penalty_focal_params, log_eps)};
+    CHECK_SIZES(dafl_penalty_focal_params, dafl_penalty_focal_params_init, pf,
+                dafl_penalty_focal(x, y, N, &prm, o.loss, o.grad, &o.stats))
+    const span sf[] = {
+        SPAN(dafl_sigmoid_focal_params, struct_size), SPAN(dafl_sigmoid_focal_params, gamma),
+        SPAN(dafl_sigmoid_focal_params, alpha), SPAN(dafl_sigmoid_focal_params, reduction),
+        SPAN(dafl_sigmoid_focal_params, normalizer), SPAN(dafl_sigmoid_focal_params, grad_scale),
+        SPAN(dafl_sigmoid_focal_params, flags)};
+    CHECK_SIZES(dafl_sigmoid_focal_params, dafl_sigmoid_focal_params_init, sf,
+                dafl_sigmoid_focal(x, y, N, &prm, o.loss, o.grad, &o.stats))
+    const span bce[] = {SPAN(dafl_bce_params, struct_size), SPAN(dafl_bce_params, pos_weight),
+                        SPAN(dafl_bce_params, reduction), SPAN(dafl_bce_params, normalizer),
+                        SPAN(dafl_bce_params, grad_scale), SPAN(dafl_bce_params, flags)};
+    CHECK_SIZES(dafl_bce_params, dafl_bce_params_init, bce,
+                dafl_bce_with_logits(x, y, N, &prm, o.loss, o.grad, &o.stats))
+    const span sm[] = {
+        SPAN(dafl_softmax_focal_params, struct_size), SPAN(dafl_softmax_focal_params, gamma),
+        SPAN(dafl_softmax_focal_params, layout), SPAN(dafl_softmax_focal_params, ignore_index),
+        SPAN(dafl_softmax_focal_params, class_weights), SPAN(dafl_softmax_focal_params, reduction),
+        SPAN(dafl_softmax_focal_params, normalizer), SPAN(dafl_softmax_focal_params, grad_scale),
+        SPAN(dafl_softmax_focal_params, flags)};
+    CHECK_SIZES(dafl_softmax_focal_params, dafl_softmax_focal_params_init, sm,
+                dafl_softmax_focal(x, labels, 1, 3, N, &prm, o.loss, o.grad, &o.stats))
+    const span mse[] = {SPAN(dafl_mse_params, struct_size), SPAN(dafl_mse_params, weights),
+                        SPAN(dafl_mse_params, weights_count), SPAN(dafl_mse_params, reduction),
+                        SPAN(dafl_mse_params, normalizer), SPAN(dafl_mse_params, grad_scale),
+                        SPAN(dafl_mse_params, flags)};
+    CHECK_SIZES(dafl_mse_params, dafl_mse_params_init, mse,
+                dafl_mse(x, y, 1, 1, N, &prm, o.loss, o.grad, &o.stats))
+    /* the case of the issue: alpha's first two bytes the caller's, the rest the default's */
+    dafl_penalty_focal_params p;
+    dafl_penalty_focal_params_init(&p);
+    p.struct_size = offsetof(dafl_penalty_focal_params, alpha) + 2;
+    EXPECT_FAILS(DAFL_ERR_STRUCT_SIZE, PF(N, &p, x, y));
+}
+END_TEST
+
+/* ---- overlapping buffers ---------------------------------------------------------- */
+
+/* A call whose buffers overlap where dafl.h does not allow it: DAFL_ERR_OVERLAP, and the
+ * whole arena (every buffer of the call lives in it) unchanged. */
+#define EXPECT_OVERLAP(EXPR)                                                               \
+    do {                                                                                   \
+        memcpy(arena, pattern, sizeof arena);                                              \
+        dafl_status st_ = (EXPR);                                                          \
+        ck_assert_msg(st_ == DAFL_ERR_OVERLAP, "%s: got %s", #EXPR, dafl_status_string(st_)); \
+        ck_assert_msg(memcmp(arena, pattern, sizeof arena) == 0, "%s wrote", #EXPR);       \
+    } while (0)
+
+START_TEST(overlapping_buffers_are_refused)
+{
+    enum { M = 4096 }; /* large enough for the threads, and for every ISA's full vectors */
+    static float arena[4 * M], pattern[4 * M];
+    for (int i = 0; i < 4 * M; i++)
+        pattern[i] = (float)(i % 13) * 0.0625f; /* in [0, 0.75]: valid targets too */
+    float *a = arena, *b = arena + M, *c = arena + 2 * M;
+    float loss;
+    dafl_penalty_focal_params pn;
+    dafl_penalty_focal_params_init(&pn);
+    pn.reduction = DAFL_REDUCTION_NONE;
+    dafl_sigmoid_focal_params sn;
+    dafl_sigmoid_focal_params_init(&sn); /* NONE by default */
+
+    /* the shifted in-place gradient of the issue, and a tail overlap */
+    EXPECT_OVERLAP(dafl_penalty_focal(a, b, M, NULL, &loss, a + 1, NULL));
+    EXPECT_OVERLAP(dafl_penalty_focal(a + 1, b, M, NULL, &loss, a, NULL));
+    EXPECT_OVERLAP(dafl_sigmoid_focal(a, b, M, &sn, c, a + M - 1, NULL));
+    EXPECT_OVERLAP(dafl_bce_with_logits(a, b, M, NULL, &loss, a + 7, NULL));
+    EXPECT_OVERLAP(dafl_mse(a, b, 1, 1, M, NULL, &loss, a + 1, NULL));
+    /* the gradient over the target, even exactly */
+    EXPECT_OVERLAP(dafl_penalty_focal(a, b, M, NULL, &loss, b, NULL));
+    EXPECT_OVERLAP(dafl_bce_with_logits(a, b, M, NULL, &loss, b + 5, NULL));
+    /* the per-element losses over an input or the gradient */
+    EXPECT_OVERLAP(dafl_penalty_focal(a, b, M, &pn, a, c, NULL));
+    EXPECT_OVERLAP(dafl_sigmoid_focal(a, b, M, &sn, b + 3, c, NULL));
+    EXPECT_OVERLAP(dafl_sigmoid_focal(a, b, M, &sn, c + 1, c, NULL));
+
+    /* softmax: grad shifted over the logits, over the labels; losses over the logits */
+    const size_t hw = M / 4, classes = 3;
+    int32_t *lab = (int32_t *)(void *)(arena + 3 * M); /* hw labels, in the arena too */
+    for (size_t i = 0; i < hw; i++)
+        lab[i] = (int32_t)(i % classes);
+    memcpy(pattern + 3 * M, lab, hw * sizeof *lab);
+    dafl_softmax_focal_params mp;
+    dafl_softmax_focal_params_init(&mp);
+    mp.reduction = DAFL_REDUCTION_NONE;
+    EXPECT_OVERLAP(dafl_softmax_focal(a, lab, 1, classes, hw, NULL, &loss, a + 1, NULL));
+    EXPECT_OVERLAP(dafl_softmax_focal(a, lab, 1, classes, hw, NULL, &loss,
+                                      (float *)(void *)lab - 1, NULL));
+    EXPECT_OVERLAP(dafl_softmax_focal(a, lab, 1, classes, hw, &mp, a + 2, c, NULL));
+
+    /* what is allowed: grad == input exactly, the same bits as separate buffers */
+    memcpy(arena, pattern, sizeof arena);
+    static float separate[M], in_place[M];
+    ck_assert_int_eq(dafl_softmax_focal(a, lab, 1, classes, hw, NULL, &loss, separate, NULL),
+                     DAFL_OK);
+    memcpy(in_place, a, classes * hw * sizeof *a);
+    ck_assert_int_eq(dafl_softmax_focal(in_place, lab, 1, classes, hw, NULL, &loss, in_place,
+                                        NULL), DAFL_OK);
+    ck_assert(memcmp(separate, in_place, classes * hw * sizeof *a) == 0);
+    ck_assert_int_eq(dafl_penalty_focal(a, b, M, NULL, &loss, separate, NULL), DAFL_OK);
+    memcpy(in_place, a, M * sizeof *a);
+    ck_assert_int_eq(dafl_penalty_focal(in_place, b, M, NULL, &loss, in_place, NULL), DAFL_OK);
+    ck_assert(memcmp(separate, in_place, M * sizeof *a) == 0);
+}
+END_TEST
+
 START_TEST(status_strings)
 {
-    for (int s = DAFL_OK; s <= DAFL_ERR_OUT_OF_MEMORY; s++) {
+    for (int s = DAFL_OK; s <= DAFL_ERR_OVERLAP; s++) {
         const char *str = dafl_status_string((dafl_status)s);
         ck_assert(str && strncmp(str, "DAFL_", 5) == 0);
         ck_assert(strstr(str, "UNKNOWN") == NULL);
@@ -332,6 +489,8 @@ int main(void)
     tcase_add_test(tc, invalid_labels);
     tcase_add_test(tc, invalid_enums_and_struct_sizes);
     tcase_add_test(tc, isa_unavailable_and_out_of_memory);
+    tcase_add_test(tc, struct_sizes_end_on_member_boundaries);
+    tcase_add_test(tc, overlapping_buffers_are_refused);
     tcase_add_test(tc, status_strings);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -402,6 +402,155 @@ START_TEST(exact_accumulator_is_exact)
 }
 END_TEST
 
+START_TEST(exact_sums_saturate_past_their_range)
+{
+    /* Statistics combined with themselves k times hold 2^k times the original sums:
+     * exactly while below 2^235, +inf from there on for good (the infinity count must not
+     * wrap back to 0); the positive and element counts stop at UINT64_MAX. */
+    const float x[3] = {0.3f, -1.2f, 2.5f}, y[3] = {1.0f, 0.25f, 1.0f};
+    dafl_stats s;
+    ck_assert_int_eq(dafl_penalty_focal(x, y, 3, NULL, NULL, NULL, &s), DAFL_OK);
+    const double loss0 = dafl_stats_loss_sum(&s);
+    ck_assert(loss0 > 0.0 && dafl_stats_positives(&s) == 2 && dafl_stats_elements(&s) == 3);
+    for (int k = 1; k <= 400; k++) {
+        ck_assert_int_eq(dafl_stats_combine(&s, &s), DAFL_OK);
+        const double loss = ldexp(loss0, k), weight = ldexp(3.0, k);
+        const double want_loss = loss < 0x1p235 ? loss : INFINITY;
+        const double want_weight = weight < 0x1p235 ? weight : INFINITY;
+        const uint64_t want_positives = k < 63 ? UINT64_C(2) << k : UINT64_MAX;
+        const uint64_t want_elements = k < 63 ? UINT64_C(3) << k : UINT64_MAX;
+        TEST_REQUIRE(dafl_stats_loss_sum(&s) == want_loss,
+                     "k %d: loss sum %.6g, want %.6g", k, dafl_stats_loss_sum(&s), want_loss);
+        TEST_REQUIRE(dafl_stats_weight_sum(&s) == want_weight, "k %d: weight sum %.6g, want %.6g",
+                     k, dafl_stats_weight_sum(&s), want_weight);
+        TEST_REQUIRE(dafl_stats_positives(&s) == want_positives, "k %d: positives %llu", k,
+                     (unsigned long long)dafl_stats_positives(&s));
+        TEST_REQUIRE(dafl_stats_elements(&s) == want_elements, "k %d: elements %llu", k,
+                     (unsigned long long)dafl_stats_elements(&s));
+    }
+    float reduced;
+    ck_assert_int_eq(dafl_stats_reduce(&s, DAFL_REDUCTION_POSITIVES, 1.0f, &reduced), DAFL_OK);
+    ck_assert(isinf(reduced) && reduced > 0);
+
+    /* The range is [-2^235, 2^235): both ends, and a total that leaves it on the way. */
+    dafl_xacc acc;
+    dafl_xacc_clear(&acc);
+    for (int i = 0; i < 2; i++)
+        dafl_xacc_add_double(&acc, -0x1p234);
+    ck_assert(dafl_xacc_to_double(&acc) == -0x1p235);
+    dafl_xacc_add_double(&acc, 0x1p-149);
+    ck_assert(dafl_xacc_to_double(&acc) == -0x1p235); /* -2^235 + 2^-149 rounds back */
+    dafl_xacc_add_double(&acc, -0x1p-148);
+    ck_assert(dafl_xacc_to_double(&acc) == -INFINITY); /* -2^235 - 2^-149: out */
+    dafl_xacc_add_double(&acc, 0x1p234);
+    ck_assert(dafl_xacc_to_double(&acc) == -INFINITY); /* and stays out */
+    dafl_xacc high;
+    dafl_xacc_clear(&high);
+    dafl_xacc_add_double(&high, 0x1p234);
+    dafl_xacc_add_double(&high, 0x1p234 - 0x1p182);
+    ck_assert(dafl_xacc_to_double(&high) == 0x1p235 - 0x1p182); /* the largest doubles */
+    dafl_xacc_add_double(&high, -0x1p-149);
+    dafl_xacc_add_double(&high, 0x1p182);
+    ck_assert(dafl_xacc_to_double(&high) == 0x1p235); /* 2^235 - 2^-149, rounded */
+    dafl_xacc_add_double(&high, 0x1p-149);
+    ck_assert(dafl_xacc_to_double(&high) == INFINITY);
+    dafl_xacc_add(&acc, &high); /* out of range on both sides: inf - inf */
+    ck_assert(isnan(dafl_xacc_to_double(&acc)));
+}
+END_TEST
+
+/* ---- numeric edge cases, on every ISA --------------------------------------------- */
+
+START_TEST(tiny_probability_gradient_is_finite)
+{
+    /* Penalty focal on probabilities, y = 1, p below 1/FLT_MAX: dl/dp ~ -1/p exceeds the
+     * float range, but times grad_scale 0.5 it does not (-1.7241e38 at p = 2.9e-39).
+     * Compared with the double reference times the scale; grad_scale 0 gives 0. */
+    const float x[5] = {2.9e-39f, 1e-45f, 0x1p-127f, 2.9e-38f, 0.25f};
+    const float y[5] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+    const float scales[4] = {0.5f, 0.0f, 1e-30f, -2.0f};
+    for (int i = 0; i < TEST_ISA_COUNT; i++) {
+        if (!test_use_isa(test_all_isas[i], "tiny probability gradient"))
+            continue;
+        for (int sc = 0; sc < 4; sc++) {
+            dafl_penalty_focal_params p;
+            dafl_penalty_focal_params_init(&p);
+            p.input_mode = DAFL_INPUT_PROBABILITIES;
+            p.reduction = DAFL_REDUCTION_SUM;
+            p.grad_scale = scales[sc];
+            float loss, grad[5];
+            ck_assert_int_eq(dafl_penalty_focal(x, y, 5, &p, &loss, grad, NULL), DAFL_OK);
+            for (int k = 0; k < 5; k++) {
+                ref_value ref = ref_penalty_focal(x[k], y[k], 2.0, 4.0, 1.0, 1.0,
+                                                  REF_MODE_PROBABILITIES, 0.0);
+                double want = ref.grad * scales[sc];
+                double err = ref_ulp_error(grad[k], want);
+                TEST_REQUIRE(err <= 4.0, "%s: p %g, grad_scale %g: grad %.9g, want %.9g "
+                             "(%.1f ULP)", dafl_isa_name(dafl_active_isa()), (double)x[k],
+                             (double)scales[sc], (double)grad[k], want, err);
+            }
+        }
+        /* the value the issue quotes */
+        dafl_penalty_focal_params p;
+        dafl_penalty_focal_params_init(&p);
+        p.input_mode = DAFL_INPUT_PROBABILITIES;
+        p.reduction = DAFL_REDUCTION_SUM;
+        p.grad_scale = 0.5f;
+        float loss, g;
+        ck_assert_int_eq(dafl_penalty_focal(x, y, 1, &p, &loss, &g, NULL), DAFL_OK);
+        ck_assert_float_eq_tol(g, -1.7241e38f, 0.0001e38f);
+    }
+    ck_assert_int_eq(dafl_set_isa(DAFL_ISA_AUTO), DAFL_OK);
+}
+END_TEST
+
+START_TEST(softmax_focal_infinite_logit_limits)
+{
+    /* gamma > 0 with a +inf logit off the label, or -inf on the label: p_t = 0 and
+     * s = -inf, and p_t * s -> 0, so the gradient is the finite limit (the gamma = 0
+     * one), never NaN.  [0, 15, -88, +inf], label 1: limit [0, -1, 0, 1]. */
+    const float a[4] = {0.0f, 15.0f, -88.0f, INFINITY};
+    const float b[3] = {1.0f, -INFINITY, 2.0f}; /* label 1 */
+    const float gammas[3] = {2.0f, 1.5f, 0.7f};
+    for (int i = 0; i < TEST_ISA_COUNT; i++) {
+        if (!test_use_isa(test_all_isas[i], "softmax focal infinite logits"))
+            continue;
+        for (int gi = 0; gi < 3; gi++) {
+            for (int layout = 0; layout < 2; layout++) {
+                dafl_softmax_focal_params p;
+                dafl_softmax_focal_params_init(&p);
+                p.gamma = gammas[gi];
+                p.layout = (dafl_layout)layout; /* one pixel: both layouts alike */
+                p.reduction = DAFL_REDUCTION_SUM;
+                const int32_t label = 1;
+                float loss, grad[4];
+                ck_assert_int_eq(dafl_softmax_focal(a, &label, 1, 4, 1, &p, &loss, grad, NULL),
+                                 DAFL_OK);
+                ck_assert(isinf(loss) && loss > 0);
+                const float limit[4] = {0.0f, -1.0f, 0.0f, 1.0f};
+                for (int k = 0; k < 4; k++)
+                    TEST_REQUIRE(grad[k] == limit[k], "%s gamma %g: grad[%d] = %g, want %g",
+                                 dafl_isa_name(dafl_active_isa()), (double)gammas[gi], k,
+                                 (double)grad[k], (double)limit[k]);
+                ck_assert_int_eq(dafl_softmax_focal(b, &label, 1, 3, 1, &p, &loss, grad, NULL),
+                                 DAFL_OK);
+                ck_assert(isinf(loss) && loss > 0);
+                /* the limit: (delta - p_k) * (-1), p from the finite logits, in double */
+                const double e0 = exp(1.0), e2 = exp(2.0);
+                const double want[3] = {e0 / (e0 + e2), -1.0, e2 / (e0 + e2)};
+                for (int k = 0; k < 3; k++) {
+                    double err = ref_ulp_error(grad[k], want[k]);
+                    TEST_REQUIRE(err <= 4.0, "%s gamma %g, -inf on the label: grad[%d] = %.9g, "
+                                 "want %.9g", dafl_isa_name(dafl_active_isa()),
+                                 (double)gammas[gi], k, (double)grad[k], want[k]);
+                }
+            }
+        }
+    }
+    ck_assert_int_eq(dafl_set_isa(DAFL_ISA_AUTO), DAFL_OK);
+}
+END_TEST
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -421,6 +570,9 @@ int main(void)
     tcase_add_test(tc, softmax_infinite_logit);
     tcase_add_test(tc, shards_combine_exactly);
     tcase_add_test(tc, exact_accumulator_is_exact);
+    tcase_add_test(tc, exact_sums_saturate_past_their_range);
+    tcase_add_test(tc, tiny_probability_gradient_is_finite);
+    tcase_add_test(tc, softmax_focal_infinite_logit_limits);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

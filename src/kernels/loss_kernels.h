@@ -246,6 +246,13 @@ INLINE vf mul_answer_entropy(vf o, vf c)
 typedef struct loss_grad {
     vf loss, grad; /* grad: per element, before grad_factor */
     vm positive;   /* y == 1 */
+    /* Where the per-element gradient overflows although grad_factor brings it back into
+     * range (penalty focal on probabilities, p < 1/FLT_MAX): lanes `final_lanes` take
+     * grad_final, grad_factor already applied.  any_final is 0 (a constant, so the step
+     * drops the select) for every loss that cannot get there. */
+    int any_final;
+    vm final_lanes;
+    vf grad_final;
 } loss_grad;
 
 /* ---- 2.1 penalty-reduced focal loss ----------------------------------------------- */
@@ -269,7 +276,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     const int alpha_int = alpha_c == RUNTIME ? j->alpha_int : alpha_c;
     const int beta_int = beta_c == RUNTIME ? j->beta_int : beta_c;
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
-    loss_grad r;
+    loss_grad r = {.any_final = 0};
     r.positive = vf_eq(y, one);
     vm pos = r.positive;
     vf omy = vf_sub(one, y);
@@ -312,6 +319,18 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
             vf g = vf_add(t1, vf_div(m_alpha, o));
             vf Ws = vf_select(pos, vf_neg(W), W);
             r.grad = vf_mul(Ws, g);
+            /* o = p below 1/FLT_MAX (y == 1): m^alpha / o overflows, the reduced gradient
+             * need not.  There g is formed as g * 2^-64 with o * 2^64 (exact for so small
+             * an o), and the factor is applied before the 2^64. */
+            vm overflow = vm_and(vf_gt(o, zero), vf_gt(vf_abs(g), vf_set(3.40282347e38f)));
+            r.any_final = vm_any(overflow);
+            if (r.any_final) {
+                vf g_small = vf_add(vf_mul(t1, vf_set(0x1p-64f)),
+                                    vf_div(m_alpha, vf_mul(o, vf_set(0x1p64f))));
+                vf scaled = vf_mul(vf_mul(Ws, g_small), vf_set(j->io.grad_factor));
+                r.grad_final = vf_mul(scaled, vf_set(0x1p64f));
+                r.final_lanes = overflow;
+            }
         }
         return r;
     }
@@ -362,7 +381,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
 INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int want_grad)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
-    loss_grad r;
+    loss_grad r = {.any_final = 0};
     sigmoid_parts s = sigmoid_of(x);
     vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero), hard = vm_or(y0, y1);
     const int any_soft = vm_any(vm_not(hard));
@@ -411,7 +430,7 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int 
 INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const int want_grad)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f), pw = vf_set(j->pos_weight);
-    loss_grad r;
+    loss_grad r = {.any_final = 0};
     sigmoid_parts s = sigmoid_of(x);
     vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero);
     r.positive = y1;
@@ -428,7 +447,7 @@ INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const int want_grad
 /*   l = w * (x - y)^2,  dl/dx = 2w * (x - y) */
 INLINE loss_grad mse_math(vf x, vf y, vf w, const int want_grad)
 {
-    loss_grad r;
+    loss_grad r = {.any_final = 0};
     vf d = vf_sub(x, y);
     r.positive = vf_eq(y, vf_set(1.0f));
     r.loss = vf_mul(w, vf_mul(d, d));
@@ -494,8 +513,12 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
             }                                                                               \
             vacc_add(acc, part, lg.loss);                                                   \
             positives += vm_count(lg.positive);                                             \
-            if (want_grad)                                                                  \
-                vf_store(gdst + part * VW, vf_mul(lg.grad, factor));                        \
+            if (want_grad) {                                                                \
+                vf g = vf_mul(lg.grad, factor);                                             \
+                if (lg.any_final)                                                           \
+                    g = vf_select(lg.final_lanes, lg.grad_final, g);                        \
+                vf_store(gdst + part * VW, g);                                              \
+            }                                                                               \
             if (lp)                                                                         \
                 vf_store(ldst + part * VW, lg.loss);                                        \
         }                                                                                   \
@@ -745,7 +768,9 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
         vf p_t = vf_div(e_t, S);
         vf G = vf_neg(m_gamma);
         if (j->gamma != 0.0f) {
-            vf term = vf_mul(vf_mul(vf_set(j->gamma), m_gamma_1), vf_mul(p_t, s));
+            /* p_t = 0 with s = -inf (a +inf logit elsewhere, or -inf on the label):
+             * p_t * s -> 0, the limit of p log p */
+            vf term = vf_mul(vf_mul(vf_set(j->gamma), m_gamma_1), mul_zero_wins(p_t, s));
             term = vf_select(vf_eq(m, zero), zero, term); /* m -> 0: the term -> 0 */
             G = vf_add(term, G);
         }
