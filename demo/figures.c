@@ -505,8 +505,9 @@ int write_loss_figure(const char *path, const figure_input *input)
 {
     double width = column_x(FIGURE_COLUMNS) - COLUMN_GAP + BAR_GAP + BAR_WIDTH + TICK_LENGTH +
                    BAR_LABEL_WIDTH + FIGURE_MARGIN;
-    double row_height = HEADER_HEIGHT + PANEL_SIDE + CAPTION_HEIGHT + ROW_GAP;
-    double height = FIGURE_MARGIN + TITLE_HEIGHT + 3 * row_height +
+    double inputs_row_height = HEADER_HEIGHT + PANEL_SIDE + ROW_GAP;
+    double loss_row_height = HEADER_HEIGHT + PANEL_SIDE + CAPTION_HEIGHT + ROW_GAP;
+    double height = FIGURE_MARGIN + TITLE_HEIGHT + inputs_row_height + 2 * loss_row_height +
                     (double)input->footer_lines * LINE_HEIGHT + FIGURE_MARGIN;
     cairo_surface_t *surface;
     cairo_t *cr = create_page((int)width, (int)height, &surface);
@@ -538,25 +539,28 @@ static rgb plane_colour_at(const void *context, size_t row, size_t column)
     return colour_of_value(plane->values[row * plane->width + column], &linear_scale);
 }
 
-/* Layout of a heatmap file around its magnified plane. */
+/* Layout of a heatmap file around its magnified plane; cairo's image surfaces have at
+ * most this many pixels a side. */
+#define CAIRO_MAX_SIDE 32767
 #define HEATMAP_MARGIN 16
 #define HEATMAP_TITLE_HEIGHT (LINE_HEIGHT + 10)
 
 int write_heatmap(const char *path, const float *values, size_t height, size_t width,
                   size_t magnify, const char *title)
 {
-    double image_width = (double)(width * magnify);
-    double image_height = (double)(height * magnify);
-    if (image_width + 200 > INT32_MAX / 4 || image_height + 100 > INT32_MAX / 4) {
-        fprintf(stderr, "dafl-demo: %s: a %zu x %zu plane is too large for a figure\n", path,
-                height, width);
+    double image_width = (double)width * (double)magnify;
+    double image_height = (double)height * (double)magnify;
+    double bar_x = HEATMAP_MARGIN + image_width + BAR_GAP;
+    double page_width = bar_x + BAR_WIDTH + TICK_LENGTH + BAR_LABEL_WIDTH;
+    double page_height = HEATMAP_MARGIN + HEATMAP_TITLE_HEIGHT + image_height + HEATMAP_MARGIN;
+    if (page_width > CAIRO_MAX_SIDE || page_height > CAIRO_MAX_SIDE) {
+        fprintf(stderr, "dafl-demo: cannot write %s: a %zu x %zu plane does not fit in an "
+                        "image (cairo draws at most %d pixels a side)\n",
+                path, height, width, CAIRO_MAX_SIDE);
         return -1;
     }
-    double bar_x = HEATMAP_MARGIN + image_width + BAR_GAP;
-    int page_width = (int)(bar_x + BAR_WIDTH + TICK_LENGTH + BAR_LABEL_WIDTH);
-    int page_height = (int)(HEATMAP_MARGIN + HEATMAP_TITLE_HEIGHT + image_height + HEATMAP_MARGIN);
     cairo_surface_t *surface;
-    cairo_t *cr = create_page(page_width, page_height, &surface);
+    cairo_t *cr = create_page((int)page_width, (int)page_height, &surface);
 
     set_font(cr, TEXT_SIZE, TEXT_BOLD);
     draw_text(cr, HEATMAP_MARGIN, HEATMAP_MARGIN, ANCHOR_LEFT, colour_ink, title);
