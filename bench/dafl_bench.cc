@@ -2,7 +2,7 @@
  * dafl-bench: how fast every dafl loss runs on every instruction set this CPU has, and
  * how that compares with references measured in the same run.
  *
- * What is measured (one thread throughout; names are loss/pass/implementation/elements):
+ * What is measured (one thread except the "-tN" rows; names are loss/pass/impl/elements):
  *   - every loss, forward only ("fwd") and forward + gradient ("fwd_grad"), with its
  *     kernels forced through dafl_set_isa() to each ISA the CPU has (the run's label is
  *     the ISA's name); an ISA the CPU or the build lacks is not registered, and a line

@@ -409,7 +409,7 @@ def write_plot(res, machine, path, title_date):
     losses.grid(True, axis="x", alpha=0.3)
     losses.set_title(f"every loss, forward + gradient, dafl {best}, one thread "
                      "(bandwidth: the loop moving the same 12 B/element)", fontsize=10)
-    losses.legend(fontsize=8, loc="lower right")
+    losses.legend(fontsize=8, loc="center right")
     fig.suptitle(title, fontsize=11)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
