@@ -359,8 +359,8 @@ END {
     print ".B auto"
     print "with one warning on standard error."
     print ".SH EXAMPLES"
-    print "The penalty\\-reduced focal loss of four logits and its gradient, with the"
-    print "default parameters:"
+    print "A complete program (the example of the README, which the Debian package's"
+    print "autopkgtest compiles and runs):"
     print ".PP"
     print ".EX"
     inside = 0; lines = 0
