@@ -5,6 +5,8 @@
 #                                            usr, or /usr), shared and static
 #   tests/consumers/run.sh meson-subproject  the Meson project with this source tree as
 #                                            its subproject: only the library is built
+#   tests/consumers/run.sh meson-installed   the Meson project against the dafl that
+#                                            pkg-config finds (no fallback)
 # Run from the top of the source tree.
 set -euo pipefail
 
@@ -43,11 +45,25 @@ meson-subproject)
         *) echo "FAIL: the subproject builds $target"; exit 1 ;;
         esac
     done
+    dependencies=$(meson introspect --dependencies "$work/build" |
+        python3 -c 'import json, sys; print(*sorted(d["name"] for d in json.load(sys.stdin)))')
+    echo "dependencies: $dependencies"
+    for dependency in $dependencies; do
+        case $dependency in
+        cairo | check | benchmark | mpi | ompi* | mpich*)
+            echo "FAIL: the subproject looks for $dependency"; exit 1 ;;
+        esac
+    done
+    ninja -C "$work/build"
+    meson test -C "$work/build" --print-errorlogs
+    ;;
+meson-installed)
+    meson setup "$work/build" "$work/meson" --wrap-mode=nofallback
     ninja -C "$work/build"
     meson test -C "$work/build" --print-errorlogs
     ;;
 *)
-    echo "usage: $0 cmake PREFIX | meson-subproject" >&2
+    echo "usage: $0 cmake PREFIX | meson-subproject | meson-installed" >&2
     exit 2
     ;;
 esac
