@@ -20,7 +20,7 @@ cmake)
     cmake -S "$work/cmake" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" \
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
     cmake --build "$work/build"
-    libdir=$(dirname "$(find "$prefix" -name 'libdafl.so.*' -type f | head -n 1)")
+    libdir=$(dirname "$(find "$prefix"/lib* -maxdepth 2 -name 'libdafl.so.*' -type f | head -n 1)")
     LD_LIBRARY_PATH=$libdir "$work/build/consumer_shared"
     LD_LIBRARY_PATH=$libdir ldd "$work/build/consumer_shared" | grep -F "$libdir/libdafl.so." ||
         { echo "FAIL: consumer_shared does not load the libdafl.so.* of $prefix"; exit 1; }
