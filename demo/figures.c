@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <string.h>
 
 /* ---- colours and value scales ------------------------------------------------------ */
 
@@ -248,8 +247,8 @@ static void mark_pixel(cairo_t *cr, double panel_x, double panel_y, const crop *
     if (crop_column < 0 || crop_row < 0 || crop_column >= CROP_SIDE || crop_row >= CROP_SIDE)
         return;
     /* Outline just outside the pixel's block, so its own colour stays visible. */
-    outline_square(cr, panel_x + (crop_column + 0.5) * MAGNIFY,
-                   panel_y + (crop_row + 0.5) * MAGNIFY, MAGNIFY + 2, colour);
+    outline_square(cr, panel_x + ((double)crop_column + 0.5) * MAGNIFY,
+                   panel_y + ((double)crop_row + 0.5) * MAGNIFY, MAGNIFY + 2, colour);
 }
 
 static void frame(cairo_t *cr, double x, double y, double width, double height)
