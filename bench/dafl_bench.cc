@@ -2,7 +2,7 @@
  * dafl-bench: how fast every dafl loss runs on every instruction set this CPU has, and
  * how that compares with references measured in the same run.
  *
- * What is measured (one thread throughout; names are loss/pass/implementation/elements):
+ * What is measured (one thread except the "-tN" rows; names are loss/pass/impl/elements):
  *   - every loss, forward only ("fwd") and forward + gradient ("fwd_grad"), with its
  *     kernels forced through dafl_set_isa() to each ISA the CPU has (the run's label is
  *     the ISA's name); an ISA the CPU or the build lacks is not registered, and a line
@@ -31,7 +31,15 @@
  * the scalar kernels' bits, and the naive loops agree with dafl's clamped-logits mode.
  * It exits with status 1 and a message when they do not.  Times are never checked.
  *
- * Own flags (besides Google Benchmark's --benchmark_*):
+ * What each row says (console and JSON): its label names the ISA (or the reference), the
+ * threads the call ran on and the clock its rates are per; the counter dafl_threads and
+ * the JSON field "threads" give the thread count.  One-thread rows report rates per CPU
+ * second of the calling thread (Google Benchmark's default: time the scheduler gave to
+ * other work does not count); the multi-thread rows ("-tN") per wall-clock second, since
+ * the calling thread's CPU time would count only its own share of the work.  The JSON
+ * context carries dafl's version, the compilers and the flags dafl was built with.
+ *
+ * Own flags (besides Google Benchmark's --benchmark_*, all listed by --help):
  *   --dafl_max_elements=N   measure sizes up to N elements only (default: 64 M; the
  *                           buffers take 12 bytes per element of the largest size)
  */
@@ -305,6 +313,21 @@ void set_throughput(benchmark::State &state, size_t n, int64_t bytes_per_call)
     state.SetBytesProcessed(int64_t(state.iterations()) * bytes_per_call);
 }
 
+// The threads a call of n elements runs on when dafl may use `threads`: smaller calls
+// stay on the calling thread.
+int threads_used(size_t n, int threads)
+{
+    return n < DAFL_MIN_PARALLEL_ELEMENTS ? 1 : threads;
+}
+
+// "avx2, 1 thread, CPU time": what ran, on how many threads, and the clock its rates are
+// per (wall_clock: registered with UseRealTime(), see add()).
+std::string row_label(const std::string &what, int threads, bool wall_clock)
+{
+    return what + ", " + std::to_string(threads) + (threads == 1 ? " thread" : " threads") +
+           (wall_clock ? ", wall-clock time" : ", CPU time");
+}
+
 // Elements of the untimed call before a measurement (see run_dafl).
 size_t warm_up_elements(size_t n)
 {
@@ -312,7 +335,7 @@ size_t warm_up_elements(size_t n)
 }
 
 void run_dafl(benchmark::State &state, const LossCase *c, dafl_isa isa, bool with_grad,
-              int threads)
+              int threads, bool wall_clock)
 {
     const size_t n = size_t(state.range(0));
     dafl_status st = dafl_set_isa(isa);
@@ -342,7 +365,8 @@ void run_dafl(benchmark::State &state, const LossCase *c, dafl_isa isa, bool wit
             benchmark::ClobberMemory();
         }
         set_throughput(state, n, bytes_moved(*c, n, with_grad));
-        state.SetLabel(dafl_isa_name(isa));
+        state.counters["dafl_threads"] = threads_used(n, threads);
+        state.SetLabel(row_label(dafl_isa_name(isa), threads_used(n, threads), wall_clock));
     }
 #ifdef DAFL_MAX_THREADS
     dafl_set_threads(1);
@@ -364,7 +388,8 @@ void run_bandwidth(benchmark::State &state, bool with_grad)
             benchmark::DoNotOptimize(bandwidth_read(data.x, data.y, n));
     }
     set_throughput(state, n, int64_t(n) * (with_grad ? 12 : 8));
-    state.SetLabel(with_grad ? "memory, 12 B/element" : "memory, 8 B/element");
+    state.counters["dafl_threads"] = 1;
+    state.SetLabel(row_label(with_grad ? "memory, 12 B/element" : "memory, 8 B/element", 1, false));
 }
 
 // The bandwidth loop on `threads` threads, each moving a contiguous share: the limit the
@@ -390,7 +415,8 @@ void run_bandwidth_threads(benchmark::State &state, int threads)
         benchmark::ClobberMemory();
     }
     set_throughput(state, n, int64_t(n) * 12);
-    state.SetLabel("memory, 12 B/element, " + std::to_string(threads) + " threads");
+    state.counters["dafl_threads"] = threads;
+    state.SetLabel(row_label("memory, 12 B/element", threads, true));
 }
 
 using NaiveLoop = double (*)(const float *, const float *, size_t, float, float, float, float,
@@ -408,7 +434,8 @@ void run_naive(benchmark::State &state, NaiveLoop loop, const char *label)
         benchmark::ClobberMemory();
     }
     set_throughput(state, n, int64_t(n) * 12);
-    state.SetLabel(label);
+    state.counters["dafl_threads"] = 1;
+    state.SetLabel(row_label(label, 1, false));
 }
 
 // ---- checks before measuring ---------------------------------------------------------
@@ -523,12 +550,36 @@ template <class Base> class RatioReporter : public Base {
     void ReportRuns(const std::vector<Run> &runs) override
     {
         std::vector<Run> out(runs);
-        for (Run &run : out)
+        for (Run &run : out) {
+            set_threads(run);
             add_ratios(run);
+        }
         Base::ReportRuns(out);
     }
 
   private:
+    std::map<std::string, int> threads_by_run_; // benchmark name with its size
+
+    // Google Benchmark's "threads" is the number of threads running the benchmark loop,
+    // always 1 here; the threads that did the work are those of the dafl_threads counter,
+    // so the field gets them (the standard deviation of a counter is no thread count:
+    // those aggregates take the count of their runs).
+    void set_threads(Run &run)
+    {
+        const std::string key = run.run_name.function_name + "/" + run.run_name.args;
+        auto counter = run.counters.find("dafl_threads");
+        bool is_count = run.run_type != Run::RT_Aggregate || run.aggregate_name == "mean" ||
+                        run.aggregate_name == "median";
+        if (counter != run.counters.end() && is_count && counter->second.value >= 1)
+            threads_by_run_[key] = int(counter->second.value);
+        auto known = threads_by_run_.find(key);
+        if (known != threads_by_run_.end()) {
+            run.threads = known->second;
+            if (counter != run.counters.end())
+                counter->second.value = known->second;
+        }
+    }
+
     // reference role, gradient or not, size, aggregate name, repetition
     using Key = std::tuple<Role, bool, std::string, std::string, int64_t>;
     std::map<Key, double> reference_rate_;
@@ -683,7 +734,7 @@ void register_all(const std::vector<dafl_isa> &isas, size_t max_elements, int po
                 for (dafl_isa isa : isas)
                     add(std::string(c.name) + "/" + pass_name(g) + "/" + dafl_isa_name(isa),
                         {Role::dafl, g, c.penalty_focal}, n,
-                        [&c, isa, g](benchmark::State &s) { run_dafl(s, &c, isa, g, 1); });
+                        [&c, isa, g](benchmark::State &s) { run_dafl(s, &c, isa, g, 1, false); });
 
         // Thread scaling: the headline call in wall-clock time on one thread and on all of
         // dafl's threads (below DAFL_MIN_PARALLEL_ELEMENTS both run on the calling thread:
@@ -695,7 +746,7 @@ void register_all(const std::vector<dafl_isa> &isas, size_t max_elements, int po
             for (int t : {1, pool_threads}) {
                 std::string impl = std::string(dafl_isa_name(best)) + "-t" + std::to_string(t);
                 add(std::string(c.name) + "/fwd_grad/" + impl, {Role::dafl, true, true}, n,
-                    [&c, best, t](benchmark::State &s) { run_dafl(s, &c, best, true, t); },
+                    [&c, best, t](benchmark::State &s) { run_dafl(s, &c, best, true, t, true); },
                     true);
             }
             if (n >= (size_t(1) << 20))
@@ -732,12 +783,65 @@ bool parse_own_flags(int *argc, char **argv, size_t *max_elements)
     return true;
 }
 
+// --help: Google Benchmark's flags, then this program's.
+void print_help()
+{
+    benchmark::PrintDefaultHelp();
+    std::printf("\n"
+                "dafl-bench's own flags:\n"
+                "  [--dafl_max_elements=<N>]  measure sizes up to N elements only\n"
+                "                             (default %zu; the buffers take 12 bytes per\n"
+                "                             element of the largest size measured)\n"
+                "\n"
+                "Rows: loss/pass/implementation/elements.  The label names the ISA (or the\n"
+                "reference), the threads and the clock: one-thread rows are per CPU second of\n"
+                "the calling thread, \"-tN\" rows per wall-clock second.  The JSON context\n"
+                "holds dafl's version and how it was compiled.\n",
+                kSizes[sizeof kSizes / sizeof kSizes[0] - 1]);
+}
+
+#ifndef DAFL_BENCH_C_COMPILER // set by bench/meson.build
+#define DAFL_BENCH_C_COMPILER "unknown"
+#define DAFL_BENCH_CXX_COMPILER "unknown"
+#define DAFL_BENCH_BUILDTYPE "unknown"
+#define DAFL_BENCH_C_FLAGS "unknown"
+#define DAFL_BENCH_NAIVE_O2_FLAGS "unknown"
+#define DAFL_BENCH_NAIVE_AUTOVEC_FLAGS "unknown"
+#define DAFL_BENCH_BANDWIDTH_FLAGS "unknown"
+#endif
+
+// What a reader of the JSON needs to know about what was measured.
+void add_context(int pool_threads)
+{
+    benchmark::AddCustomContext("dafl_version", dafl_version());
+    benchmark::AddCustomContext("dafl_header_version", DAFL_VERSION_STRING);
+    benchmark::AddCustomContext("dafl_c_compiler", DAFL_BENCH_C_COMPILER);
+    benchmark::AddCustomContext("dafl_c_flags", DAFL_BENCH_C_FLAGS);
+    benchmark::AddCustomContext("dafl_isa_flags", "each ISA's kernels are compiled with "
+                                                  "only its own -m flags on top (meson.build)");
+    benchmark::AddCustomContext("dafl_buildtype", DAFL_BENCH_BUILDTYPE);
+    benchmark::AddCustomContext("dafl_bench_cxx_compiler", DAFL_BENCH_CXX_COMPILER);
+    benchmark::AddCustomContext("dafl_threads_available", std::to_string(pool_threads));
+    benchmark::AddCustomContext("dafl_threads_of_rows",
+                                "1, except rows named -tN: N (counter dafl_threads, field "
+                                "threads); calls under " +
+                                    std::to_string(DAFL_MIN_PARALLEL_ELEMENTS) +
+                                    " elements always run on 1");
+    benchmark::AddCustomContext("dafl_clock",
+                                "one-thread rows: CPU time of the calling thread; -tN rows: "
+                                "wall-clock (real) time; items_per_second follows that clock");
+    benchmark::AddCustomContext("dafl_reference_flags",
+                                "naive loop O2: " DAFL_BENCH_NAIVE_O2_FLAGS
+                                "; naive loop autovec: " DAFL_BENCH_NAIVE_AUTOVEC_FLAGS
+                                "; bandwidth loops: " DAFL_BENCH_BANDWIDTH_FLAGS);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
     const OutputFlags flags = read_output_flags(argc, argv);
-    benchmark::Initialize(&argc, argv);
+    benchmark::Initialize(&argc, argv, print_help);
     size_t max_elements = kSizes[sizeof kSizes / sizeof kSizes[0] - 1];
     if (!parse_own_flags(&argc, argv, &max_elements))
         return 1;
@@ -774,6 +878,7 @@ int main(int argc, char **argv)
                          "%zu configurations, with and without the gradient\n",
                  sizeof kCases / sizeof kCases[0]);
 
+    add_context(pool_threads);
     register_all(isas, max_elements, pool_threads);
 
     std::unique_ptr<benchmark::BenchmarkReporter> display = make_reporter(flags.format, true, flags);

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "dafl.h"
-#include "png_writer.h"
+#include "figures.h"
 
 /* ---- defaults and fixed choices --------------------------------------------------- */
 
@@ -53,14 +53,8 @@
 /* Minimum time spent timing the fused call, so that timer resolution does not matter. */
 #define MIN_TIMING_SECONDS 0.3
 
-/* The figure: a crop of CROP_SIDE x CROP_SIDE pixels around one keypoint, each pixel
- * drawn as a MAGNIFY x MAGNIFY block, log colour scales spanning LOG_DECADES decades. */
-#define CROP_HALF 16
-#define CROP_SIDE (2 * CROP_HALF + 1)
-#define MAGNIFY 7
-#define PANEL_SIDE (CROP_SIDE * MAGNIFY)
+/* The radius the figure's keypoint should have (see choose_figure_keypoint). */
 #define PREFERRED_FIGURE_RADIUS 8
-#define LOG_DECADES 5
 
 /* The full-plane heatmap files are magnified to about this many pixels on a side. */
 #define HEATMAP_FILE_SIDE 512
@@ -84,6 +78,7 @@ typedef struct demo_options {
     const char *output_dir;
     int isa_requested; /* 0: leave the library's choice (DAFL_ISA or auto) alone */
     dafl_isa isa;
+    int threads; /* 0: dafl's default, the online CPUs */
 } demo_options;
 
 typedef enum parse_result { PARSE_RUN, PARSE_HELP, PARSE_ERROR } parse_result;
@@ -114,9 +109,11 @@ static void print_usage(FILE *stream, const char *program)
             "                       (default %s)\n"
             "  -i, --isa NAME       kernels: scalar, avx2, avx512, neon or auto\n"
             "                       (default: the DAFL_ISA environment variable, else auto)\n"
+            "  -t, --threads T      threads of the loss calls, 1 to %d (default: the\n"
+            "                       machine's online CPUs)\n"
             "  -h, --help           show this help\n",
             program, DEFAULT_BATCH, DEFAULT_CHANNELS, DEFAULT_SIZE, DEFAULT_SIZE,
-            DEFAULT_KEYPOINTS, DEFAULT_SEED, DEFAULT_OUTPUT_DIR);
+            DEFAULT_KEYPOINTS, DEFAULT_SEED, DEFAULT_OUTPUT_DIR, DAFL_MAX_THREADS);
 }
 
 static int parse_unsigned(const char *text, uint64_t min, uint64_t max, uint64_t *value)
@@ -196,6 +193,7 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, 'S'},
     {"output", required_argument, NULL, 'o'},
     {"isa", required_argument, NULL, 'i'},
+    {"threads", required_argument, NULL, 't'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -225,10 +223,11 @@ static parse_result parse_options(int argc, char **argv, demo_options *options)
         .output_dir = DEFAULT_OUTPUT_DIR,
         .isa_requested = 0,
         .isa = DAFL_ISA_AUTO,
+        .threads = 0,
     };
 
     int option;
-    while ((option = getopt_long(argc, argv, "n:c:s:k:a:b:S:o:i:h", long_options, NULL)) !=
+    while ((option = getopt_long(argc, argv, "n:c:s:k:a:b:S:o:i:t:h", long_options, NULL)) !=
            -1) {
         int bad = 0;
         switch (option) {
@@ -267,6 +266,12 @@ static parse_result parse_options(int argc, char **argv, demo_options *options)
             bad = parse_isa(optarg, &options->isa);
             options->isa_requested = 1;
             break;
+        case 't': {
+            size_t threads = 0;
+            bad = parse_count(optarg, 1, DAFL_MAX_THREADS, &threads);
+            options->threads = (int)threads;
+            break;
+        }
         case 'h':
             print_usage(stdout, program);
             return PARSE_HELP;
@@ -622,16 +627,6 @@ static int time_penalty_focal(const demo_options *options, synthetic_batch *batc
 
 /* ---- per-pixel maps of the figure's plane ------------------------------------------ */
 
-enum { LOSS_BCE, LOSS_PLAIN_FOCAL, LOSS_PENALTY_FOCAL, LOSS_MSE, LOSS_KINDS };
-
-typedef struct plane_maps {
-    const float *target;
-    const float *hard_label;
-    const float *probability;
-    float *loss[LOSS_KINDS];
-    float *gradient_magnitude[LOSS_KINDS]; /* |d loss / d logit| */
-} plane_maps;
-
 static void free_plane_maps(plane_maps *maps)
 {
     for (int kind = 0; kind < LOSS_KINDS; kind++) {
@@ -787,534 +782,6 @@ static int busiest_plane(const synthetic_batch *batch, size_t *image, size_t *ch
     return 0;
 }
 
-/* ---- drawing: canvas, font, colours ------------------------------------------------ */
-
-typedef struct rgb {
-    uint8_t r, g, b;
-} rgb;
-
-static const rgb colour_page = {255, 255, 255};
-static const rgb colour_ink = {20, 20, 20};
-static const rgb colour_muted_ink = {90, 90, 90};
-static const rgb colour_outside_image = {128, 128, 128};
-static const rgb colour_keypoint_marker = {0, 230, 255};
-static const rgb colour_peak_marker = {60, 255, 60};
-static const rgb colour_keypoint_ink = {0, 130, 170};
-static const rgb colour_peak_ink = {0, 140, 0};
-
-typedef struct canvas {
-    uint8_t *pixels; /* RGB, rows top to bottom */
-    long width;
-    long height;
-} canvas;
-
-static void fill_rect(canvas *picture, long x, long y, long width, long height, rgb colour)
-{
-    /* Clip, so callers may draw partly outside the canvas. */
-    long x_end = x + width < picture->width ? x + width : picture->width;
-    long y_end = y + height < picture->height ? y + height : picture->height;
-    for (long row = y < 0 ? 0 : y; row < y_end; row++) {
-        for (long column = x < 0 ? 0 : x; column < x_end; column++) {
-            uint8_t *pixel = picture->pixels + ((size_t)row * (size_t)picture->width +
-                                                (size_t)column) * 3;
-            pixel[0] = colour.r;
-            pixel[1] = colour.g;
-            pixel[2] = colour.b;
-        }
-    }
-}
-
-static int canvas_create(canvas *picture, long width, long height)
-{
-    picture->width = width;
-    picture->height = height;
-    picture->pixels = malloc((size_t)width * (size_t)height * 3);
-    if (picture->pixels == NULL)
-        return -1;
-    fill_rect(picture, 0, 0, width, height, colour_page);
-    return 0;
-}
-
-static void outline_rect(canvas *picture, long x, long y, long width, long height,
-                         long thickness, rgb colour)
-{
-    fill_rect(picture, x, y, width, thickness, colour);
-    fill_rect(picture, x, y + height - thickness, width, thickness, colour);
-    fill_rect(picture, x, y, thickness, height, colour);
-    fill_rect(picture, x + width - thickness, y, thickness, height, colour);
-}
-
-/* A 5x7 bitmap font for the characters the labels use; bit 4 of a row is its leftmost
- * pixel.  Lower-case letters are drawn as capitals. */
-typedef struct glyph {
-    char symbol;
-    uint8_t rows[7];
-} glyph;
-
-static const glyph font[] = {
-    {' ', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00}},
-    {'A', {0x0e, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11}},
-    {'B', {0x1e, 0x11, 0x11, 0x1e, 0x11, 0x11, 0x1e}},
-    {'C', {0x0e, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0e}},
-    {'D', {0x1e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1e}},
-    {'E', {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x1f}},
-    {'F', {0x1f, 0x10, 0x10, 0x1e, 0x10, 0x10, 0x10}},
-    {'G', {0x0e, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0f}},
-    {'H', {0x11, 0x11, 0x11, 0x1f, 0x11, 0x11, 0x11}},
-    {'I', {0x0e, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0e}},
-    {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0c}},
-    {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}},
-    {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1f}},
-    {'M', {0x11, 0x1b, 0x15, 0x15, 0x11, 0x11, 0x11}},
-    {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},
-    {'O', {0x0e, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e}},
-    {'P', {0x1e, 0x11, 0x11, 0x1e, 0x10, 0x10, 0x10}},
-    {'Q', {0x0e, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0d}},
-    {'R', {0x1e, 0x11, 0x11, 0x1e, 0x14, 0x12, 0x11}},
-    {'S', {0x0f, 0x10, 0x10, 0x0e, 0x01, 0x01, 0x1e}},
-    {'T', {0x1f, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-    {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0e}},
-    {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0a, 0x04}},
-    {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0a}},
-    {'X', {0x11, 0x11, 0x0a, 0x04, 0x0a, 0x11, 0x11}},
-    {'Y', {0x11, 0x11, 0x0a, 0x04, 0x04, 0x04, 0x04}},
-    {'Z', {0x1f, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1f}},
-    {'0', {0x0e, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0e}},
-    {'1', {0x04, 0x0c, 0x04, 0x04, 0x04, 0x04, 0x0e}},
-    {'2', {0x0e, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1f}},
-    {'3', {0x1f, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0e}},
-    {'4', {0x02, 0x06, 0x0a, 0x12, 0x1f, 0x02, 0x02}},
-    {'5', {0x1f, 0x10, 0x1e, 0x01, 0x01, 0x11, 0x0e}},
-    {'6', {0x06, 0x08, 0x10, 0x1e, 0x11, 0x11, 0x0e}},
-    {'7', {0x1f, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-    {'8', {0x0e, 0x11, 0x11, 0x0e, 0x11, 0x11, 0x0e}},
-    {'9', {0x0e, 0x11, 0x11, 0x0f, 0x01, 0x02, 0x0c}},
-    {'-', {0x00, 0x00, 0x00, 0x1f, 0x00, 0x00, 0x00}},
-    {'+', {0x00, 0x04, 0x04, 0x1f, 0x04, 0x04, 0x00}},
-    {'=', {0x00, 0x00, 0x1f, 0x00, 0x1f, 0x00, 0x00}},
-    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0c, 0x0c}},
-    {',', {0x00, 0x00, 0x00, 0x00, 0x0c, 0x04, 0x08}},
-    {':', {0x00, 0x0c, 0x0c, 0x00, 0x0c, 0x0c, 0x00}},
-    {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
-    {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
-    {'/', {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10}},
-    {'|', {0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-    {'*', {0x00, 0x04, 0x15, 0x0e, 0x15, 0x04, 0x00}},
-    {'?', {0x0e, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
-};
-
-#define GLYPH_WIDTH 5
-#define GLYPH_HEIGHT 7
-#define GLYPH_ADVANCE 6 /* one blank column between characters */
-
-static const uint8_t *glyph_rows(char symbol)
-{
-    if (symbol >= 'a' && symbol <= 'z')
-        symbol = (char)(symbol - 'a' + 'A');
-    for (size_t i = 0; i < sizeof font / sizeof font[0]; i++) {
-        if (font[i].symbol == symbol)
-            return font[i].rows;
-    }
-    return glyph_rows('?');
-}
-
-static long text_width(const char *text, long scale)
-{
-    size_t length = strlen(text);
-    return length == 0 ? 0 : ((long)length * GLYPH_ADVANCE - 1) * scale;
-}
-
-static void draw_text(canvas *picture, long x, long y, long scale, rgb colour, const char *text)
-{
-    for (; *text != '\0'; text++, x += GLYPH_ADVANCE * scale) {
-        const uint8_t *rows = glyph_rows(*text);
-        for (long row = 0; row < GLYPH_HEIGHT; row++) {
-            for (long column = 0; column < GLYPH_WIDTH; column++) {
-                if (rows[row] & (0x10u >> column))
-                    fill_rect(picture, x + column * scale, y + row * scale, scale, scale,
-                              colour);
-            }
-        }
-    }
-}
-
-static void draw_text_centred(canvas *picture, long centre_x, long y, long scale, rgb colour,
-                              const char *text)
-{
-    draw_text(picture, centre_x - text_width(text, scale) / 2, y, scale, colour, text);
-}
-
-/* An approximation of the "inferno" colour map: black through purple and orange to pale
- * yellow, brightness rising monotonically, so dark = small and bright = large also in
- * grey print.  Linear interpolation between five anchor colours. */
-static const rgb inferno_anchors[] = {
-    {0, 0, 4}, {87, 16, 110}, {188, 55, 84}, {249, 142, 9}, {252, 255, 164},
-};
-
-static rgb inferno(double t)
-{
-    const size_t segments = sizeof inferno_anchors / sizeof inferno_anchors[0] - 1;
-    if (!(t > 0.0))
-        t = 0.0; /* also NaN */
-    if (t > 1.0)
-        t = 1.0;
-    double position = t * (double)segments;
-    size_t segment = (size_t)position;
-    if (segment >= segments)
-        segment = segments - 1;
-    double fraction = position - (double)segment;
-    rgb low = inferno_anchors[segment];
-    rgb high = inferno_anchors[segment + 1];
-    return (rgb){
-        (uint8_t)lround(low.r + fraction * (high.r - low.r)),
-        (uint8_t)lround(low.g + fraction * (high.g - low.g)),
-        (uint8_t)lround(low.b + fraction * (high.b - low.b)),
-    };
-}
-
-/* How panel values become colours: linear grey from 0 to 1, or the colour map over
- * log10 of the value from low_decade to high_decade (zero and below: the bottom colour). */
-typedef struct value_scale {
-    int logarithmic;
-    int low_decade;
-    int high_decade;
-} value_scale;
-
-static rgb colour_of_value(double value, const value_scale *scale)
-{
-    if (!scale->logarithmic) {
-        double t = value > 0.0 ? (value < 1.0 ? value : 1.0) : 0.0;
-        uint8_t level = (uint8_t)lround(255.0 * t);
-        return (rgb){level, level, level};
-    }
-    if (!(value > 0.0))
-        return inferno(0.0);
-    double t = (log10(value) - scale->low_decade) / (scale->high_decade - scale->low_decade);
-    return inferno(t);
-}
-
-/* ---- the figure --------------------------------------------------------------------- */
-
-typedef struct crop {
-    size_t height; /* of the plane the values come from */
-    size_t width;
-    long centre_x;
-    long centre_y;
-} crop;
-
-static int crop_pixel(const crop *view, long crop_row, long crop_column, size_t *index)
-{
-    long row = view->centre_y - CROP_HALF + crop_row;
-    long column = view->centre_x - CROP_HALF + crop_column;
-    if (row < 0 || column < 0 || row >= (long)view->height || column >= (long)view->width)
-        return 0;
-    *index = (size_t)row * view->width + (size_t)column;
-    return 1;
-}
-
-/* Largest value, and the sum, over the part of the crop inside the image. */
-static void crop_extent(const float *values, const crop *view, double *largest, double *sum)
-{
-    *largest = 0.0;
-    *sum = 0.0;
-    for (long row = 0; row < CROP_SIDE; row++) {
-        for (long column = 0; column < CROP_SIDE; column++) {
-            size_t index;
-            if (!crop_pixel(view, row, column, &index))
-                continue;
-            double value = values[index];
-            *sum += value;
-            if (value > *largest)
-                *largest = value;
-        }
-    }
-}
-
-/* A log scale covering LOG_DECADES decades and topped by the decade above the largest
- * value of the row, so all panels of a row share one scale. */
-static value_scale shared_log_scale(float *const *maps, const crop *view)
-{
-    double row_largest = 0.0;
-    for (int kind = 0; kind < LOSS_KINDS; kind++) {
-        double largest, sum;
-        crop_extent(maps[kind], view, &largest, &sum);
-        if (largest > row_largest)
-            row_largest = largest;
-    }
-    int top = row_largest > 0.0 ? (int)ceil(log10(row_largest)) : 0;
-    return (value_scale){1, top - LOG_DECADES, top};
-}
-
-typedef struct marker_positions {
-    long keypoint_x, keypoint_y; /* in plane coordinates */
-    long peak_x, peak_y;
-} marker_positions;
-
-static void mark_pixel(canvas *picture, long panel_x, long panel_y, const crop *view,
-                       long plane_x, long plane_y, rgb colour)
-{
-    long crop_column = plane_x - (view->centre_x - CROP_HALF);
-    long crop_row = plane_y - (view->centre_y - CROP_HALF);
-    if (crop_column < 0 || crop_row < 0 || crop_column >= CROP_SIDE || crop_row >= CROP_SIDE)
-        return;
-    /* Outline just outside the pixel's block, so its own colour stays visible. */
-    outline_rect(picture, panel_x + crop_column * MAGNIFY - 2, panel_y + crop_row * MAGNIFY - 2,
-                 MAGNIFY + 4, MAGNIFY + 4, 2, colour);
-}
-
-static void draw_panel(canvas *picture, long x, long y, const float *values, const crop *view,
-                       const value_scale *scale, const marker_positions *markers)
-{
-    for (long row = 0; row < CROP_SIDE; row++) {
-        for (long column = 0; column < CROP_SIDE; column++) {
-            size_t index;
-            rgb colour = colour_outside_image;
-            if (crop_pixel(view, row, column, &index))
-                colour = colour_of_value(values[index], scale);
-            fill_rect(picture, x + column * MAGNIFY, y + row * MAGNIFY, MAGNIFY, MAGNIFY,
-                      colour);
-        }
-    }
-    mark_pixel(picture, x, y, view, markers->peak_x, markers->peak_y, colour_peak_marker);
-    mark_pixel(picture, x, y, view, markers->keypoint_x, markers->keypoint_y,
-               colour_keypoint_marker);
-    outline_rect(picture, x - 1, y - 1, PANEL_SIDE + 2, PANEL_SIDE + 2, 1, colour_ink);
-}
-
-/* Layout of the figure, in pixels. */
-#define FIGURE_MARGIN 24
-#define TEXT_SCALE 2
-#define LINE_HEIGHT (9 * TEXT_SCALE)
-#define ROW_LABEL_WIDTH 132
-#define COLUMN_GAP 16
-#define HEADER_LINES 3
-#define HEADER_HEIGHT (HEADER_LINES * LINE_HEIGHT + 6)
-#define CAPTION_HEIGHT (LINE_HEIGHT + 8)
-#define ROW_GAP 20
-#define BAR_GAP 18
-#define BAR_WIDTH 20
-#define BAR_LABEL_WIDTH 64
-#define TITLE_HEIGHT (3 * LINE_HEIGHT + 12)
-#define FOOTER_LINES 3
-#define FIGURE_COLUMNS 4
-
-static long column_x(int column)
-{
-    return FIGURE_MARGIN + ROW_LABEL_WIDTH + column * (PANEL_SIDE + COLUMN_GAP);
-}
-
-static void draw_colour_bar(canvas *picture, long x, long y, const value_scale *scale)
-{
-    for (long row = 0; row < PANEL_SIDE; row++) {
-        double t = 1.0 - (double)row / (double)(PANEL_SIDE - 1);
-        fill_rect(picture, x, y + row, BAR_WIDTH, 1, inferno(t));
-    }
-    outline_rect(picture, x - 1, y - 1, BAR_WIDTH + 2, PANEL_SIDE + 2, 1, colour_ink);
-    int decades = scale->high_decade - scale->low_decade;
-    for (int decade = scale->low_decade; decade <= scale->high_decade; decade++) {
-        double t = (double)(decade - scale->low_decade) / decades;
-        long tick_y = y + lround((1.0 - t) * (PANEL_SIDE - 1));
-        fill_rect(picture, x + BAR_WIDTH, tick_y, 5, 1, colour_ink);
-        char label[16];
-        snprintf(label, sizeof label, "1E%d", decade);
-        draw_text(picture, x + BAR_WIDTH + 8, tick_y - GLYPH_HEIGHT * TEXT_SCALE / 2 + 1,
-                  TEXT_SCALE, colour_ink, label);
-    }
-}
-
-static void draw_column_header(canvas *picture, int column, long y, const char *const lines[],
-                               rgb colour)
-{
-    long centre = column_x(column) + PANEL_SIDE / 2;
-    for (int line = 0; line < HEADER_LINES; line++) {
-        if (lines[line] != NULL)
-            draw_text_centred(picture, centre, y + line * LINE_HEIGHT, TEXT_SCALE,
-                              line == 0 ? colour_ink : colour, lines[line]);
-    }
-}
-
-static void draw_row_label(canvas *picture, long y, const char *first, const char *second)
-{
-    long middle = y + PANEL_SIDE / 2;
-    draw_text(picture, FIGURE_MARGIN, middle - LINE_HEIGHT, TEXT_SCALE, colour_ink, first);
-    if (second != NULL)
-        draw_text(picture, FIGURE_MARGIN, middle + 2, TEXT_SCALE, colour_muted_ink, second);
-}
-
-typedef struct figure_input {
-    const plane_maps *maps;
-    crop view;
-    marker_positions markers;
-    size_t image;
-    size_t channel;
-    long radius;
-    float alpha;
-    float beta;
-} figure_input;
-
-static void format_value(char *text, size_t capacity, double value)
-{
-    snprintf(text, capacity, "%.3g", value);
-}
-
-static long draw_context_row(canvas *picture, long y, const figure_input *input)
-{
-    static const value_scale linear = {0, 0, 0};
-    const char *const target_header[HEADER_LINES] = {"TARGET Y", "GAUSSIAN AROUND", "KEYPOINT"};
-    const char *const prediction_header[HEADER_LINES] = {"PREDICTION", "P = SIGMOID(X)",
-                                                         "PEAK MISPLACED"};
-    const char *const label_header[HEADER_LINES] = {"HARD LABEL", "WHAT PLAIN BCE", "SEES"};
-    draw_column_header(picture, 0, y, target_header, colour_muted_ink);
-    draw_column_header(picture, 1, y, prediction_header, colour_muted_ink);
-    draw_column_header(picture, 2, y, label_header, colour_muted_ink);
-    long panel_y = y + HEADER_HEIGHT;
-    draw_row_label(picture, panel_y, "INPUTS", "0 TO 1");
-    const float *context[3] = {input->maps->target, input->maps->probability,
-                               input->maps->hard_label};
-    for (int column = 0; column < 3; column++)
-        draw_panel(picture, column_x(column), panel_y, context[column], &input->view, &linear,
-                   &input->markers);
-
-    /* The fourth cell explains the markers and the colour scales. */
-    long key_x = column_x(3);
-    long key_y = panel_y + 4;
-    outline_rect(picture, key_x, key_y, MAGNIFY + 4, MAGNIFY + 4, 2, colour_keypoint_marker);
-    draw_text(picture, key_x + MAGNIFY + 12, key_y, TEXT_SCALE, colour_keypoint_ink,
-              "KEYPOINT, Y=1");
-    key_y += LINE_HEIGHT + 6;
-    outline_rect(picture, key_x, key_y, MAGNIFY + 4, MAGNIFY + 4, 2, colour_peak_marker);
-    draw_text(picture, key_x + MAGNIFY + 12, key_y, TEXT_SCALE, colour_peak_ink,
-              "PREDICTED PEAK");
-    key_y += LINE_HEIGHT + 14;
-    static const char *const explanation[] = {
-        "LOSS, GRADIENT:",  "LOG10 COLOUR",    "SCALE, SHARED",    "ACROSS EACH ROW",
-        "",                 "GRADIENT: SIZE",  "OF D LOSS / D X,", "X = THE LOGIT",
-    };
-    for (size_t line = 0; line < sizeof explanation / sizeof explanation[0]; line++) {
-        draw_text(picture, key_x, key_y, TEXT_SCALE, colour_muted_ink, explanation[line]);
-        key_y += LINE_HEIGHT;
-    }
-    return panel_y + PANEL_SIDE + ROW_GAP;
-}
-
-static long draw_loss_row(canvas *picture, long y, const figure_input *input,
-                          float *const *maps, const char *label_first,
-                          const char *label_second)
-{
-    char plain_parameters[48];
-    char penalty_parameters[48];
-    snprintf(plain_parameters, sizeof plain_parameters, "ALPHA %g, BETA 0", input->alpha);
-    snprintf(penalty_parameters, sizeof penalty_parameters, "ALPHA %g, BETA %g", input->alpha,
-             input->beta);
-    const char *const headers[LOSS_KINDS][HEADER_LINES] = {
-        [LOSS_BCE] = {"BCE", "HARD LABELS", NULL},
-        [LOSS_PLAIN_FOCAL] = {"FOCAL", "NO DISTANCE TERM", plain_parameters},
-        [LOSS_PENALTY_FOCAL] = {"DISTANCE-AWARE", "PENALTY FOCAL", penalty_parameters},
-        [LOSS_MSE] = {"MSE", "SIGMOID(X) VS Y", NULL},
-    };
-    for (int kind = 0; kind < LOSS_KINDS; kind++)
-        draw_column_header(picture, kind, y, headers[kind], colour_muted_ink);
-
-    long panel_y = y + HEADER_HEIGHT;
-    draw_row_label(picture, panel_y, label_first, label_second);
-    value_scale scale = shared_log_scale(maps, &input->view);
-    for (int kind = 0; kind < LOSS_KINDS; kind++) {
-        draw_panel(picture, column_x(kind), panel_y, maps[kind], &input->view, &scale,
-                   &input->markers);
-        double largest, sum;
-        crop_extent(maps[kind], &input->view, &largest, &sum);
-        char value[32];
-        char caption[64];
-        format_value(value, sizeof value, sum);
-        snprintf(caption, sizeof caption, "CROP SUM %s", value);
-        draw_text_centred(picture, column_x(kind) + PANEL_SIDE / 2, panel_y + PANEL_SIDE + 8,
-                          TEXT_SCALE, colour_ink, caption);
-    }
-    draw_colour_bar(picture, column_x(FIGURE_COLUMNS) - COLUMN_GAP + BAR_GAP, panel_y, &scale);
-    return panel_y + PANEL_SIDE + CAPTION_HEIGHT + ROW_GAP;
-}
-
-static int write_figure(const char *path, const figure_input *input, const char *footer[],
-                        size_t footer_lines)
-{
-    long width = column_x(FIGURE_COLUMNS) - COLUMN_GAP + BAR_GAP + BAR_WIDTH + 8 +
-                 BAR_LABEL_WIDTH + FIGURE_MARGIN;
-    long row_height = HEADER_HEIGHT + PANEL_SIDE + CAPTION_HEIGHT + ROW_GAP;
-    long height = FIGURE_MARGIN + TITLE_HEIGHT + 3 * row_height +
-                  (long)footer_lines * LINE_HEIGHT + FIGURE_MARGIN;
-    canvas picture;
-    if (canvas_create(&picture, width, height) != 0) {
-        fprintf(stderr, "dafl-demo: out of memory for the figure\n");
-        return -1;
-    }
-
-    long y = FIGURE_MARGIN;
-    draw_text(&picture, FIGURE_MARGIN, y, TEXT_SCALE, colour_ink,
-              "WHERE EACH LOSS PUNISHES A NEAR MISS");
-    y += LINE_HEIGHT + 4;
-    char subtitle[160];
-    long miss_x = input->markers.peak_x - input->markers.keypoint_x;
-    long miss_y = input->markers.peak_y - input->markers.keypoint_y;
-    snprintf(subtitle, sizeof subtitle,
-             "IMAGE %zu, CHANNEL %zu: KEYPOINT AT X=%ld Y=%ld, GAUSSIAN RADIUS %ld, "
-             "PREDICTED PEAK %.1f PX AWAY",
-             input->image, input->channel, input->markers.keypoint_x,
-             input->markers.keypoint_y, input->radius,
-             sqrt((double)(miss_x * miss_x + miss_y * miss_y)));
-    draw_text(&picture, FIGURE_MARGIN, y, TEXT_SCALE, colour_muted_ink, subtitle);
-    y += LINE_HEIGHT;
-    char crop_line[120];
-    snprintf(crop_line, sizeof crop_line, "%dX%d PIXEL CROP, EACH PIXEL DRAWN %dX%d",
-             CROP_SIDE, CROP_SIDE, MAGNIFY, MAGNIFY);
-    draw_text(&picture, FIGURE_MARGIN, y, TEXT_SCALE, colour_muted_ink, crop_line);
-    y = FIGURE_MARGIN + TITLE_HEIGHT;
-
-    y = draw_context_row(&picture, y, input);
-    y = draw_loss_row(&picture, y, input, input->maps->loss, "LOSS", "PER PIXEL");
-    y = draw_loss_row(&picture, y, input, input->maps->gradient_magnitude, "GRADIENT",
-                      "MAGNITUDE");
-    for (size_t line = 0; line < footer_lines; line++) {
-        draw_text(&picture, FIGURE_MARGIN, y, TEXT_SCALE, line == 0 ? colour_ink
-                                                                    : colour_muted_ink,
-                  footer[line]);
-        y += LINE_HEIGHT;
-    }
-
-    int result = png_write_image(path, picture.pixels, (uint32_t)picture.width,
-                                 (uint32_t)picture.height, PNG_FORMAT_RGB8);
-    if (result != 0)
-        fprintf(stderr, "dafl-demo: cannot write %s: %s\n", path, strerror(errno));
-    free(picture.pixels);
-    return result;
-}
-
-/* A plane as an 8-bit grey image, 0 -> black, 1 -> white, each pixel drawn as a
- * magnify x magnify block (nearest neighbour) so that small heatmaps are easy to see. */
-static int write_plane_gray(const char *path, const float *values, size_t height, size_t width,
-                            size_t magnify)
-{
-    size_t out_height = height * magnify;
-    size_t out_width = width * magnify;
-    uint8_t *pixels = malloc(out_height * out_width);
-    if (pixels == NULL) {
-        fprintf(stderr, "dafl-demo: out of memory for %s\n", path);
-        return -1;
-    }
-    static const value_scale linear = {0, 0, 0};
-    for (size_t row = 0; row < out_height; row++) {
-        for (size_t column = 0; column < out_width; column++) {
-            float value = values[(row / magnify) * width + column / magnify];
-            pixels[row * out_width + column] = colour_of_value(value, &linear).r;
-        }
-    }
-    int result = png_write_image(path, pixels, (uint32_t)out_width, (uint32_t)out_height,
-                                 PNG_FORMAT_GRAY8);
-    if (result != 0)
-        fprintf(stderr, "dafl-demo: cannot write %s: %s\n", path, strerror(errno));
-    free(pixels);
-    return result;
-}
-
 /* ---- files ------------------------------------------------------------------------- */
 
 /* mkdir -p: creates each missing directory along the path. */
@@ -1408,8 +875,11 @@ static void print_batch_summary(const demo_options *options, const synthetic_bat
            losses->plain_focal);
     printf("  %-56s %.9g\n", "BCE with logits vs hard labels, mean", losses->bce);
     printf("  %-56s %.9g\n", "MSE of sigmoid(logits) vs target heatmap, mean", losses->mse);
-    printf("\nspeed (%s kernels): penalty-reduced focal forward+gradient, one fused call\n",
-           dafl_isa_name(dafl_active_isa()));
+    /* Calls of at least DAFL_MIN_PARALLEL_ELEMENTS are split over dafl_threads(). */
+    int threads = batch->count >= DAFL_MIN_PARALLEL_ELEMENTS ? dafl_threads() : 1;
+    printf("\nspeed (%s kernels, %d thread%s): penalty-reduced focal forward+gradient, "
+           "one fused call\n",
+           dafl_isa_name(dafl_active_isa()), threads, threads == 1 ? "" : "s");
     printf("  %lu calls x %zu elements in %.3f s: %.1f M elements/s\n", speed->calls,
            batch->count, speed->seconds, speed->elements_per_second * 1e-6);
 }
@@ -1420,17 +890,17 @@ static void describe_near_miss(const plane_maps *maps, const crop *view, long x,
 {
     second[0] = '\0';
     if (x < 0 || y < 0 || x >= (long)view->width || y >= (long)view->height) {
-        snprintf(first, capacity, "THE PREDICTED PEAK LIES OUTSIDE THE IMAGE");
+        snprintf(first, capacity, "The predicted peak lies outside the image");
         return;
     }
     size_t index = (size_t)y * view->width + (size_t)x;
     char values[LOSS_KINDS][32];
     for (int kind = 0; kind < LOSS_KINDS; kind++)
         format_value(values[kind], sizeof values[kind], maps->loss[kind][index]);
-    snprintf(first, capacity, "AT THE PREDICTED PEAK: TARGET Y=%.2f, PREDICTION P=%.2f",
+    snprintf(first, capacity, "At the predicted peak: target y = %.2f, prediction p = %.2f",
              maps->target[index], maps->probability[index]);
     snprintf(second, capacity,
-             "LOSS THERE: BCE %s, FOCAL %s, DISTANCE-AWARE FOCAL %s, MSE %s", values[LOSS_BCE],
+             "Loss there: BCE %s, focal %s, distance-aware focal %s, MSE %s", values[LOSS_BCE],
              values[LOSS_PLAIN_FOCAL], values[LOSS_PENALTY_FOCAL], values[LOSS_MSE]);
 }
 
@@ -1456,12 +926,14 @@ static int write_figure_and_table(const demo_options *options, const synthetic_b
     char footer_second[256];
     describe_near_miss(&maps, &figure.view, shown->predicted_x, shown->predicted_y,
                        footer_first, footer_second, sizeof footer_first);
-    const char *footer[FOOTER_LINES] = {
+    const char *const footer[] = {
         footer_first,
         footer_second,
-        "GREY PIXELS: OUTSIDE THE IMAGE.  MSE GRADIENT CHAINED THROUGH THE SIGMOID.",
+        "Grey pixels: outside the image.  MSE gradient chained through the sigmoid.",
     };
-    int result = write_figure(figure_path, &figure, footer, FOOTER_LINES);
+    figure.footer = footer;
+    figure.footer_lines = sizeof footer / sizeof footer[0];
+    int result = write_loss_figure(figure_path, &figure);
     if (result == 0) {
         /* A crop corner, clamped into the image: background far from the keypoint. */
         long background_x = shown->x + CROP_HALF < (long)batch->width
@@ -1500,10 +972,17 @@ static int write_outputs(const demo_options *options, const synthetic_batch *bat
     size_t heatmap_offset = plane_offset(batch, heatmap_image, heatmap_channel);
     size_t longer_side = batch->height > batch->width ? batch->height : batch->width;
     size_t magnify = longer_side < HEATMAP_FILE_SIDE ? HEATMAP_FILE_SIDE / longer_side : 1;
-    if (write_plane_gray(target_path, batch->target + heatmap_offset, batch->height,
-                         batch->width, magnify) != 0 ||
-        write_plane_gray(prediction_path, batch->probability + heatmap_offset, batch->height,
-                         batch->width, magnify) != 0)
+    char target_title[96];
+    char prediction_title[96];
+    snprintf(target_title, sizeof target_title, "Target y: image %zu, channel %zu",
+             heatmap_image, heatmap_channel);
+    snprintf(prediction_title, sizeof prediction_title,
+             "Prediction p = sigmoid(x): image %zu, channel %zu", heatmap_image,
+             heatmap_channel);
+    if (write_heatmap(target_path, batch->target + heatmap_offset, batch->height, batch->width,
+                      magnify, target_title) != 0 ||
+        write_heatmap(prediction_path, batch->probability + heatmap_offset, batch->height,
+                      batch->width, magnify, prediction_title) != 0)
         return -1;
 
     const keypoint *shown = &batch->keypoints[choose_figure_keypoint(batch)];
@@ -1549,6 +1028,13 @@ static int run_demo(const demo_options *options)
         if (status != DAFL_OK) {
             fprintf(stderr, "dafl-demo: cannot use the %s kernels: %s\n",
                     dafl_isa_name(options->isa), dafl_status_string(status));
+            return EXIT_FAILURE;
+        }
+    }
+    if (options->threads != 0) {
+        dafl_status status = dafl_set_threads(options->threads);
+        if (status != DAFL_OK) {
+            report_dafl_error("setting --threads", status);
             return EXIT_FAILURE;
         }
     }

@@ -8,10 +8,11 @@ It runs build/bench/dafl-bench with --benchmark_format=json (every benchmark mea
 comparison (scripts/bench_torch.py, when Debian's python3-torch is installed), and writes
   - docs/benchmarks.md: the machine, the targets of issue #4 with what was measured, the
     tables, the PyTorch comparison;
-  - docs/bench-throughput.png: elements/s against size, one line per ISA and per
-    baseline, with the memory-bandwidth limit drawn in.
-The plot uses matplotlib (Debian: sudo apt-get install python3-matplotlib); without it a
-plainer PNG is drawn by this script itself.
+  - docs/bench-throughput.png: the headline call on each ISA as a multiple of the naive
+    loop (with the auto-vectorized loop and the bandwidth limit), thread scaling, and
+    bars of every loss at three sizes.
+The plot needs matplotlib (Debian: python3-matplotlib); without it only the Markdown is
+written.
 
 A full run takes about ten minutes on a 2-core machine; --quick (short measurements, one
 repetition) about two.  --from-json re-renders the documents from an earlier run's raw
@@ -245,211 +246,173 @@ def machine_description(context):
 
 PLOT_COLORS = {"bandwidth": "#555555", "O2": "#d62728", "autovec": "#ff7f0e",
                "scalar": "#9467bd", "avx2": "#1f77b4", "avx512": "#2ca02c", "neon": "#17becf"}
+PLOT_MARKERS = {"bandwidth": "s", "autovec": "^", "scalar": "v", "avx2": "o", "avx512": "D",
+                "neon": "o"}
 
 
-def plot_series(res):
-    """The lines of the left panel: (label, color, dashed, [(size, rate)])."""
-    series = [("memory bandwidth limit (12 B/element)", PLOT_COLORS["bandwidth"], True,
-               [(n, res.bandwidth("fwd_grad", n)) for n in res.sizes]),
-              ("naive C loop, -O2", PLOT_COLORS["O2"], False,
-               [(n, res.naive("O2", n)) for n in res.sizes]),
-              ("naive C loop, -O3 -march=native -ffast-math", PLOT_COLORS["autovec"], False,
-               [(n, res.naive("autovec", n)) for n in res.sizes])]
+def speedup_series(res):
+    """Panel 1: the headline call and the references as multiples of the naive -O2 loop
+    of the same size and run: (label, colour, marker, line style, [(size, ratio)])."""
+    def over_naive(rate_of):
+        return [(n, ratio(rate_of(n), res.naive("O2", n))) for n in res.sizes]
+
+    series = [("memory bandwidth limit (12 B/element)", PLOT_COLORS["bandwidth"], "s", "--",
+               over_naive(lambda n: res.bandwidth("fwd_grad", n))),
+              ("naive C loop, -O3 -march=native -ffast-math", PLOT_COLORS["autovec"], "^",
+               ":", over_naive(lambda n: res.naive("autovec", n)))]
     for isa in res.isas:
-        series.append((f"dafl {isa}", PLOT_COLORS.get(isa, "#000000"), False,
-                       [(n, res.get(HEADLINE, "fwd_grad", isa, n)) for n in res.sizes]))
+        series.append((f"dafl {isa}", PLOT_COLORS.get(isa, "#000000"),
+                       PLOT_MARKERS.get(isa, "o"), "-",
+                       over_naive(lambda n, isa=isa: res.get(HEADLINE, "fwd_grad", isa, n))))
     if res.isas:
         best = res.isas[-1]
-        series.append((f"dafl {best}, default call", PLOT_COLORS.get(best, "#000000"), True,
-                       [(n, res.get("penalty_focal.logits.default", "fwd_grad", best, n))
-                        for n in res.sizes]))
-    for impl in res.threaded_impls():  # e.g. avx2-t2: all of dafl's threads
+        series.append((f"dafl {best}, default call (targets validated, positives counted)",
+                       PLOT_COLORS.get(best, "#000000"), "x", "--",
+                       over_naive(lambda n: res.get("penalty_focal.logits.default", "fwd_grad",
+                                                    best, n))))
+    return [(label, color, marker, style, [(n, r) for n, r in points if r])
+            for label, color, marker, style, points in series]
+
+
+def thread_series(res):
+    """Panel 2: the headline call on N threads against one, both in wall-clock time:
+    (label, colour, N, [(size, ratio)])."""
+    out = []
+    for impl in res.threaded_impls():
         isa, threads = impl.split("-t")
-        what = "bandwidth loop" if isa == "memory" else f"dafl {isa}"
-        series.append((f"{what} on {threads} threads (wall-clock time)",
-                       "#7f7f7f" if isa == "memory" else "#000000", True,
-                       [(n, res.threaded(impl, n)) for n in res.sizes]))
-    return [(label, color, dashed, [(n, r) for n, r in points if r])
-            for label, color, dashed, points in series]
-
-
-def loss_series(res):
-    """The right panel: every loss with its gradient on the best ISA."""
-    if not res.isas:
-        return []
-    best = res.isas[-1]
-    palette = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-               "#7f7f7f"]
-    out = [("memory bandwidth limit", PLOT_COLORS["bandwidth"], True,
-            [(n, res.bandwidth("fwd_grad", n)) for n in res.sizes])]
-    for i, loss in enumerate(LOSS_TITLES):
-        pts = [(n, res.get(loss, "fwd_grad", best, n)) for n in res.sizes]
-        out.append((LOSS_TITLES[loss].split(" (")[0], palette[i % len(palette)], False,
-                    [(n, r) for n, r in pts if r]))
+        if isa == "memory" or threads == "1":
+            continue
+        points = [(n, ratio(res.threaded(impl, n), res.threaded(f"{isa}-t1", n)))
+                  for n in res.sizes]
+        out.append((f"dafl {isa}, {threads} threads / 1 thread", PLOT_COLORS.get(isa, "#000000"),
+                    int(threads), [(n, r) for n, r in points if r]))
     return out
 
 
-def write_plot(res, machine, path, title_date, plain=False):
-    left, right = plot_series(res), loss_series(res)
+def end_label_offsets(values, min_gap=0.07, step=9):
+    """Vertical offsets in points for labels at the right end of lines on a log axis,
+    so that labels of lines ending close together do not overlap."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    offsets = [0] * len(values)
+    previous, shift = None, 0
+    for i in order:
+        close = previous is not None and math.log10(values[i] / values[previous]) < min_gap
+        shift = shift + step if close else 0
+        offsets[i] = shift
+        previous = i
+    return offsets
+
+
+def bar_sizes(res):
+    """The sizes the loss bars show: in cache, CenterNet's batch, in DRAM."""
+    wanted = [n for n in (1 << 16, CENTERNET, 1 << 26) if n in res.sizes]
+    return wanted or res.sizes[-3:]
+
+
+def write_plot(res, machine, path, title_date):
     best = res.isas[-1] if res.isas else "?"
     title = (f"dafl throughput — {machine['model']}, {machine['cpus']} cores"
              f"{' (a shared virtual machine)' if machine['vm'] else ''}, {title_date}")
     try:
-        if plain:
-            raise ImportError("--plain-png")
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib not found (sudo apt-get install python3-matplotlib): "
-              "drawing a plain PNG instead")
-        write_plain_png(left, path, title)
+        print("matplotlib not found (Debian: python3-matplotlib): the plot was not written")
         return
-    fig, axes = plt.subplots(1, 2, figsize=(15, 8), sharey=True)
-    panels = [(axes[0], left, "penalty-reduced focal loss, logits, forward + gradient, one thread"),
-              (axes[1], right, f"every loss, forward + gradient, dafl {best}, one thread")]
-    caches = [c for c in res.context.get("caches", []) if c["type"] in ("Data", "Unified")]
-    for ax, series, subtitle in panels:
-        for label, color, dashed, points in series:
-            if not points:
-                continue
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, label=label, color=color, linestyle="--" if dashed else "-",
-                    linewidth=2.4 if "bandwidth" in label else 1.6, marker="o", markersize=3)
-        # Where the 12 bytes per element of a call stop fitting in each cache level.
-        marks = [(c["size"] / 12, f"L{c['level']}") for c in caches]
-        marks.append((CENTERNET, "8x80x128x128"))
-        for x, text in marks:
-            if res.sizes and res.sizes[0] <= x <= res.sizes[-1]:
-                ax.axvline(x, color="#bbbbbb", linewidth=0.8, linestyle=":")
-                ax.text(x, 1.01, text, transform=ax.get_xaxis_transform(), ha="center",
-                        fontsize=8, color="#777777")
+    fig = plt.figure(figsize=(15, 12.5))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1.55, 1], height_ratios=[1, 1.1],
+                            hspace=0.55, wspace=0.18)
+    speed, threads, losses = (fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]),
+                              fig.add_subplot(grid[1, :]))
+
+    def size_axis(ax):
         ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("elements per call")
-        ax.set_title(subtitle, fontsize=10, pad=16)
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
-                  frameon=False)
-        # CenterNet's size sits next to 16M: its line and the label above the plot say it.
         ax.set_xticks(res.sizes)
+        # CenterNet's size sits next to 16M: the dotted line and its label say it.
         ax.set_xticklabels(["" if n == CENTERNET else size_name(n) for n in res.sizes],
                            fontsize=8)
-    axes[0].set_ylabel("elements per second")
+        ax.minorticks_off()
+        ax.set_xlabel("elements per call")
+        ax.grid(True, which="major", alpha=0.3)
+        if res.sizes and res.sizes[0] <= CENTERNET <= res.sizes[-1]:
+            ax.axvline(CENTERNET, color="#bbbbbb", linewidth=0.8, linestyle=":")
+            ax.text(CENTERNET, 1.01, "8x80x128x128", transform=ax.get_xaxis_transform(),
+                    ha="center", fontsize=8, color="#777777")
+
+    # Every line labelled at its right end as well as in the legend.
+    lines = [line for line in speedup_series(res) if line[4]]
+    offsets = end_label_offsets([points[-1][1] for *_, points in lines])
+    for (label, color, marker, style, points), offset in zip(lines, offsets):
+        xs, ys = zip(*points)
+        speed.plot(xs, ys, label=label, color=color, marker=marker, markersize=4,
+                   linestyle=style, linewidth=1.8)
+        speed.annotate(f"{ys[-1]:.1f}x", (xs[-1], ys[-1]), xytext=(6, offset),
+                       textcoords="offset points", va="center", fontsize=8, color=color)
+    speed.axhline(1.0, color=PLOT_COLORS["O2"], linewidth=1.2)
+    speed.text(res.sizes[0] if res.sizes else 1, 1.0, " naive C loop, -O2 = 1", va="bottom",
+               fontsize=8, color=PLOT_COLORS["O2"])
+    speed.set_yscale("log")
+    speed.set_ylabel("times the elements/s of the naive loop at -O2 (same size, same run)")
+    speed.set_title("penalty-reduced focal loss, logits, forward + gradient, one thread",
+                    fontsize=10, pad=16)
+    size_axis(speed)
+    speed.set_xlim(right=(res.sizes[-1] * 2.2) if res.sizes else None)
+    speed.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+                 frameon=False)
+
+    top = 1
+    for label, color, count, points in thread_series(res):
+        if not points:
+            continue
+        xs, ys = zip(*points)
+        threads.plot(xs, ys, label=label, color=color, marker="o", markersize=4, linewidth=1.8)
+        for x, y in points:
+            threads.annotate(f"{y:.2f}", (x, y), xytext=(0, 6), textcoords="offset points",
+                             ha="center", fontsize=7.5, color=color)
+        threads.axhline(count, color=color, linewidth=0.8, linestyle="--")
+        threads.text(xs[0], count, f" {count} threads: the most there is", va="bottom",
+                     fontsize=8, color=color)
+        top = max(top, count, max(ys))
+    threads.axhline(1.0, color="#999999", linewidth=0.8)
+    threads.set_ylim(0, top * 1.15)
+    threads.set_ylabel("elements/s on N threads / on one (wall-clock)")
+    threads.set_title(f"threads, dafl {best}: below 32K elements a call stays on one",
+                      fontsize=10, pad=16)
+    size_axis(threads)
+    threads.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1,
+                   frameon=False)
+
+    # Bars per loss: elements/s at each shown size, with the fraction of the bandwidth
+    # loop's elements/s at that size written beside each bar.
+    sizes = bar_sizes(res)
+    names = list(LOSS_TITLES)
+    height = 0.8 / max(len(sizes), 1)
+    shades = ["#9ecae1", "#4292c6", "#08519c"]
+    for k, n in enumerate(sizes):
+        ys = [i + (k - (len(sizes) - 1) / 2) * height for i in range(len(names))]
+        rates = [res.get(loss, "fwd_grad", best, n) or 0.0 for loss in names]
+        losses.barh(ys, [r / 1e6 for r in rates], height=height * 0.92,
+                    color=shades[k % len(shades)], label=f"{size_name(n)} elements")
+        bandwidth = res.bandwidth("fwd_grad", n)
+        for y, r in zip(ys, rates):
+            if r:
+                note = f" {rate_text(r)}/s"
+                if bandwidth:
+                    note += f", {r / bandwidth:.2f} of bandwidth"
+                losses.text(r / 1e6, y, note, va="center", fontsize=7.5)
+    losses.set_yticks(range(len(names)))
+    losses.set_yticklabels([SHORT_TITLES[loss] for loss in names], fontsize=9)
+    losses.invert_yaxis()
+    losses.set_xlabel("million elements per second")
+    losses.set_xlim(0, losses.get_xlim()[1] * 1.25)
+    losses.grid(True, axis="x", alpha=0.3)
+    losses.set_title(f"every loss, forward + gradient, dafl {best}, one thread "
+                     "(bandwidth: the loop moving the same 12 B/element)", fontsize=10)
+    losses.legend(fontsize=8, loc="center right")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-
-
-# A plain PNG without matplotlib: lines and a legend of coloured swatches with labels in
-# a 5x7 pixel font (capitals, digits and a little punctuation), written with zlib.
-FONT = {
-    "A": "01110100011000111111100011000110001", "B": "11110100011000111110100011000111110",
-    "C": "01110100011000010000100001000101110", "D": "11110100011000110001100011000111110",
-    "E": "11111100001000011110100001000011111", "F": "11111100001000011110100001000010000",
-    "G": "01110100011000010111100011000101111", "H": "10001100011000111111100011000110001",
-    "I": "01110001000010000100001000010001110", "J": "00111000100001000010000101001001100",
-    "K": "10001100101010011000101001001010001", "L": "10000100001000010000100001000011111",
-    "M": "10001110111010110101100011000110001", "N": "10001100011100110101100111000110001",
-    "O": "01110100011000110001100011000101110", "P": "11110100011000111110100001000010000",
-    "Q": "01110100011000110001101011001001101", "R": "11110100011000111110101001001010001",
-    "S": "01111100001000001110000010000111110", "T": "11111001000010000100001000010000100",
-    "U": "10001100011000110001100011000101110", "V": "10001100011000110001100010101000100",
-    "W": "10001100011000110101101011010101010", "X": "10001100010101000100010101000110001",
-    "Y": "10001100010101000100001000010000100", "Z": "11111000010001000100010001000011111",
-    "0": "01110100011001110101110011000101110", "1": "00100011000010000100001000010001110",
-    "2": "01110100010000100010001000100011111", "3": "11111000100010000010000011000101110",
-    "4": "00010001100101010010111110001000010", "5": "11111100001111000001000011000101110",
-    "6": "00110010001000011110100011000101110", "7": "11111000010001000100010000100001000",
-    "8": "01110100011000101110100011000101110", "9": "01110100011000101111000010001001100",
-    "-": "00000000000000011111000000000000000", ".": "00000000000000000000000000110001100",
-    ",": "00000000000000000000001100010001000", "(": "00010001000100001000010000010000010",
-    ")": "01000001000001000010000100010001000", "/": "00000000010001000100010001000000000",
-    "+": "00000001000010011111001000010000000", ":": "00000011000110000000011000110000000",
-    "=": "00000000001111100000111110000000000", "x": "00000000001000101010001000101010001",
-}
-
-
-def write_plain_png(series, path, title):
-    import struct
-    import zlib
-    width, height = 1100, 650
-    px = bytearray(b"\xff" * (width * height * 3))
-
-    def put(x, y, rgb):
-        if 0 <= x < width and 0 <= y < height:
-            i = (y * width + x) * 3
-            px[i:i + 3] = bytes(rgb)
-
-    def line(x0, y0, x1, y1, rgb, thick=1, dashed=False):
-        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-        for s in range(steps + 1):
-            if dashed and (s // 6) % 2:
-                continue
-            x = round(x0 + (x1 - x0) * s / steps)
-            y = round(y0 + (y1 - y0) * s / steps)
-            for dx in range(thick):
-                for dy in range(thick):
-                    put(x + dx, y + dy, rgb)
-
-    def text(x, y, s, rgb=(0, 0, 0)):
-        for ch in s.upper():
-            glyph = FONT.get(ch)
-            if glyph:
-                for i, bit in enumerate(glyph):
-                    if bit == "1":
-                        put(x + i % 5, y + i // 5, rgb)
-            x += 6
-
-    def hex_rgb(h):
-        return tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))
-
-    points = [p for _, _, _, pts in series for p in pts]
-    if not points:
-        return
-    x_lo, x_hi = math.log2(min(p[0] for p in points)), math.log2(max(p[0] for p in points))
-    y_lo = math.floor(math.log10(min(p[1] for p in points)))
-    y_hi = math.ceil(math.log10(max(p[1] for p in points)))
-    left, right, top, bottom = 90, width - 30, 50, height - 190
-
-    def to_px(n, r):
-        fx = (math.log2(n) - x_lo) / max(x_hi - x_lo, 1e-9)
-        fy = (math.log10(r) - y_lo) / max(y_hi - y_lo, 1e-9)
-        return round(left + fx * (right - left)), round(bottom - fy * (bottom - top))
-
-    text(left, 20, title[:160])
-    line(left, bottom, right, bottom, (0, 0, 0))
-    line(left, top, left, bottom, (0, 0, 0))
-    for decade in range(y_lo, y_hi + 1):
-        _, y = to_px(2 ** x_lo, 10 ** decade)
-        line(left, y, right, y, (220, 220, 220))
-        text(10, y - 3, f"1E{decade}/S")
-    for n in sorted({p[0] for p in points}):
-        x, _ = to_px(n, 10 ** y_lo)
-        line(x, bottom, x, bottom + 5, (0, 0, 0))
-        text(x - 12, bottom + 10, size_name(n))
-    text(left + (right - left) // 2 - 60, bottom + 25, "ELEMENTS PER CALL")
-    for k, (label, color, dashed, pts) in enumerate(series):
-        rgb = hex_rgb(color)
-        xy = [to_px(n, r) for n, r in pts]
-        for (a, b), (c, d) in zip(xy, xy[1:]):
-            line(a, b, c, d, rgb, thick=2, dashed=dashed)
-        ly = bottom + 50 + 16 * k
-        line(left, ly + 3, left + 30, ly + 3, rgb, thick=2, dashed=dashed)
-        text(left + 40, ly, label)
-
-    raw = b"".join(b"\x00" + bytes(px[y * width * 3:(y + 1) * width * 3])
-                   for y in range(height))
-
-    def chunk(kind, body):
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff))
-
-    png = (b"\x89PNG\r\n\x1a\n"
-           + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-    pathlib.Path(path).write_bytes(png)
 
 
 # ---- the Markdown -----------------------------------------------------------------
@@ -745,8 +708,6 @@ def main():
                     "of measuring (its *.torch.json beside it is used when present)")
     ap.add_argument("--raw", help="where to keep the raw results "
                     "(default <build>/bench/results.json)")
-    ap.add_argument("--plain-png", action="store_true",
-                    help="draw the plot without matplotlib even where it is installed")
     ap.add_argument("--markdown", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--plot", default=str(ROOT / "docs" / "bench-throughput.png"))
     args = ap.parse_args()
@@ -787,7 +748,7 @@ def main():
     machine = machine_description(res.context)
     machine["commit"] = raw.get("dafl_report", {}).get("commit", machine["commit"])
     pathlib.Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-    write_plot(res, machine, args.plot, when, args.plain_png)
+    write_plot(res, machine, args.plot, when)
     write_markdown(res, torch_results, machine, args.markdown, args, when)
     print(f"wrote {args.markdown} and {args.plot} (raw results: {raw_path})")
     return 0

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes the dafl(3) manual page (troff) from the comments of the public header, so that
 # the page cannot drift from the API it documents.  Run by the build (docs/man); by hand:
-#   scripts/gen_man.sh include/dafl.h dafl.3 0.1.0 && man -l dafl.3
+#   scripts/gen_man.sh include/dafl.h README.md dafl.3 0.1.0 && man -l dafl.3
 #
 # It reads the header's own conventions:
 #   - the opening comment becomes DESCRIPTION; a short line followed by indented text is
@@ -12,14 +12,17 @@
 #   - a line indented deeper than the comment's text (a formula) is kept as it is;
 #   - "/**< ... */" after a struct member or enumerator becomes that member's entry;
 #   - the export macro, include guard and extern "C" lines are left out.
+# EXAMPLES is the README's first ```c block: the example that debian/tests/readme-example
+# compiles and runs against the installed packages.
 # POSIX awk only (Debian's default awk is mawk).
 #
-# usage: gen_man.sh HEADER OUTPUT VERSION
+# usage: gen_man.sh HEADER README OUTPUT VERSION
 set -eu
 
 header=$1
-output=$2
-version=$3
+readme=$2
+output=$3
+version=$4
 
 program=$(cat <<'AWK'
 function ltrim(s) { sub(/^[ \t]+/, "", s); return s }
@@ -355,6 +358,25 @@ END {
     print "(the default).  An unknown or unavailable name falls back to"
     print ".B auto"
     print "with one warning on standard error."
+    print ".SH EXAMPLES"
+    print "A complete program (the example of the README, which the Debian package's"
+    print "autopkgtest compiles and runs):"
+    print ".PP"
+    print ".EX"
+    inside = 0; lines = 0
+    while ((getline line < example) > 0) {
+        if (!inside && line ~ /^```c$/) { inside = 1; continue }
+        if (inside && line ~ /^```$/) break
+        if (inside) { print esc(line); lines++ }
+    }
+    if (lines == 0) { print "gen_man.sh: no ```c block in " example > "/dev/stderr"; exit 1 }
+    print ".EE"
+    print ".PP"
+    print "Built and run with"
+    print ".PP"
+    print ".EX"
+    print esc("cc example.c $(pkg-config --cflags --libs dafl) -o example && ./example")
+    print ".EE"
     print ".SH SEE ALSO"
     print ".BR pkg\\-config (1)"
     print ".PP"
@@ -365,5 +387,5 @@ END {
 AWK
 )
 
-awk -v version="$version" "$program" "$header" > "$output.tmp"
+awk -v version="$version" -v example="$readme" "$program" "$header" > "$output.tmp"
 mv "$output.tmp" "$output"
