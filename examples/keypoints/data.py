@@ -3,7 +3,8 @@ noise, one keypoint per object at its centre.
 
 Classes differ by shape only (their sizes, intensities and rotations are drawn from the
 same ranges): 0 disc, 1 square, 2 triangle, 3 plus sign (up to 4 classes).  Clutter is
-thin line segments and small dots of the same intensities, drawn under the objects,
+thin line segments, small dots and elongated ellipses (objects of no class, as large as
+the objects) of the same intensities, drawn under the objects,
 over a background with a random level and gradient; Gaussian noise is added last.
 Every object's centre is an integer pixel and is its keypoint.
 
@@ -109,7 +110,7 @@ def _place_objects(rng, size, count, r_min, r_max):
     return placed
 
 
-def make_image(rng, size, classes, max_objects=4, r_min=4.0, r_max=7.0, noise=0.08):
+def make_image(rng, size, classes, max_objects=4, r_min=4.0, r_max=7.0, noise=0.12):
     """One image (size, size) and its keypoints (K, 3) of (x, y, class)."""
     canvas = _Canvas(size, rng)
     for _ in range(rng.integers(3, 7)):  # clutter: line segments ...
@@ -125,6 +126,15 @@ def make_image(rng, size, classes, max_objects=4, r_min=4.0, r_max=7.0, noise=0.
         rad = rng.uniform(0.8, 1.8)
         canvas.blend(lambda fx, fy: np.hypot(fx - x0, fy - y0) <= rad, rng.uniform(0.45, 1.0),
                      (x0 - 2, y0 - 2, x0 + 2, y0 + 2))
+    for _ in range(rng.integers(0, 3)):  # ... and ellipses, axes ratio 2.2 to 3
+        x0, y0 = rng.uniform(0, size, size=2)
+        a = rng.uniform(r_min, r_max)
+        b = a / rng.uniform(2.2, 3.0)
+        ang = rng.uniform(0, np.pi)
+        c, s = np.cos(ang), np.sin(ang)
+        canvas.blend(lambda fx, fy: ((c * (fx - x0) + s * (fy - y0)) / a) ** 2
+                     + ((-s * (fx - x0) + c * (fy - y0)) / b) ** 2 <= 1,
+                     rng.uniform(0.45, 1.0), (x0 - a - 1, y0 - a - 1, x0 + a + 1, y0 + a + 1))
     keypoints = []
     for cx, cy, r in _place_objects(rng, size, rng.integers(1, max_objects + 1), r_min, r_max):
         cls = int(rng.integers(classes))

@@ -26,7 +26,7 @@ import torch
 import losses
 import report
 from data import make_set
-from evaluate import class_aware_ap, evaluate, predict
+from evaluate import check_on_ground_truth, class_aware_ap, evaluate, predict
 from model import HeatmapNet
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -45,7 +45,7 @@ class Config:
     steps: int = 300
     lr: float = 2e-3         # Adam, cosine decay to 0 over the budget
     seeds: tuple = (0, 1, 2)
-    curve_points: int = 6
+    curve_points: int = 8
     timing_reps: int = 15    # interleaved dafl / PyTorch-written steps per loss
     threads: int = 1         # torch's and dafl's (2 threads lost 2-10x on a loaded VM)
 
@@ -175,6 +175,7 @@ def main():
           f"({time.perf_counter() - began:.1f} s); {losses.dafl_version()}, "
           f"torch {torch.__version__}, {cfg.threads} threads", flush=True)
 
+    check_on_ground_truth(val.heatmaps, val.keypoints)
     # dafl's losses against the PyTorch-written ones (float64) on a real batch
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn((8, cfg.classes, cfg.size, cfg.size), generator=gen) * 2 - 2
