@@ -142,19 +142,20 @@ def plot_predictions(path, specs, val, shown):
     plt.close(fig)
 
 
-def write_all(out, cfg, env, specs, results, timing, agreement, val, shown):
-    plot_convergence(os.path.join(out, "keypoints-convergence.png"), specs, results, cfg)
-    plot_predictions(os.path.join(out, "keypoints-predictions.png"), specs, val, shown)
+def write_all(out, name, cfg, env, specs, results, timing, agreement, val, shown):
+    """{name}.md, {name}-convergence.png and {name}-predictions.png in ``out``."""
+    plot_convergence(os.path.join(out, f"{name}-convergence.png"), specs, results, cfg)
+    plot_predictions(os.path.join(out, f"{name}-predictions.png"), specs, val, shown)
     worst = max(max(a) for a in agreement.values())
     text = f"""# Sparse keypoints: what each loss learns (measured)
 
-Written by `{env['command']}` (examples/keypoints/) in {env['seconds'] / 60:.1f} minutes
-on {env['cpu']} ({env['machine']}), {cfg.threads} threads, {env['dafl']},
+Written by `{env['command']}` in {env['seconds'] / 60:.1f} minutes
+on {env['cpu']} ({env['machine']}), torch and dafl on {cfg.threads} thread(s), {env['dafl']},
 torch {env['torch']}.
 
 Setup: {cfg.train_images} training and {cfg.val_images} validation images of
 {cfg.size}x{cfg.size}, {cfg.classes} classes ({", ".join(CLASS_NAMES[:cfg.classes])}),
-1 to 4 objects each among line and dot clutter and noise, one keypoint per object at its
+1 to 4 objects each among clutter (lines, dots, ellipses) and noise, one keypoint per object at its
 centre; network HeatmapNet(width {cfg.width}) at output stride 1; Adam, lr {cfg.lr},
 cosine decay, batch {cfg.batch}, {cfg.steps} steps, seeds {", ".join(map(str, cfg.seeds))}
 (mean ± standard deviation over seeds). Every loss trains through dafl.torch.
@@ -169,9 +170,9 @@ channel is the keypoint's class. The last two columns are AP@2 on the first
 
 {results_table(specs, results, cfg.steps)}
 
-![convergence](keypoints-convergence.png)
+![convergence]({name}-convergence.png)
 
-![predictions](keypoints-predictions.png)
+![predictions]({name}-predictions.png)
 
 ## Time per training step, and the loss's share
 
@@ -187,5 +188,5 @@ Before training, every dafl loss and its gradient were checked against the
 PyTorch-written loss in float64 on the same batch: worst relative difference
 {worst:.1e}.
 """
-    with open(os.path.join(out, "keypoints.md"), "w") as f:
+    with open(os.path.join(out, f"{name}.md"), "w") as f:
         f.write(text)
