@@ -45,20 +45,24 @@ def _mean_sd(values, digits):
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
 
 
-def _curve_at(run, fraction, steps):
-    """AP@2 of the convergence curve at the point nearest to fraction * steps."""
-    pts = run["curve"]
-    return min(pts, key=lambda p: abs(p[0] - fraction * steps))[1]
+def _curve_step(runs, fraction, steps):
+    """The step of the convergence curve's point nearest to fraction * steps."""
+    return min((p[0] for p in runs[0]["curve"]), key=lambda s: abs(s - fraction * steps))
+
+
+def _curve_at(run, step):
+    return next(ap for s, ap in run["curve"] if s == step)
 
 
 def results_table(specs, results, steps):
-    head = ["loss"] + [c[1] for c in COLUMNS] + [f"AP@2 at {steps // 4} steps",
-                                                 f"at {steps // 2}"]
+    early = [_curve_step(results[specs[0].name], f, steps) for f in (0.25, 0.5)]
+    head = ["loss"] + [c[1] for c in COLUMNS] + [f"AP@2 at {early[0]} steps",
+                                                 f"at {early[1]}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for spec in specs:
         runs = results[spec.name]
         cells = [_mean_sd([r[key] for r in runs], digits) for key, _, digits in COLUMNS]
-        cells += [_mean_sd([_curve_at(r, f, steps) for r in runs], 3) for f in (0.25, 0.5)]
+        cells += [_mean_sd([_curve_at(r, step) for r in runs], 3) for step in early]
         lines.append("| " + " | ".join([spec.label] + cells) + " |")
     return "\n".join(lines)
 
@@ -146,6 +150,11 @@ def write_all(out, name, cfg, env, specs, results, timing, agreement, val, shown
     """{name}.md, {name}-convergence.png and {name}-predictions.png in ``out``."""
     plot_convergence(os.path.join(out, f"{name}-convergence.png"), specs, results, cfg)
     plot_predictions(os.path.join(out, f"{name}-predictions.png"), specs, val, shown)
+    write_markdown(out, name, cfg, env, specs, results, timing, agreement)
+
+
+def write_markdown(out, name, cfg, env, specs, results, timing, agreement):
+    """{name}.md in ``out``: the tables (from results.json's contents as well)."""
     worst = max(max(a) for a in agreement.values())
     text = f"""# Sparse keypoints: what each loss learns (measured)
 
