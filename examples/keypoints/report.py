@@ -112,11 +112,14 @@ def _composite(score):
     return np.clip(rgb, 0, 1)
 
 
-def _mark(ax, xy, classes, marker, size):
+def _mark(ax, xy, classes, ring, size):
+    """Points in their class colours: rings (predicted peaks) or crosses (keypoints)."""
     for (x, y), c in zip(xy, classes):
-        ax.scatter([x], [y], s=size, marker=marker, facecolors="none" if marker == "o" else None,
-                   edgecolors=CLASS_COLOURS[c] if marker == "o" else None,
-                   c=None if marker == "o" else [CLASS_COLOURS[c]], linewidths=1.2)
+        if ring:
+            ax.scatter([x], [y], s=size, marker="o", facecolors="none",
+                       edgecolors=[CLASS_COLOURS[c]], linewidths=1.2)
+        else:
+            ax.scatter([x], [y], s=size, marker="x", c=[CLASS_COLOURS[c]], linewidths=1.2)
 
 
 def plot_predictions(path, specs, val, shown):
@@ -124,7 +127,7 @@ def plot_predictions(path, specs, val, shown):
     truth = val.keypoints[idx]
     fig, axes = plt.subplots(1, len(specs) + 1, figsize=(2.6 * (len(specs) + 1), 3.1))
     axes[0].imshow(val.images[idx, 0], cmap="gray")
-    _mark(axes[0], truth[:, :2], truth[:, 2], "x", 40)
+    _mark(axes[0], truth[:, :2], truth[:, 2], False, 40)
     axes[0].set_title("input, keypoints\n" + ", ".join(
         f"{CLASS_NAMES[c]}" for c in range(val.heatmaps.shape[1])), fontsize=8)
     for ax, spec in zip(axes[1:], specs):
@@ -132,8 +135,8 @@ def plot_predictions(path, specs, val, shown):
         ax.imshow(_composite(score))
         s, xy, cls = agnostic_peaks(torch.from_numpy(score[None]), 20)[0]
         keep = s >= threshold
-        _mark(ax, xy[keep], cls[keep], "o", 70)
-        _mark(ax, truth[:, :2], truth[:, 2], "x", 25)
+        _mark(ax, xy[keep], cls[keep], True, 70)
+        _mark(ax, truth[:, :2], truth[:, 2], False, 25)
         ax.set_title(f"{spec.label}\npeaks >= {threshold:.2f}", fontsize=8)
     for ax in axes:
         ax.set_xticks([])
