@@ -397,6 +397,57 @@ static PyObject *loss_result(dafl_status st, int reduction, float loss, StatsObj
 
 #define FN_NAME(s) PyUnicode_FromString("dafl." s)
 
+/* The three element-wise losses with a sigmoid take the same buffers and differ only in
+ * their parameter struct: one adapter each, so that reading the tensors, the call with
+ * the GIL released and the result are written once (run_elementwise). */
+typedef dafl_status (*elementwise_call)(const float *input, const float *target, size_t count,
+                                        const void *params, float *loss, float *grad,
+                                        dafl_stats *stats);
+
+static dafl_status call_penalty_focal(const float *x, const float *y, size_t n, const void *p,
+                                      float *loss, float *grad, dafl_stats *stats)
+{
+    return dafl_penalty_focal(x, y, n, p, loss, grad, stats);
+}
+
+static dafl_status call_sigmoid_focal(const float *x, const float *y, size_t n, const void *p,
+                                      float *loss, float *grad, dafl_stats *stats)
+{
+    return dafl_sigmoid_focal(x, y, n, p, loss, grad, stats);
+}
+
+static dafl_status call_bce_with_logits(const float *x, const float *y, size_t n,
+                                        const void *p, float *loss, float *grad,
+                                        dafl_stats *stats)
+{
+    return dafl_bce_with_logits(x, y, n, p, loss, grad, stats);
+}
+
+static PyObject *run_elementwise(const char *name, PyObject *input, PyObject *target,
+                                 PyObject *loss_o, PyObject *grad_o, int reduction,
+                                 elementwise_call call, const void *params)
+{
+    PyObject *fn = PyUnicode_FromFormat("dafl.%s", name);
+    elementwise e;
+    int bad = !fn || elementwise_get(fn, input, target, loss_o, grad_o, reduction, &e) < 0;
+    Py_XDECREF(fn);
+    if (bad)
+        return NULL;
+    StatsObject *stats = stats_new_empty();
+    if (!stats) {
+        elementwise_release(&e);
+        return NULL;
+    }
+    float loss = 0.0f;
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = call(e.input.data, e.target.data, e.input.count, params,
+              e.loss.t ? e.loss.data : &loss, e.grad.data, &stats->s);
+    Py_END_ALLOW_THREADS
+    elementwise_release(&e);
+    return loss_result(st, reduction, loss, stats);
+}
+
 static PyObject *py_penalty_focal(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
@@ -416,25 +467,8 @@ static PyObject *py_penalty_focal(PyObject *self, PyObject *args, PyObject *kw)
     p.input_mode = (dafl_input_mode)mode;
     p.reduction = (dafl_reduction)reduction;
     p.flags = flags;
-    PyObject *fn = FN_NAME("penalty_focal");
-    elementwise e;
-    int bad = !fn || elementwise_get(fn, input, target, loss_o, grad_o, reduction, &e) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    StatsObject *stats = stats_new_empty();
-    if (!stats) {
-        elementwise_release(&e);
-        return NULL;
-    }
-    float loss = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_penalty_focal(e.input.data, e.target.data, e.input.count, &p,
-                            e.loss.t ? e.loss.data : &loss, e.grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    elementwise_release(&e);
-    return loss_result(st, reduction, loss, stats);
+    return run_elementwise("penalty_focal", input, target, loss_o, grad_o, reduction,
+                           call_penalty_focal, &p);
 }
 
 static PyObject *py_sigmoid_focal(PyObject *self, PyObject *args, PyObject *kw)
@@ -452,25 +486,8 @@ static PyObject *py_sigmoid_focal(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     p.reduction = (dafl_reduction)reduction;
     p.flags = flags;
-    PyObject *fn = FN_NAME("sigmoid_focal");
-    elementwise e;
-    int bad = !fn || elementwise_get(fn, input, target, loss_o, grad_o, reduction, &e) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    StatsObject *stats = stats_new_empty();
-    if (!stats) {
-        elementwise_release(&e);
-        return NULL;
-    }
-    float loss = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_sigmoid_focal(e.input.data, e.target.data, e.input.count, &p,
-                            e.loss.t ? e.loss.data : &loss, e.grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    elementwise_release(&e);
-    return loss_result(st, reduction, loss, stats);
+    return run_elementwise("sigmoid_focal", input, target, loss_o, grad_o, reduction,
+                           call_sigmoid_focal, &p);
 }
 
 static PyObject *py_bce_with_logits(PyObject *self, PyObject *args, PyObject *kw)
@@ -488,25 +505,8 @@ static PyObject *py_bce_with_logits(PyObject *self, PyObject *args, PyObject *kw
         return NULL;
     p.reduction = (dafl_reduction)reduction;
     p.flags = flags;
-    PyObject *fn = FN_NAME("bce_with_logits");
-    elementwise e;
-    int bad = !fn || elementwise_get(fn, input, target, loss_o, grad_o, reduction, &e) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    StatsObject *stats = stats_new_empty();
-    if (!stats) {
-        elementwise_release(&e);
-        return NULL;
-    }
-    float loss = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_bce_with_logits(e.input.data, e.target.data, e.input.count, &p,
-                              e.loss.t ? e.loss.data : &loss, e.grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    elementwise_release(&e);
-    return loss_result(st, reduction, loss, stats);
+    return run_elementwise("bce_with_logits", input, target, loss_o, grad_o, reduction,
+                           call_bce_with_logits, &p);
 }
 
 /* ---- NCHW losses: softmax focal and MSE ------------------------------------------ */
