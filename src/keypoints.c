@@ -258,7 +258,7 @@ static const float zero_targets[DAFL_BLOCK_ELEMENTS];
 
 typedef struct keypoint_loss_task {
     const keypoint_batch *b;
-    dafl_elementwise_kernel kernel;
+    dafl_elementwise_kernel kernel, all_negative_kernel;
     int (*scan_targets)(const float *y, size_t n, uint64_t *positives);
     const dafl_pf_job *job; /* io: the whole call's buffers */
     int count_only;         /* the positive count of DAFL_REDUCTION_POSITIVES */
@@ -295,7 +295,8 @@ static void keypoint_loss_blocks(void *ctx, size_t first_block, size_t end_block
                 job.io.grad += begin;
             if (job.io.loss_out)
                 job.io.loss_out += begin;
-            dafl_xacc_add_double(&local, t->kernel(&job, 0, len, &block_positives));
+            dafl_elementwise_kernel kernel = drawn ? t->kernel : t->all_negative_kernel;
+            dafl_xacc_add_double(&local, kernel(&job, 0, len, &block_positives));
         }
         positives += block_positives;
     }
@@ -341,6 +342,7 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
 
     const dafl_kernels *k = dafl_active_kernels();
     keypoint_loss_task task = {.b = &b, .kernel = k->penalty_focal,
+                               .all_negative_kernel = k->penalty_focal_all_negative,
                                .scan_targets = k->scan_targets, .job = &job};
     dafl_stats_impl s;
     dafl_stats_impl_clear(&s);
