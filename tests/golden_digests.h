@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define GOLDEN_CASES 9
+#define GOLDEN_CASES 11
 
 static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0x7a277ada6d5f54b7), /* penalty focal logits */
@@ -16,6 +16,8 @@ static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0xcfba3fd1f279ee5a), /* mse */
     UINT64_C(0x1a6f3abe4f919b2e), /* softmax focal NCHW g=2 */
     UINT64_C(0xe1e2e62761a053b3), /* softmax focal NHWC g=1.5 */
+    UINT64_C(0x0f3968933d29c43c), /* keypoints rendered */
+    UINT64_C(0x4479905bcfe396ab), /* penalty focal from keypoints */
 };
 
 static const uint64_t golden_non_fma[GOLDEN_CASES] = {
@@ -28,6 +30,8 @@ static const uint64_t golden_non_fma[GOLDEN_CASES] = {
     UINT64_C(0xcfba3fd1f279ee5a), /* mse */
     UINT64_C(0xc984d9b0641730a9), /* softmax focal NCHW g=2 */
     UINT64_C(0xe64dd8b8f0d49154), /* softmax focal NHWC g=1.5 */
+    UINT64_C(0x0f3968933d29c43c), /* keypoints rendered */
+    UINT64_C(0x4479905bcfe396ab), /* penalty focal from keypoints */
 };
 
 #endif
