@@ -389,9 +389,10 @@ typedef struct dafl_keypoint {
     size_t struct_size;        /**< sizeof(dafl_keypoint)                              */
     int64_t image;             /**< 0 .. n-1                                           */
     int64_t channel;           /**< 0 .. c-1 (the class or keypoint type)              */
-    double x, y;               /**< centre in pixels (column, row); finite, |x|, |y| <=
-                                    2^30; may lie outside the heatmap (the part of the
-                                    window that overlaps it is drawn)                  */
+    double x;                  /**< centre column in pixels; finite, |x| <= 2^30; may lie
+                                    outside the heatmap (the part of the window that
+                                    overlaps it is drawn)                              */
+    double y;                  /**< centre row, likewise                               */
     double size;               /**< UMICH: radius, an integer in 0 .. 2^30; MSRA: sigma
                                     in (0, 2^30]                                       */
     float k;                   /**< peak in [0, 1] (default 1): the Gaussian times k   */
@@ -401,33 +402,37 @@ typedef struct dafl_keypoint {
 #define DAFL_KEYPOINT_INIT { sizeof(dafl_keypoint), 0, 0, 0.0, 0.0, 0.0, 1.0f, DAFL_KEYPOINT_UMICH }
 DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
 
-/** Renders `count` keypoints into heatmaps (n*c*h*w floats, NCHW): exactly the bits of
- *  zeroing heatmaps and calling, for each keypoint in any order, on its plane
+/** Renders `count` keypoints into heatmaps (n x c x h x w floats, NCHW): exactly the
+ *  bits of zeroing heatmaps and calling, for each keypoint in any order, on its plane
  *      UMICH: dafl_draw_gaussian(plane, h, w, x, y, size, k)
- *      MSRA:  dafl_draw_gaussian_sigma(plane, h, w, x, y, size)  (for k = 1; k scales
- *             the Gaussian before it is rounded to float, as UMICH does)
- *  on dafl's threads.  Every keypoint is validated before anything is written: a struct
- *  size that differs between elements or is not a dafl_keypoint's
- *  (DAFL_ERR_STRUCT_SIZE), an image or channel out of range (DAFL_ERR_INVALID_LABEL), a
+ *      MSRA:  dafl_draw_gaussian_sigma(plane, h, w, x, y, size)
+ *  on dafl's threads.  MSRA with k < 1 scales the Gaussian by k before it is rounded to
+ *  float, as UMICH does (k = 1 is dafl_draw_gaussian_sigma itself).  Every keypoint is
+ *  validated before anything is written: a struct_size below sizeof(size_t), above
+ *  sizeof(dafl_keypoint) or differing between elements (DAFL_ERR_STRUCT_SIZE; a smaller
+ *  one is an older header's struct, its missing members take their defaults), an image
+ *  or channel out of range (DAFL_ERR_INVALID_LABEL), a
  *  non-finite or too large centre, a UMICH centre or radius that is not an integer, a
  *  negative radius, a sigma <= 0, k outside [0, 1] (DAFL_ERR_INVALID_PARAMETER), an
  *  unknown style (DAFL_ERR_INVALID_ENUM).  Needs O(count) temporary memory. */
 DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t count, size_t n,
                                           size_t c, size_t h, size_t w, float *heatmaps);
 
-/** The penalty-reduced focal loss of `input` (n*c*h*w floats, NCHW) against the targets
+/** The penalty-reduced focal loss of `input` (n x c x h x w floats, NCHW) against the targets
  *  that dafl_render_heatmaps(points, count, n, c, h, w, ...) would render: the same loss,
  *  gradient, per-element losses and statistics, bit for bit, as rendering them and calling
- *  dafl_penalty_focal(input, targets, n*c*h*w, params, loss, grad, stats), with every
+ *  dafl_penalty_focal(input, targets, n * c * h * w, params, loss, grad, stats), with every
  *  parameter, input mode and reduction of that call, on every ISA and thread count.
  *  Positives are the pixels whose target is exactly 1 (from the keypoints, not a scan).
  *  DAFL_FLAG_TRUST_TARGETS changes nothing: validated keypoints give valid targets.
  *  Each block of DAFL_BLOCK_ELEMENTS elements gets its targets rendered on the fly into
- *  a buffer on the stack of the thread that runs it, and a block no keypoint reaches
- *  reads constant zeros; the positive count for DAFL_REDUCTION_POSITIVES renders only
- *  the blocks that keypoints reach.  Memory besides the caller's buffers:
- *  DAFL_BLOCK_ELEMENTS floats (4 KiB) of stack per thread and 16 bytes plus one window
- *  description (about 100 bytes) per keypoint on the heap; never one per element.
+ *  a buffer on the stack of the thread that runs it; a block that no keypoint reaches
+ *  is all-negative and runs a kernel that knows its targets are 0 (no rendering, no
+ *  target reads, no positive branch: the same bits).  The positive count that
+ *  DAFL_REDUCTION_POSITIVES divides by comes from a first pass that renders only the
+ *  blocks keypoints reach.  Memory besides the caller's buffers, whatever n x c x h x w:
+ *  DAFL_BLOCK_ELEMENTS floats (4 KiB) of stack per thread, and 128 bytes per keypoint
+ *  on the heap (its clipped window, sorted by plane; qsort may take as much again).
  *  Keypoints are validated as for dafl_render_heatmaps, before anything is written. */
 DAFL_API dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
                                                   size_t h, size_t w,
