@@ -15,7 +15,9 @@ CenterNet's data loader does per image, written here from its published descript
   - the images stacked into one N x C x H x W batch (what a collate function does).
 Timed two ways: the per-image drawing alone, and drawing plus the stack into the batch.
 With a path to libdafl.so the script also calls dafl_render_heatmaps on the same batch
-through ctypes, times it in this process and compares the two heatmaps.
+through ctypes, times it in this process and compares the two heatmaps bit for bit
+(exit status 1 when they differ: CI runs it as a check against this independent
+implementation).
 
 usage: bench_keypoints_numpy.py [path/to/libdafl.so] [--repeat N]
 """
@@ -133,7 +135,7 @@ def main():
           f"(fastest of {repeat})")
     print(f"numpy drawing + np.stack into the batch:  {stack_s * 1e3:8.3f} ms")
     if not args:
-        return
+        return 0
 
     lib = ctypes.CDLL(args[0])
     lib.dafl_render_heatmaps.restype = ctypes.c_int
@@ -159,7 +161,8 @@ def main():
     worst = float(np.max(np.abs(out.astype(np.float64) - batch)))
     print(f"heatmaps compared: {differ} of {out.size} floats differ in any bit "
           f"(largest difference {worst:.3g})")
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
