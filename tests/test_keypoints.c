@@ -19,6 +19,18 @@
 
 #include "test_common.h"
 
+/* Every ISA this machine runs, unless DAFL_ISA names one (the valgrind run sets
+ * DAFL_ISA=scalar): then only that one, the others reported as skipped. */
+static int isa_selected(dafl_isa isa, const char *what)
+{
+    const char *env = getenv("DAFL_ISA");
+    if (env && *env && strcmp(env, "auto") != 0 && strcmp(env, dafl_isa_name(isa)) != 0) {
+        printf("SKIPPED %-7s %s: not selected by DAFL_ISA\n", dafl_isa_name(isa), what);
+        return 0;
+    }
+    return test_use_isa(isa, what);
+}
+
 /* ---- random batches ------------------------------------------------------------------- */
 
 typedef struct batch {
@@ -344,7 +356,7 @@ START_TEST(fused_equals_render_plus_dense)
                            s->busy, 0);
     static const int threads[] = {1, 2, 3};
     for (int isa = 0; isa < TEST_ISA_COUNT; isa++) {
-        if (!test_use_isa(test_all_isas[isa], "fused keypoint loss"))
+        if (!isa_selected(test_all_isas[isa], "fused keypoint loss"))
             continue;
         for (int t = 0; t < 3; t++) {
             ck_assert_int_eq(dafl_set_threads(threads[t]), DAFL_OK);
@@ -483,7 +495,8 @@ END_TEST
 /* ---- the memory bound ---------------------------------------------------------------------- */
 
 /* Peak resident memory of a fused call on a 64 MiB input, in a child process: it must stay
- * far below one more batch-sized buffer (the dense path needs 64 MiB of targets). */
+ * below a quarter of one more batch-sized buffer (the dense path needs 64 MiB of
+ * targets; the bound leaves room for valgrind's and ASan's own bookkeeping). */
 START_TEST(fused_needs_no_batch_sized_temporary)
 {
     pid_t pid = fork();
@@ -503,7 +516,7 @@ START_TEST(fused_needs_no_batch_sized_temporary)
         long grown_kib = after.ru_maxrss - before.ru_maxrss;
         printf("fused keypoint loss on a 64 MiB batch: peak RSS grew by %ld KiB\n", grown_kib);
         fflush(stdout);
-        _exit(st == DAFL_OK && grown_kib < 8 * 1024 ? 0 : 1);
+        _exit(st == DAFL_OK && grown_kib < 16 * 1024 ? 0 : 1);
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -524,7 +537,10 @@ int main(void)
     tcase_add_loop_test(tc, fused_equals_render_plus_dense, 0, (int)N_SHAPES);
     tcase_add_test(tc, fused_positive_count);
     tcase_add_test(tc, bad_keypoints_write_nothing);
-    tcase_add_test(tc, fused_needs_no_batch_sized_temporary);
     suite_add_tcase(s, tc);
+    TCase *memory = tcase_create("memory");
+    tcase_set_timeout(memory, 600);
+    tcase_add_test(memory, fused_needs_no_batch_sized_temporary);
+    suite_add_tcase(s, memory);
     return test_run_suite(s);
 }
