@@ -379,8 +379,11 @@ DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t
  * Gaussian merged into plane (image, channel) by element-wise max; pixels no keypoint
  * reaches are 0.  The max-merge makes the result independent of the keypoints' order. */
 typedef enum dafl_keypoint_style {
-    DAFL_KEYPOINT_UMICH = 0, /**< dafl_draw_gaussian: x, y and size (the radius) integers */
-    DAFL_KEYPOINT_MSRA = 1   /**< dafl_draw_gaussian_sigma: real x, y; size is sigma > 0  */
+    DAFL_KEYPOINT_UMICH = 0,   /**< dafl_draw_gaussian: x, y and size (the radius) integers */
+    DAFL_KEYPOINT_MSRA = 1,    /**< dafl_draw_gaussian_sigma: real x, y; size is sigma > 0  */
+    DAFL_KEYPOINT_DISTANCE = 2 /**< the distance-target form: integer x, y; size is sigma
+                                    > 0; exp(-d^2 / (2 sigma^2)) of the distance d to the
+                                    keypoint over the whole plane, no window, no cut     */
 } dafl_keypoint_style;
 
 /** One keypoint.  An array of them is read with the stride points[0].struct_size, which
@@ -393,8 +396,8 @@ typedef struct dafl_keypoint {
                                     outside the heatmap (the part of the window that
                                     overlaps it is drawn)                              */
     double y;                  /**< centre row, likewise                               */
-    double size;               /**< UMICH: radius, an integer in 0 .. 2^30; MSRA: sigma
-                                    in (0, 2^30]                                       */
+    double size;               /**< UMICH: radius, an integer in 0 .. 2^30; MSRA and
+                                    DISTANCE: sigma in (0, 2^30]                       */
     float k;                   /**< peak in [0, 1] (default 1): the Gaussian times k   */
     dafl_keypoint_style style; /**< default DAFL_KEYPOINT_UMICH                        */
 } dafl_keypoint;
@@ -406,15 +409,21 @@ DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
  *  bits of zeroing heatmaps and calling, for each keypoint in any order, on its plane
  *      UMICH: dafl_draw_gaussian(plane, h, w, x, y, size, k)
  *      MSRA:  dafl_draw_gaussian_sigma(plane, h, w, x, y, size)
- *  on dafl's threads.  MSRA with k < 1 scales the Gaussian by k before it is rounded to
- *  float, as UMICH does (k = 1 is dafl_draw_gaussian_sigma itself).  Every keypoint is
- *  validated before anything is written: a struct_size below sizeof(size_t), above
- *  sizeof(dafl_keypoint) or differing between elements (DAFL_ERR_STRUCT_SIZE; a smaller
- *  one is an older header's struct, its missing members take their defaults), an image
- *  or channel out of range (DAFL_ERR_INVALID_LABEL), a
- *  non-finite or too large centre, a UMICH centre or radius that is not an integer, a
- *  negative radius, a sigma <= 0, k outside [0, 1] (DAFL_ERR_INVALID_PARAMETER), an
- *  unknown style (DAFL_ERR_INVALID_ENUM).  Needs O(count) temporary memory. */
+ *      DISTANCE: the plane of dafl_distance_targets(mask, h, w, size, ...) for a mask
+ *                that is 1 at the keypoints of the plane (when they share one sigma and
+ *                lie inside it): the max of their Gaussians is the Gaussian of the
+ *                distance to the nearest one
+ *  on dafl's threads.  MSRA and DISTANCE with k < 1 scale the Gaussian by k before it is
+ *  rounded to float, as UMICH does (k = 1 is the drawing function itself).  A DISTANCE
+ *  keypoint reaches every pixel of its plane and costs one exp per pixel.
+ *  Every keypoint is validated before anything is written: a struct_size below
+ *  sizeof(size_t), above sizeof(dafl_keypoint) or differing between elements
+ *  (DAFL_ERR_STRUCT_SIZE; a smaller one is an older header's struct, its missing members
+ *  take their defaults), an image or channel out of range (DAFL_ERR_INVALID_LABEL), a
+ *  non-finite or too large centre, a UMICH or DISTANCE centre or a UMICH radius that is
+ *  not an integer, a negative radius, a sigma <= 0, k outside [0, 1]
+ *  (DAFL_ERR_INVALID_PARAMETER), an unknown style (DAFL_ERR_INVALID_ENUM).  Needs
+ *  O(count) temporary memory. */
 DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t count, size_t n,
                                           size_t c, size_t h, size_t w, float *heatmaps);
 

@@ -13,6 +13,10 @@
  * centre +- r, sigma = (2r+1)/6, cut = DBL_EPSILON (times max g = 1), scale = k.
  * "msra" (dafl_draw_gaussian_sigma): CenterNet's truncated window ul .. br-1 with the
  * kernel's peak at index x0 (see msra_window in targets.c), no cut, scale = 1 there.
+ * "distance" (the distance-target form of dafl_distance_targets for one labelled pixel):
+ * origin the integer centre, a window that covers every plane, sigma given, no cut,
+ * two_sigma_sq = 2.0 * sigma * sigma as dafl_distance_targets forms it; q is then its
+ * d2, exact in double for any heatmap side below 2^26.
  * q == 0 gives exp(-0) = 1 in "umich" anyway; in "msra" the special case avoids 0/0 for
  * a sigma whose square underflows.  Subtracting fx = 0 is exact, so "umich" pixels are
  * those of the reference expression exp(-(dx^2 + dy^2) / (2 sigma^2)) bit for bit.
@@ -91,6 +95,23 @@ static inline dafl_stamp dafl_stamp_msra(double cx, double cy, double sigma, flo
     s.ox = s.x_first;
     s.oy = s.y_first;
     s.two_sigma_sq = 2.0 * (sigma * sigma);
+    s.cut = 0.0;
+    s.scale = (double)k;
+    return s;
+}
+
+/* "distance": integer centre within DAFL_TARGETS_COORD_LIMIT, sigma > 0 within it, peak
+ * k; the window reaches 2^62 pixels from the centre, beyond any heatmap. */
+static inline dafl_stamp dafl_stamp_distance(long long cx, long long cy, double sigma, float k)
+{
+    const long long reach = 1LL << 62;
+    dafl_stamp s;
+    s.x_first = s.y_first = -reach;
+    s.x_end = s.y_end = reach;
+    s.ox = cx;
+    s.oy = cy;
+    s.fx = s.fy = 0.0;
+    s.two_sigma_sq = 2.0 * sigma * sigma;
     s.cut = 0.0;
     s.scale = (double)k;
     return s;

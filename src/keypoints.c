@@ -90,7 +90,10 @@ static dafl_status check_keypoint(const dafl_keypoint *kp, size_t n, size_t c)
             return DAFL_ERR_INVALID_PARAMETER;
         return DAFL_OK;
     case DAFL_KEYPOINT_MSRA:
+    case DAFL_KEYPOINT_DISTANCE:
         if (!(kp->size > 0.0 && kp->size <= limit))
+            return DAFL_ERR_INVALID_PARAMETER;
+        if (kp->style == DAFL_KEYPOINT_DISTANCE && (!is_integer(kp->x) || !is_integer(kp->y)))
             return DAFL_ERR_INVALID_PARAMETER;
         return DAFL_OK;
     default:
@@ -150,10 +153,18 @@ static dafl_status build_batch(const dafl_keypoint *points, size_t count, size_t
         (void)read_keypoint(points, stride, i, &kp);
         placed_stamp ps;
         ps.plane = (size_t)kp.image * c + (size_t)kp.channel;
-        ps.stamp = kp.style == DAFL_KEYPOINT_UMICH
-                       ? dafl_stamp_umich((long long)kp.x, (long long)kp.y,
-                                          (long long)kp.size, kp.k)
-                       : dafl_stamp_msra(kp.x, kp.y, kp.size, kp.k);
+        switch (kp.style) {
+        case DAFL_KEYPOINT_UMICH:
+            ps.stamp = dafl_stamp_umich((long long)kp.x, (long long)kp.y, (long long)kp.size,
+                                        kp.k);
+            break;
+        case DAFL_KEYPOINT_MSRA:
+            ps.stamp = dafl_stamp_msra(kp.x, kp.y, kp.size, kp.k);
+            break;
+        default:
+            ps.stamp = dafl_stamp_distance((long long)kp.x, (long long)kp.y, kp.size, kp.k);
+            break;
+        }
         ps.x_first = max_ll(ps.stamp.x_first, 0);
         ps.x_end = min_ll(ps.stamp.x_end, width);
         ps.y_first = max_ll(ps.stamp.y_first, 0);

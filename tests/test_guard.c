@@ -722,11 +722,13 @@ START_TEST(keypoints_stay_inside)
             dafl_keypoint_init(&kp[i]);
             kp[i].image = (int64_t)(r % n);
             kp[i].channel = (int64_t)((r >> 8) % c);
-            kp[i].style = i % 3 == 2 ? DAFL_KEYPOINT_MSRA : DAFL_KEYPOINT_UMICH;
+            kp[i].style = i % 3 == 2 ? DAFL_KEYPOINT_MSRA
+                          : i % 5 == 4 ? DAFL_KEYPOINT_DISTANCE
+                                       : DAFL_KEYPOINT_UMICH;
             kp[i].x = (double)((long)((r >> 16) % (w + 8)) - 4);
             kp[i].y = (double)((long)((r >> 24) % (h + 8)) - 4);
-            kp[i].size = kp[i].style == DAFL_KEYPOINT_MSRA ? 0.6 + (double)((r >> 32) % 4)
-                                                           : (double)((r >> 32) % 6);
+            kp[i].size = kp[i].style != DAFL_KEYPOINT_UMICH ? 0.6 + (double)((r >> 32) % 4)
+                                                            : (double)((r >> 32) % 6);
         }
         for (size_t i = 0; i < count; i++)
             x[i] = test_uniform(&seed, -12.0f, 12.0f);

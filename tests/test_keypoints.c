@@ -52,9 +52,9 @@ static long random_coordinate(uint64_t *seed, size_t extent, long margin)
     }
 }
 
-/* `count` keypoints over n x c planes of h x w.  Images with index >= busy_images get
- * none (empty images).  msra_k1: MSRA keypoints keep k = 1 (what
- * dafl_draw_gaussian_sigma draws). */
+/* `count` keypoints over n x c planes of h x w, one in eight of the distance form.
+ * Images with index >= busy_images get none (empty images).  msra_k1: MSRA and DISTANCE
+ * keypoints keep k = 1 (what dafl_draw_gaussian_sigma and dafl_distance_targets draw). */
 static batch random_batch(uint64_t seed, size_t n, size_t c, size_t h, size_t w, size_t count,
                           size_t busy_images, int msra_k1)
 {
@@ -66,8 +66,17 @@ static batch random_batch(uint64_t seed, size_t n, size_t c, size_t h, size_t w,
         kp->image = (int64_t)(r % busy_images);
         kp->channel = (int64_t)((r >> 16) % c);
         kp->style = (r >> 32) % 3 == 0 ? DAFL_KEYPOINT_MSRA : DAFL_KEYPOINT_UMICH;
+        if ((r >> 56) % 8 == 0)
+            kp->style = DAFL_KEYPOINT_DISTANCE;
         kp->k = (r >> 40) % 2 ? 1.0f : test_uniform(&seed, 0.0f, 1.0f);
-        if (kp->style == DAFL_KEYPOINT_UMICH) {
+        if (kp->style == DAFL_KEYPOINT_DISTANCE) {
+            /* a labelled pixel of the plane */
+            kp->x = (double)(test_rand64(&seed) % w);
+            kp->y = (double)(test_rand64(&seed) % h);
+            kp->size = test_uniform(&seed, 0.3f, 6.0f);
+            if (msra_k1)
+                kp->k = 1.0f;
+        } else if (kp->style == DAFL_KEYPOINT_UMICH) {
             kp->size = (double)(test_rand64(&seed) % 65); /* radius 0 .. 64 */
             kp->x = (double)random_coordinate(&seed, w, (long)kp->size + 3);
             kp->y = (double)random_coordinate(&seed, h, (long)kp->size + 3);
@@ -84,6 +93,22 @@ static batch random_batch(uint64_t seed, size_t n, size_t c, size_t h, size_t w,
     return b;
 }
 
+/* The distance form of one keypoint, merged by max: dafl_distance_targets of a mask that
+ * holds only its pixel. */
+static dafl_status draw_distance(float *plane, size_t h, size_t w, const dafl_keypoint *kp)
+{
+    uint8_t *mask = calloc(h * w, 1);
+    float *one = malloc(h * w * sizeof *one);
+    mask[(size_t)kp->y * w + (size_t)kp->x] = 1;
+    dafl_status st = dafl_distance_targets(mask, h, w, kp->size, one);
+    for (size_t i = 0; i < h * w; i++)
+        if (one[i] > plane[i])
+            plane[i] = one[i];
+    free(mask);
+    free(one);
+    return st;
+}
+
 /* The reference: a zeroed batch and one public drawing call per keypoint. */
 static void draw_one_by_one(const batch *b, float *out)
 {
@@ -91,7 +116,8 @@ static void draw_one_by_one(const batch *b, float *out)
     for (size_t i = 0; i < b->count; i++) {
         const dafl_keypoint *kp = &b->points[i];
         float *plane = out + ((size_t)kp->image * b->c + (size_t)kp->channel) * b->h * b->w;
-        dafl_status st = kp->style == DAFL_KEYPOINT_UMICH
+        dafl_status st = kp->style == DAFL_KEYPOINT_DISTANCE ? draw_distance(plane, b->h, b->w, kp)
+                         : kp->style == DAFL_KEYPOINT_UMICH
                              ? dafl_draw_gaussian(plane, b->h, b->w, (long)kp->x, (long)kp->y,
                                                   (long)kp->size, kp->k)
                              : dafl_draw_gaussian_sigma(plane, b->h, b->w, kp->x, kp->y,
@@ -230,6 +256,44 @@ START_TEST(render_msra_peak_scales)
         nonzero++;
     }
     ck_assert_int_gt(nonzero, 100);
+}
+END_TEST
+
+/* The distance form with one sigma per plane is the Gaussian of the distance to the
+ * nearest label: dafl_distance_targets of the mask of all of them, bit for bit. */
+START_TEST(render_distance_is_nearest_label)
+{
+    const size_t h = 45, w = 61, c = 3;
+    uint64_t seed = 515;
+    for (int round = 0; round < 6; round++) {
+        const size_t labels = 1 + test_rand64(&seed) % 40;
+        batch b = {1, c, h, w, labels, calloc(labels, sizeof(dafl_keypoint))};
+        uint8_t *mask = calloc(c * h * w, 1);
+        double sigma[3];
+        for (size_t ch = 0; ch < c; ch++)
+            sigma[ch] = test_uniform(&seed, 0.4f, 9.0f);
+        for (size_t i = 0; i < labels; i++) {
+            dafl_keypoint *kp = &b.points[i];
+            dafl_keypoint_init(kp);
+            kp->style = DAFL_KEYPOINT_DISTANCE;
+            kp->channel = (int64_t)(test_rand64(&seed) % (c - 1)); /* the last plane: none */
+            kp->x = (double)(test_rand64(&seed) % w);
+            kp->y = (double)(test_rand64(&seed) % h);
+            kp->size = sigma[kp->channel];
+            mask[(size_t)kp->channel * h * w + (size_t)kp->y * w + (size_t)kp->x] = 1;
+        }
+        float *ref = malloc(c * h * w * sizeof *ref), *got = malloc(c * h * w * sizeof *got);
+        for (size_t ch = 0; ch < c; ch++)
+            ck_assert_int_eq(dafl_distance_targets(mask + ch * h * w, h, w, sigma[ch],
+                                                   ref + ch * h * w),
+                             DAFL_OK);
+        ck_assert_int_eq(dafl_render_heatmaps(b.points, labels, 1, c, h, w, got), DAFL_OK);
+        require_same_floats(got, ref, c * h * w, "distance form vs dafl_distance_targets");
+        free(ref);
+        free(got);
+        free(mask);
+        free(b.points);
+    }
 }
 END_TEST
 
@@ -416,6 +480,8 @@ START_TEST(bad_keypoints_write_nothing)
         {"k -0.1", DAFL_ERR_INVALID_PARAMETER},      {"k NaN", DAFL_ERR_INVALID_PARAMETER},
         {"style 7", DAFL_ERR_INVALID_ENUM},          {"struct size 4", DAFL_ERR_STRUCT_SIZE},
         {"struct size mixed", DAFL_ERR_STRUCT_SIZE}, {"struct too big", DAFL_ERR_STRUCT_SIZE},
+        {"distance x 1.5", DAFL_ERR_INVALID_PARAMETER},
+        {"distance sigma 0", DAFL_ERR_INVALID_PARAMETER},
     };
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);
     for (int c = 0; c < n_cases; c++) {
@@ -447,6 +513,8 @@ START_TEST(bad_keypoints_write_nothing)
         case 17: kp[0].struct_size = 4; break;
         case 18: bad->struct_size = sizeof(dafl_keypoint) - 8; break;
         case 19: kp[0].struct_size = sizeof(dafl_keypoint) + 8; break;
+        case 20: bad->style = DAFL_KEYPOINT_DISTANCE, bad->size = 1.0, bad->x = 1.5; break;
+        case 21: bad->style = DAFL_KEYPOINT_DISTANCE, bad->size = 0; break;
         }
         ck_assert_msg(dafl_render_heatmaps(kp, 3, N, C, H, W, heat) == cases[c].expect,
                       "render, %s", cases[c].what);
@@ -534,6 +602,7 @@ int main(void)
     tcase_add_test(tc, render_every_radius);
     tcase_add_test(tc, render_order_independent);
     tcase_add_test(tc, render_msra_peak_scales);
+    tcase_add_test(tc, render_distance_is_nearest_label);
     tcase_add_loop_test(tc, fused_equals_render_plus_dense, 0, (int)N_SHAPES);
     tcase_add_test(tc, fused_positive_count);
     tcase_add_test(tc, bad_keypoints_write_nothing);

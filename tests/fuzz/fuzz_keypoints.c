@@ -7,8 +7,10 @@
  *     dafl.h describes it (checked here independently);
  *   - a failing call leaves every output untouched (sentinel bytes);
  *   - on success, the rendered batch equals zeroing it and calling dafl_draw_gaussian /
- *     dafl_draw_gaussian_sigma per keypoint (MSRA keypoints with k = 1; others are held
- *     to 0 <= value <= k), and the loss, per-element loss, gradient and statistics equal
+ *     dafl_draw_gaussian_sigma per keypoint, and dafl_distance_targets of a one-pixel mask
+ *     for the distance form (where those functions can draw every keypoint: k = 1 for
+ *     MSRA and DISTANCE, DISTANCE centres inside the plane; otherwise 0 <= value <= 1
+ *     is all that is checked), and the loss, per-element loss, gradient and statistics equal
  *     dafl_render_heatmaps + dafl_penalty_focal bit for bit, on the ISA under test and on
  *     the scalar one.
  *
@@ -34,8 +36,9 @@ static int keypoint_valid(const dafl_keypoint *kp, size_t n, size_t c)
     if (kp->style == DAFL_KEYPOINT_UMICH)
         return kp->size >= 0.0 && kp->size <= limit && kp->size == floor(kp->size) &&
                kp->x == floor(kp->x) && kp->y == floor(kp->y);
-    if (kp->style == DAFL_KEYPOINT_MSRA)
-        return kp->size > 0.0 && kp->size <= limit;
+    if (kp->style == DAFL_KEYPOINT_MSRA || kp->style == DAFL_KEYPOINT_DISTANCE)
+        return kp->size > 0.0 && kp->size <= limit &&
+               (kp->style == DAFL_KEYPOINT_MSRA || (kp->x == floor(kp->x) && kp->y == floor(kp->y)));
     return 0;
 }
 
@@ -46,20 +49,37 @@ static void render_reference(const dafl_keypoint *kp, size_t count, size_t c, si
     for (size_t i = 0; i < count; i++) {
         float *plane = out + ((size_t)kp[i].image * c + (size_t)kp[i].channel) * h * w;
         dafl_status st = DAFL_OK;
-        if (kp[i].style == DAFL_KEYPOINT_UMICH)
+        if (kp[i].style == DAFL_KEYPOINT_UMICH) {
             st = dafl_draw_gaussian(plane, h, w, (long)kp[i].x, (long)kp[i].y,
                                     (long)kp[i].size, kp[i].k);
-        else if (kp[i].k == 1.0f)
+        } else if (kp[i].style == DAFL_KEYPOINT_MSRA) {
             st = dafl_draw_gaussian_sigma(plane, h, w, kp[i].x, kp[i].y, kp[i].size);
+        } else { /* the distance transform of a mask holding only this pixel */
+            uint8_t *mask = calloc(h * w, 1);
+            float *one = malloc(h * w * sizeof *one);
+            FZ_REQUIRE(mask && one, "out of memory");
+            mask[(size_t)kp[i].y * w + (size_t)kp[i].x] = 1;
+            st = dafl_distance_targets(mask, h, w, kp[i].size, one);
+            for (size_t p = 0; p < h * w; p++)
+                plane[p] = one[p] > plane[p] ? one[p] : plane[p];
+            free(mask);
+            free(one);
+        }
         FZ_REQUIRE(st == DAFL_OK, "reference drawing failed: %s", dafl_status_string(st));
     }
 }
 
-static int has_scaled_msra(const dafl_keypoint *kp, size_t count)
+/* Whether a public one-plane function draws every keypoint: MSRA and DISTANCE ones need
+ * k = 1, and DISTANCE ones a centre inside the plane (a pixel of a mask). */
+static int has_unreferenced(const dafl_keypoint *kp, size_t count, size_t h, size_t w)
 {
-    for (size_t i = 0; i < count; i++)
-        if (kp[i].style == DAFL_KEYPOINT_MSRA && kp[i].k != 1.0f)
+    for (size_t i = 0; i < count; i++) {
+        if (kp[i].style != DAFL_KEYPOINT_UMICH && kp[i].k != 1.0f)
             return 1;
+        if (kp[i].style == DAFL_KEYPOINT_DISTANCE &&
+            !(kp[i].x >= 0 && kp[i].x < (double)w && kp[i].y >= 0 && kp[i].y < (double)h))
+            return 1;
+    }
     return 0;
 }
 
@@ -183,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else {
             FZ_REQUIRE(!overflow && sizes_ok && all_valid && (dst || !elements),
                        "dafl_render_heatmaps accepted a bad call");
-            if (has_scaled_msra(kp, count)) {
+            if (has_unreferenced(kp, count, h, w)) {
                 for (size_t i = 0; i < elements; i++)
                     FZ_REQUIRE(out[i] >= 0.0f && out[i] <= 1.0f, "rendered %a", (double)out[i]);
             } else if (elements) {

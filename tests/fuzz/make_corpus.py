@@ -145,6 +145,10 @@ def seeds():
                                            bytes([2, 3, 0, 0, 0]), seed=31)
     k['loss-none-forward'] = kp_seed(1, 3, 1, 9, 40, [kp(2, 0, 151, 151, 151)],
                                      bytes([3, 1, 0, 0, 2]), seed=32)
+    k['render-distance'] = kp_seed(0, 1, 2, 21, 30, [kp(0, 0, 151, 159, 157, 0, 3),
+                                                     kp(0, 0, 175, 151, 157, 0, 3)])
+    k['loss-distance'] = kp_seed(1, 2, 2, 19, 27, [kp(1, 1, 151, 151, 160, 4, 3)],
+                                 bytes([0, 0, 0, 0, 0]), seed=33)
     k['bad-image'] = kp_seed(1, 2, 2, 8, 8, [kp(0, 0, 0, 0, 0), kp(5, 0, 0, 0, 0)])
     k['bad-struct-size'] = kp_seed(0, 1, 1, 8, 8, [kp(0, 0, 0, 0, 0), kp(0, 0, 0, 0, 0)],
                                    variant=2)
