@@ -437,6 +437,41 @@ START_TEST(fused_equals_render_plus_dense)
 }
 END_TEST
 
+/* A host parallel-for that runs every item alone, last first: the split and the order
+ * of the blocks cannot change a bit. */
+static void backwards_one_by_one(void *host_ctx, size_t count, dafl_range_fn fn, void *ctx)
+{
+    ++*(int *)host_ctx;
+    for (size_t i = count; i-- > 0;)
+        fn(ctx, i, i + 1);
+}
+
+START_TEST(fused_equals_dense_any_split)
+{
+    /* 3 x 4 x 64 x 47 = 36096 elements: above DAFL_MIN_PARALLEL_ELEMENTS, so split */
+    batch b = random_batch(0x5b117u, 3, 4, 64, 47, 50, 3, 0);
+    int host_calls = 0;
+    ck_assert_int_eq(dafl_set_threads(4), DAFL_OK);
+    ck_assert_int_eq(dafl_set_parallel_for(backwards_one_by_one, &host_calls), DAFL_OK);
+    for (int config = 0; config < N_CONFIGS; config++)
+        check_fused_equals_dense(&b, config, "host parallel-for, one block at a time, backwards");
+    /* and the renderer, against one-by-one drawing of the same batch with k = 1 peaks */
+    batch r = random_batch(0x5b118u, 3, 4, 64, 47, 50, 3, 1);
+    size_t n = batch_elements(&r);
+    float *ref = malloc(n * sizeof *ref), *got = malloc(n * sizeof *got);
+    draw_one_by_one(&r, ref);
+    ck_assert_int_eq(dafl_render_heatmaps(r.points, r.count, r.n, r.c, r.h, r.w, got), DAFL_OK);
+    require_same_floats(got, ref, n, "render, host parallel-for backwards");
+    dafl_set_parallel_for(NULL, NULL);
+    ck_assert_int_gt(host_calls, 2 * N_CONFIGS); /* the split really happened */
+    dafl_set_threads(0);
+    free(ref);
+    free(got);
+    free(b.points);
+    free(r.points);
+}
+END_TEST
+
 /* Positives come from the targets that are exactly 1: the centre of a k = 1 Gaussian,
  * counted once where two coincide, and none for k < 1 or a centre outside the plane. */
 START_TEST(fused_positive_count)
@@ -604,6 +639,7 @@ int main(void)
     tcase_add_test(tc, render_msra_peak_scales);
     tcase_add_test(tc, render_distance_is_nearest_label);
     tcase_add_loop_test(tc, fused_equals_render_plus_dense, 0, (int)N_SHAPES);
+    tcase_add_test(tc, fused_equals_dense_any_split);
     tcase_add_test(tc, fused_positive_count);
     tcase_add_test(tc, bad_keypoints_write_nothing);
     suite_add_tcase(s, tc);
