@@ -16,8 +16,8 @@ static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0xcfba3fd1f279ee5a), /* mse */
     UINT64_C(0x1a6f3abe4f919b2e), /* softmax focal NCHW g=2 */
     UINT64_C(0xe1e2e62761a053b3), /* softmax focal NHWC g=1.5 */
-    UINT64_C(0x0f3968933d29c43c), /* keypoints rendered */
-    UINT64_C(0x4479905bcfe396ab), /* penalty focal from keypoints */
+    UINT64_C(0xb9ea705945732197), /* keypoints rendered */
+    UINT64_C(0x11bc45a699ab94a3), /* penalty focal from keypoints */
 };
 
 static const uint64_t golden_non_fma[GOLDEN_CASES] = {
@@ -30,8 +30,8 @@ static const uint64_t golden_non_fma[GOLDEN_CASES] = {
     UINT64_C(0xcfba3fd1f279ee5a), /* mse */
     UINT64_C(0xc984d9b0641730a9), /* softmax focal NCHW g=2 */
     UINT64_C(0xe64dd8b8f0d49154), /* softmax focal NHWC g=1.5 */
-    UINT64_C(0x0f3968933d29c43c), /* keypoints rendered */
-    UINT64_C(0x4479905bcfe396ab), /* penalty focal from keypoints */
+    UINT64_C(0xb9ea705945732197), /* keypoints rendered */
+    UINT64_C(0x11bc45a699ab94a3), /* penalty focal from keypoints */
 };
 
 #endif

@@ -87,8 +87,8 @@ static uint64_t golden_case(int which)
         break;
     }
     case 9: case 10: {
-        /* 1 x 3 x 37 x 45 (4995 elements, planes straddling blocks), 14 keypoints of both
-         * styles, some over the borders: the rendered targets (9), and the loss from the
+        /* 1 x 3 x 37 x 45 (4995 elements, planes straddling blocks), 14 keypoints of every
+         * style, some over the borders: the rendered targets (9), and the loss from the
          * keypoints per element, then reduced by the positives (10). */
         enum { C = 3, H = 37, W = 45, COUNT = C * H * W, POINTS = 14 };
         dafl_keypoint kp[POINTS];
@@ -96,11 +96,13 @@ static uint64_t golden_case(int which)
             uint64_t r = test_rand64(&seed);
             dafl_keypoint_init(&kp[i]);
             kp[i].channel = (int64_t)(r % C);
-            kp[i].style = i % 4 == 3 ? DAFL_KEYPOINT_MSRA : DAFL_KEYPOINT_UMICH;
+            kp[i].style = i % 4 == 3 ? DAFL_KEYPOINT_MSRA
+                          : i % 7 == 5 ? DAFL_KEYPOINT_DISTANCE
+                                       : DAFL_KEYPOINT_UMICH;
             kp[i].x = (double)((long)((r >> 8) % (W + 10)) - 5);
             kp[i].y = (double)((long)((r >> 16) % (H + 10)) - 5);
-            kp[i].size = kp[i].style == DAFL_KEYPOINT_MSRA ? 1.0 + (double)((r >> 24) % 5) * 0.7
-                                                           : (double)((r >> 24) % 16);
+            kp[i].size = kp[i].style != DAFL_KEYPOINT_UMICH ? 1.0 + (double)((r >> 24) % 5) * 0.7
+                                                            : (double)((r >> 24) % 16);
             kp[i].k = i % 5 == 2 ? 0.7f : 1.0f;
         }
         if (which == 9) {
