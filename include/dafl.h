@@ -415,7 +415,7 @@ DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
  *                distance to the nearest one
  *  on dafl's threads.  MSRA and DISTANCE with k < 1 scale the Gaussian by k before it is
  *  rounded to float, as UMICH does (k = 1 is the drawing function itself).  A DISTANCE
- *  keypoint reaches every pixel of its plane and costs one exp per pixel.
+ *  keypoint reaches every pixel of its plane: one exp per pixel of the plane per keypoint.
  *  Every keypoint is validated before anything is written: a struct_size below
  *  sizeof(size_t), above sizeof(dafl_keypoint) or differing between elements
  *  (DAFL_ERR_STRUCT_SIZE; a smaller one is an older header's struct, its missing members
