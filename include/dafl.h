@@ -402,7 +402,8 @@ typedef struct dafl_keypoint {
     dafl_keypoint_style style; /**< default DAFL_KEYPOINT_UMICH                        */
 } dafl_keypoint;
 
-#define DAFL_KEYPOINT_INIT { sizeof(dafl_keypoint), 0, 0, 0.0, 0.0, 0.0, 1.0f, DAFL_KEYPOINT_UMICH }
+#define DAFL_KEYPOINT_INIT \
+    { sizeof(dafl_keypoint), 0, 0, 0.0, 0.0, 0.0, 1.0f, DAFL_KEYPOINT_UMICH }
 DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
 
 /** Renders `count` keypoints into heatmaps (n x c x h x w floats, NCHW): exactly the
