@@ -54,6 +54,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -670,6 +671,190 @@ std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const std::string &f
             benchmark::ConsoleReporter::OutputOptions(options)));
 }
 
+// ---- targets from keypoint lists -------------------------------------------------------
+//
+// CenterNet on COCO: a batch of 8 images x 80 classes x 128 x 128, about 7 objects per
+// image (1 to 13, uniformly), boxes with sides log-uniform in 3 .. 96 output pixels, a
+// "umich" Gaussian at each box centre (truncated to integers) with CenterNet's radius
+// max(0, int(gaussian_radius(ceil(h), ceil(w), 0.7))).  scripts/bench_keypoints_numpy.py
+// builds the same batch from the same generator (splitmix64) and times CenterNet's numpy
+// per-object drawing of it.  Compared, with the best ISA on 1 and 2 threads:
+//   keypoints_coco/penalty_focal/dense          dafl_penalty_focal on rendered targets
+//   keypoints_coco/penalty_focal/render+dense   dafl_render_heatmaps, then the above
+//   keypoints_coco/penalty_focal/fused          dafl_penalty_focal_keypoints
+//   keypoints_coco/render                       dafl_render_heatmaps alone
+// each with counter extra_MiB: the memory the call needs besides the logits and the
+// gradient (the dense call: the targets; the fused call: its documented bound).
+constexpr size_t kCocoImages = 8, kCocoClasses = 80, kCocoSide = 128;
+constexpr size_t kCocoElements = kCocoImages * kCocoClasses * kCocoSide * kCocoSide;
+
+struct SplitMix {
+    uint64_t state;
+    uint64_t next()
+    {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+    double uniform() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+};
+
+struct CocoBatch {
+    std::vector<dafl_keypoint> points;
+    float *x = nullptr, *targets = nullptr, *grad = nullptr;
+};
+
+CocoBatch &coco_batch()
+{
+    static CocoBatch b;
+    if (b.x)
+        return b;
+    SplitMix rng{2024};
+    for (size_t image = 0; image < kCocoImages; image++) {
+        size_t objects = 1 + size_t(rng.uniform() * 13.0);
+        for (size_t o = 0; o < objects; o++) {
+            double cls = std::floor(rng.uniform() * double(kCocoClasses));
+            double bw = std::exp(std::log(3.0) + rng.uniform() * std::log(32.0));
+            double bh = std::exp(std::log(3.0) + rng.uniform() * std::log(32.0));
+            double cx = rng.uniform() * double(kCocoSide), cy = rng.uniform() * double(kCocoSide);
+            double radius = 0.0;
+            dafl_gaussian_radius(std::ceil(bh), std::ceil(bw), 0.7, DAFL_RADIUS_CORNERNET,
+                                 &radius);
+            dafl_keypoint kp;
+            dafl_keypoint_init(&kp);
+            kp.image = int64_t(image);
+            kp.channel = int64_t(cls);
+            kp.x = std::floor(cx);
+            kp.y = std::floor(cy);
+            kp.size = std::max(0.0, std::floor(radius));
+            b.points.push_back(kp);
+        }
+    }
+    b.x = allocate<float>(kCocoElements);
+    b.targets = allocate<float>(kCocoElements);
+    b.grad = allocate<float>(kCocoElements);
+    dafl_render_heatmaps(b.points.data(), b.points.size(), kCocoImages, kCocoClasses, kCocoSide,
+                         kCocoSide, b.targets);
+    Random r{0x1234567ull};
+    for (size_t i = 0; i < kCocoElements; i++) {
+        double spread = 6.0 * (r.uniform() + r.uniform() - 1.0);
+        b.x[i] = float(-4.0 + spread + 8.0 * b.targets[i]);
+    }
+    double radii = 0.0;
+    for (const dafl_keypoint &kp : b.points)
+        radii += kp.size;
+    std::fprintf(stderr, "dafl-bench: keypoints_coco: %zu objects in %zu images, radii sum %.0f\n",
+                 b.points.size(), kCocoImages, radii);
+    return b;
+}
+
+enum class KeypointCall { dense, render_dense, fused, render };
+
+dafl_status keypoint_call(CocoBatch &b, KeypointCall what, float *loss)
+{
+    const size_t n = kCocoImages, c = kCocoClasses, side = kCocoSide;
+    switch (what) {
+    case KeypointCall::render:
+        return dafl_render_heatmaps(b.points.data(), b.points.size(), n, c, side, side,
+                                    b.targets);
+    case KeypointCall::render_dense: {
+        dafl_status st = dafl_render_heatmaps(b.points.data(), b.points.size(), n, c, side,
+                                              side, b.targets);
+        if (st != DAFL_OK)
+            return st;
+    }
+        [[fallthrough]];
+    case KeypointCall::dense:
+        return dafl_penalty_focal(b.x, b.targets, kCocoElements, nullptr, loss, b.grad, nullptr);
+    case KeypointCall::fused:
+        return dafl_penalty_focal_keypoints(b.x, n, c, side, side, b.points.data(),
+                                            b.points.size(), nullptr, loss, b.grad, nullptr);
+    }
+    return DAFL_ERR_INVALID_ENUM;
+}
+
+void run_keypoints(benchmark::State &state, KeypointCall what, dafl_isa isa, int threads)
+{
+    CocoBatch &b = coco_batch();
+    dafl_set_isa(isa);
+#ifdef DAFL_MAX_THREADS
+    dafl_set_threads(threads);
+#endif
+    float loss = 0.0f;
+    dafl_status st = keypoint_call(b, what, &loss);
+    if (st != DAFL_OK) {
+        state.SkipWithError(dafl_status_string(st));
+        return;
+    }
+    for (auto _ : state) {
+        keypoint_call(b, what, &loss);
+        benchmark::DoNotOptimize(loss);
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(kCocoElements));
+    double extra = what == KeypointCall::fused
+                       ? double(threads) * DAFL_BLOCK_ELEMENTS * sizeof(float) +
+                             double(b.points.size()) * 128.0
+                       : what == KeypointCall::render ? 0.0 : double(kCocoElements) * 4.0;
+    state.counters["extra_MiB"] = extra / (1024.0 * 1024.0);
+    state.SetLabel(std::string(dafl_isa_name(isa)) + ", " + std::to_string(threads) +
+                   (threads == 1 ? " thread" : " threads"));
+#ifdef DAFL_MAX_THREADS
+    dafl_set_threads(1);
+#endif
+}
+
+// The fused call must give the dense call's bits: checked before anything is measured.
+bool check_keypoints_agree(const std::vector<dafl_isa> &isas)
+{
+    CocoBatch &b = coco_batch();
+    std::vector<float> dense_grad(kCocoElements);
+    bool ok = true;
+    for (dafl_isa isa : isas) {
+        dafl_set_isa(isa);
+        float dense = 0.0f, fused = 0.0f;
+        keypoint_call(b, KeypointCall::render_dense, &dense);
+        std::memcpy(dense_grad.data(), b.grad, kCocoElements * sizeof(float));
+        keypoint_call(b, KeypointCall::fused, &fused);
+        if (!same_bits(&dense, &fused, 1) || !same_bits(dense_grad.data(), b.grad, kCocoElements)) {
+            std::fprintf(stderr, "dafl-bench: check: fused keypoint loss differs from render + "
+                                 "dense on %s\n", dafl_isa_name(isa));
+            ok = false;
+        }
+    }
+    dafl_set_isa(DAFL_ISA_AUTO);
+    return ok;
+}
+
+void register_keypoints(dafl_isa best, int pool_threads)
+{
+    struct Named {
+        const char *name;
+        KeypointCall call;
+    };
+    const Named calls[] = {{"dense", KeypointCall::dense},
+                           {"render+dense", KeypointCall::render_dense},
+                           {"fused", KeypointCall::fused}};
+    for (int t : {1, 2}) {
+        if (t > pool_threads && t > 1)
+            continue;
+        std::string suffix = std::string(dafl_isa_name(best)) + "-t" + std::to_string(t);
+        for (const Named &c : calls)
+            benchmark::RegisterBenchmark(
+                ("keypoints_coco/penalty_focal/" + std::string(c.name) + "/" + suffix).c_str(),
+                [c, best, t](benchmark::State &s) { run_keypoints(s, c.call, best, t); })
+                ->Unit(benchmark::kMicrosecond)
+                ->UseRealTime();
+        benchmark::RegisterBenchmark(("keypoints_coco/render/dafl/" + suffix).c_str(),
+                                     [best, t](benchmark::State &s) {
+                                         run_keypoints(s, KeypointCall::render, best, t);
+                                     })
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+    }
+}
+
 // ---- registration --------------------------------------------------------------------
 
 std::vector<dafl_isa> measured_isas()
@@ -880,6 +1065,13 @@ int main(int argc, char **argv)
 
     add_context(pool_threads);
     register_all(isas, max_elements, pool_threads);
+    if (max_elements >= kCocoElements) {
+        if (!check_keypoints_agree(isas)) {
+            std::fprintf(stderr, "dafl-bench: the keypoint check failed; nothing was measured\n");
+            return 1;
+        }
+        register_keypoints(isas.back(), pool_threads);
+    }
 
     std::unique_ptr<benchmark::BenchmarkReporter> display = make_reporter(flags.format, true, flags);
     std::unique_ptr<benchmark::BenchmarkReporter> file;

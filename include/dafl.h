@@ -100,7 +100,8 @@ typedef enum dafl_status {
     DAFL_ERR_INVALID_PARAMETER = 3, /**< exponent < 0 or NaN, eps outside (0, 0.5), weight
                                          < 0 or NaN, normalizer <= 0, radius/sigma <= 0 */
     DAFL_ERR_INVALID_TARGET = 4,    /**< a target is outside [0, 1] or NaN               */
-    DAFL_ERR_INVALID_LABEL = 5,     /**< a class label outside 0..c-1, not ignore_index  */
+    DAFL_ERR_INVALID_LABEL = 5,     /**< a class label outside 0..c-1, not ignore_index;
+                                         a keypoint's image or channel out of range     */
     DAFL_ERR_INVALID_ENUM = 6,      /**< an unknown reduction, mode, layout, flag or ISA */
     DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small, larger than this
                                          library's struct, or ending inside a member     */
@@ -438,6 +439,85 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
  *  bytes can be allocated, on any thread count. */
 DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
                                            double sigma, float *out);
+
+/* ---- 12. targets from keypoint lists ------------------------------------------ */
+/* A batch of keypoints describes the targets of an n x c x h x w heatmap batch without
+ * the batch itself: dafl_render_heatmaps draws them, and dafl_penalty_focal_keypoints
+ * computes the penalty-reduced focal loss straight from them, with the bits of rendering
+ * and calling dafl_penalty_focal but no n x c x h x w temporary.  Each keypoint is one
+ * Gaussian merged into plane (image, channel) by element-wise max; pixels no keypoint
+ * reaches are 0.  The max-merge makes the result independent of the keypoints' order. */
+typedef enum dafl_keypoint_style {
+    DAFL_KEYPOINT_UMICH = 0,   /**< dafl_draw_gaussian: x, y and size (the radius) integers */
+    DAFL_KEYPOINT_MSRA = 1,    /**< dafl_draw_gaussian_sigma: real x, y; size is sigma > 0  */
+    DAFL_KEYPOINT_DISTANCE = 2 /**< the distance-target form: integer x, y; size is sigma
+                                    > 0; exp(-d^2 / (2 sigma^2)) of the distance d to the
+                                    keypoint over the whole plane, no window, no cut     */
+} dafl_keypoint_style;
+
+/** One keypoint.  An array of them is read with the stride points[0].struct_size, which
+ *  every element must repeat (the ABI rule of the parameter structs, per element). */
+typedef struct dafl_keypoint {
+    size_t struct_size;        /**< sizeof(dafl_keypoint)                              */
+    int64_t image;             /**< 0 .. n-1                                           */
+    int64_t channel;           /**< 0 .. c-1 (the class or keypoint type)              */
+    double x;                  /**< centre column in pixels; finite, |x| <= 2^30; may lie
+                                    outside the heatmap (the part of the window that
+                                    overlaps it is drawn)                              */
+    double y;                  /**< centre row, likewise                               */
+    double size;               /**< UMICH: radius, an integer in 0 .. 2^30; MSRA and
+                                    DISTANCE: sigma in (0, 2^30]                       */
+    float k;                   /**< peak in [0, 1] (default 1): the Gaussian times k   */
+    dafl_keypoint_style style; /**< default DAFL_KEYPOINT_UMICH                        */
+} dafl_keypoint;
+
+#define DAFL_KEYPOINT_INIT \
+    { sizeof(dafl_keypoint), 0, 0, 0.0, 0.0, 0.0, 1.0f, DAFL_KEYPOINT_UMICH }
+DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
+
+/** Renders `count` keypoints into heatmaps (n x c x h x w floats, NCHW): exactly the
+ *  bits of zeroing heatmaps and calling, for each keypoint in any order, on its plane
+ *      UMICH: dafl_draw_gaussian(plane, h, w, x, y, size, k)
+ *      MSRA:  dafl_draw_gaussian_sigma(plane, h, w, x, y, size)
+ *      DISTANCE: the plane of dafl_distance_targets(mask, h, w, size, ...) for a mask
+ *                that is 1 at the keypoints of the plane (when they share one sigma and
+ *                lie inside it): the max of their Gaussians is the Gaussian of the
+ *                distance to the nearest one
+ *  on dafl's threads.  MSRA and DISTANCE with k < 1 scale the Gaussian by k before it is
+ *  rounded to float, as UMICH does (k = 1 is the drawing function itself).  A DISTANCE
+ *  keypoint reaches every pixel of its plane: one exp per pixel of the plane per keypoint.
+ *  Every keypoint is validated before anything is written: a struct_size below
+ *  sizeof(size_t), above sizeof(dafl_keypoint) or differing between elements
+ *  (DAFL_ERR_STRUCT_SIZE; a smaller one is an older header's struct, its missing members
+ *  take their defaults), an image or channel out of range (DAFL_ERR_INVALID_LABEL), a
+ *  non-finite or too large centre, a UMICH or DISTANCE centre or a UMICH radius that is
+ *  not an integer, a negative radius, a sigma <= 0, k outside [0, 1]
+ *  (DAFL_ERR_INVALID_PARAMETER), an unknown style (DAFL_ERR_INVALID_ENUM).  Needs
+ *  O(count) temporary memory. */
+DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t count, size_t n,
+                                          size_t c, size_t h, size_t w, float *heatmaps);
+
+/** The penalty-reduced focal loss of `input` (n x c x h x w floats, NCHW) against the targets
+ *  that dafl_render_heatmaps(points, count, n, c, h, w, ...) would render: the same loss,
+ *  gradient, per-element losses and statistics, bit for bit, as rendering them and calling
+ *  dafl_penalty_focal(input, targets, n * c * h * w, params, loss, grad, stats), with every
+ *  parameter, input mode and reduction of that call, on every ISA and thread count.
+ *  Positives are the pixels whose target is exactly 1 (from the keypoints, not a scan).
+ *  DAFL_FLAG_TRUST_TARGETS changes nothing: validated keypoints give valid targets.
+ *  Each block of DAFL_BLOCK_ELEMENTS elements gets its targets rendered on the fly into
+ *  a buffer on the stack of the thread that runs it; a block that no keypoint reaches
+ *  is all-negative and runs a kernel that knows its targets are 0 (no rendering, no
+ *  target reads, no positive branch: the same bits).  The positive count that
+ *  DAFL_REDUCTION_POSITIVES divides by comes from a first pass that renders only the
+ *  blocks keypoints reach.  Memory besides the caller's buffers, whatever n x c x h x w:
+ *  DAFL_BLOCK_ELEMENTS floats (4 KiB) of stack per thread, and 128 bytes per keypoint
+ *  on the heap (its clipped window, sorted by plane; qsort may take as much again).
+ *  Keypoints are validated as for dafl_render_heatmaps, before anything is written. */
+DAFL_API dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
+                                                  size_t h, size_t w,
+                                                  const dafl_keypoint *points, size_t count,
+                                                  const dafl_penalty_focal_params *params,
+                                                  float *loss, float *grad, dafl_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 #include "exact_sum.h"
 #include "fpenv.h"
 #include "kernels/kernel_api.h"
+#include "losses_internal.h"
 #include "parallel.h"
 #include "stats.h"
 
@@ -140,14 +141,6 @@ static int integer_exponent(float v)
     return v == floorf(v) && v <= DAFL_MAX_INTEGER_EXPONENT ? (int)v : -1;
 }
 
-/* The reduction settings every loss shares. */
-typedef struct reduction_args {
-    dafl_reduction reduction;
-    float normalizer;
-    float grad_scale;
-    uint32_t flags;
-} reduction_args;
-
 static dafl_status check_reduction(const reduction_args *r, int allow_positives)
 {
     switch (r->reduction) {
@@ -174,7 +167,7 @@ static dafl_status check_reduction(const reduction_args *r, int allow_positives)
 }
 
 /* What d(reduced loss)/d(sum) is, before the caller's scale. */
-static double reduction_denominator(dafl_reduction reduction, float normalizer,
+double dafl_reduction_denominator(dafl_reduction reduction, float normalizer,
                                     uint64_t positives, double weight_sum)
 {
     switch (reduction) {
@@ -187,10 +180,10 @@ static double reduction_denominator(dafl_reduction reduction, float normalizer,
 
 /* The reduced loss of a call, from its exact statistics: the same function serves the
  * call itself and dafl_stats_reduce() on combined shards, so both give the same bits. */
-static float reduced_loss(const dafl_stats_impl *s, dafl_reduction reduction,
+float dafl_reduced_loss(const dafl_stats_impl *s, dafl_reduction reduction,
                           float normalizer)
 {
-    double denom = reduction_denominator(reduction, normalizer, s->positives,
+    double denom = dafl_reduction_denominator(reduction, normalizer, s->positives,
                                          dafl_xacc_to_double(&s->weight));
     return (float)(dafl_xacc_to_double(&s->loss) / denom);
 }
@@ -210,7 +203,7 @@ dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
         return DAFL_ERR_INVALID_ENUM;
     if ((st = check_reduction(&r, 1)) != DAFL_OK)
         return st;
-    *loss = reduced_loss(&s, reduction, normalizer);
+    *loss = dafl_reduced_loss(&s, reduction, normalizer);
     return DAFL_OK;
 }
 
@@ -275,12 +268,6 @@ static int size_product(size_t a, size_t b, size_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
-/* A buffer the call reads or writes: `bytes` from `at` (nothing when NULL or empty). */
-typedef struct byte_range {
-    const void *at;
-    size_t bytes;
-} byte_range;
-
 static int ranges_overlap(byte_range a, byte_range b)
 {
     uintptr_t x = (uintptr_t)a.at, y = (uintptr_t)b.at;
@@ -290,8 +277,8 @@ static int ranges_overlap(byte_range a, byte_range b)
 /* dafl.h, "Buffers": grad may be the first input exactly (each element is read before
  * its gradient is written, on every ISA); no other output may overlap an input or the
  * other output.  The sizes were checked not to overflow. */
-static dafl_status check_overlaps(byte_range input, byte_range other_input, byte_range grad,
-                                  byte_range loss_array)
+dafl_status dafl_check_overlaps(byte_range input, byte_range other_input, byte_range grad,
+                                byte_range loss_array)
 {
     int in_place = grad.at == input.at && grad.bytes == input.bytes;
     if ((!in_place && ranges_overlap(grad, input)) || ranges_overlap(grad, other_input) ||
@@ -311,7 +298,7 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
 {
     size_t bytes = count * sizeof(float);
     byte_range loss_array = {r->reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes};
-    if (check_overlaps((byte_range){input, bytes}, (byte_range){target, bytes},
+    if (dafl_check_overlaps((byte_range){input, bytes}, (byte_range){target, bytes},
                        (byte_range){grad, bytes}, loss_array) != DAFL_OK)
         return DAFL_ERR_OVERLAP;
     uint64_t positives = 0;
@@ -321,7 +308,7 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
         if (bad && !trust)
             return DAFL_ERR_INVALID_TARGET;
     }
-    double denom = reduction_denominator(r->reduction, r->normalizer, positives,
+    double denom = dafl_reduction_denominator(r->reduction, r->normalizer, positives,
                                          (double)count);
     io->x = input;
     io->y = target;
@@ -339,7 +326,7 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
     dafl_xacc_add_float_times(&s.weight, 1.0f, count);
 
     if (loss && r->reduction != DAFL_REDUCTION_NONE)
-        *loss = reduced_loss(&s, r->reduction, r->normalizer);
+        *loss = dafl_reduced_loss(&s, r->reduction, r->normalizer);
     if (stats)
         dafl_stats_write(stats, &s);
     return st;
@@ -356,20 +343,20 @@ static dafl_status check_buffers(const float *input, const float *target, size_t
 }
 
 /* ---- 2.1 ---------------------------------------------------------------------------- */
-dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
-                               const dafl_penalty_focal_params *params, float *loss,
-                               float *grad, dafl_stats *stats)
+/* Reads and validates the parameters and fills the job and the reduction settings; the
+ * keypoint form (src/keypoints.c) shares it. */
+dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, dafl_pf_job *job,
+                                     reduction_args *r)
 {
-    DAFL_FP_ENVIRONMENT();
     dafl_penalty_focal_params p = DAFL_PENALTY_FOCAL_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
-    if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
+    if (st != DAFL_OK)
         return st;
     if (p.input_mode != DAFL_INPUT_LOGITS && p.input_mode != DAFL_INPUT_PROBABILITIES &&
         p.input_mode != DAFL_INPUT_CLAMPED_LOGITS)
         return DAFL_ERR_INVALID_ENUM;
-    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
-    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+    *r = (reduction_args){p.reduction, p.normalizer, p.grad_scale, p.flags};
+    if ((st = check_reduction(r, 1)) != DAFL_OK)
         return st;
     if (!is_exponent(p.alpha) || !is_exponent(p.beta) || !is_weight(p.pos_weight) ||
         !is_weight(p.neg_weight))
@@ -380,20 +367,32 @@ dafl_status dafl_penalty_focal(const float *input, const float *target, size_t c
         (p.log_eps != 0.0f && p.input_mode != DAFL_INPUT_PROBABILITIES))
         return DAFL_ERR_INVALID_PARAMETER;
 
+    memset(job, 0, sizeof *job);
+    job->mode = p.input_mode;
+    job->alpha = p.alpha;
+    job->beta = p.beta;
+    job->alpha_int = integer_exponent(p.alpha);
+    job->beta_int = integer_exponent(p.beta);
+    job->pos_weight = p.pos_weight;
+    job->neg_weight = p.neg_weight;
+    job->eps = p.clamp_eps;
+    job->one_minus_eps = (float)(1.0 - (double)p.clamp_eps);
+    job->neglog_eps = (float)-log((double)p.clamp_eps);
+    job->neglog_1m_eps = (float)-log1p(-(double)p.clamp_eps);
+    job->log_eps = p.log_eps;
+    return DAFL_OK;
+}
+
+dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
+                               const dafl_penalty_focal_params *params, float *loss,
+                               float *grad, dafl_stats *stats)
+{
+    DAFL_FP_ENVIRONMENT();
     dafl_pf_job job;
-    memset(&job, 0, sizeof job);
-    job.mode = p.input_mode;
-    job.alpha = p.alpha;
-    job.beta = p.beta;
-    job.alpha_int = integer_exponent(p.alpha);
-    job.beta_int = integer_exponent(p.beta);
-    job.pos_weight = p.pos_weight;
-    job.neg_weight = p.neg_weight;
-    job.eps = p.clamp_eps;
-    job.one_minus_eps = (float)(1.0 - (double)p.clamp_eps);
-    job.neglog_eps = (float)-log((double)p.clamp_eps);
-    job.neglog_1m_eps = (float)-log1p(-(double)p.clamp_eps);
-    job.log_eps = p.log_eps;
+    reduction_args r;
+    dafl_status st = check_buffers(input, target, count);
+    if (st != DAFL_OK || (st = dafl_penalty_focal_setup(params, &job, &r)) != DAFL_OK)
+        return st;
     const dafl_kernels *k = dafl_active_kernels();
     return run_elementwise(k, k->penalty_focal, &job, &job.io,
                            input, target, count, &r, loss, grad, stats);
@@ -514,7 +513,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
             if (!is_weight(p.class_weights[k]))
                 return DAFL_ERR_INVALID_PARAMETER;
     /* c >= 1 or pixels == 0 here, so pixels * 4 does not overflow */
-    if ((st = check_overlaps((byte_range){logits, bytes},
+    if ((st = dafl_check_overlaps((byte_range){logits, bytes},
                              (byte_range){labels, pixels * sizeof(int32_t)},
                              (byte_range){grad, bytes},
                              (byte_range){p.reduction == DAFL_REDUCTION_NONE ? loss : NULL,
@@ -525,7 +524,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
         if (loss && r.reduction != DAFL_REDUCTION_NONE) {
             dafl_stats_impl empty;
             dafl_stats_impl_clear(&empty);
-            *loss = reduced_loss(&empty, r.reduction, r.normalizer);
+            *loss = dafl_reduced_loss(&empty, r.reduction, r.normalizer);
         }
         if (stats)
             dafl_stats_init(stats);
@@ -564,7 +563,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
     job.loss_out = r.reduction == DAFL_REDUCTION_NONE ? loss : NULL;
     job.grad_factor =
         (float)((double)r.grad_scale /
-                reduction_denominator(r.reduction, r.normalizer, 0, weight_sum));
+                dafl_reduction_denominator(r.reduction, r.normalizer, 0, weight_sum));
     job.c = c;
     job.hw = hw;
     job.nhwc = p.layout == DAFL_LAYOUT_NHWC;
@@ -579,7 +578,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
     if (st == DAFL_ERR_OUT_OF_MEMORY)
         return st;
     if (loss && r.reduction != DAFL_REDUCTION_NONE)
-        *loss = reduced_loss(&s, r.reduction, r.normalizer);
+        *loss = dafl_reduced_loss(&s, r.reduction, r.normalizer);
     if (stats)
         dafl_stats_write(stats, &s);
     return st;

@@ -13,6 +13,7 @@
  */
 #include "dafl.h"
 #include "fpenv.h"
+#include "gaussian_stamp.h"
 #include "parallel.h"
 
 #include <float.h>
@@ -22,15 +23,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-
-/*
- * Largest accepted |centre| coordinate and radius (or sigma) of the drawing functions.
- * With every value within 2^30, window corners such as cx +- 3 * sigma + 1 stay within
- * about 2^32, so all window arithmetic is exact in long long and no cast to an integer
- * type can overflow (which would be undefined behaviour).  A heatmap is never that large,
- * so the bound rejects nothing useful.
- */
-#define DAFL_TARGETS_COORD_LIMIT (1LL << 30)
 
 /*
  * Largest accepted side of a distance-transform mask.  Coordinates then stay below 2^31,
@@ -76,12 +68,18 @@ static long long extent_as_coordinate(size_t extent)
 static long long max_ll(long long a, long long b) { return a > b ? a : b; }
 static long long min_ll(long long a, long long b) { return a < b ? a : b; }
 
-/* heatmap = max(heatmap, value), keeping a NaN already in the heatmap (numpy.maximum
- * propagates NaN, and so does this). */
-static void merge_max(float *cell, float value)
+/* Merges the part of a stamp's window that lies inside the h x w heatmap. */
+static void draw_stamp(float *heatmap, size_t h, size_t w, const dafl_stamp *stamp)
 {
-    if (value > *cell) {
-        *cell = value;
+    const long long x_first = max_ll(stamp->x_first, 0);
+    const long long x_end = min_ll(stamp->x_end, extent_as_coordinate(w));
+    const long long y_first = max_ll(stamp->y_first, 0);
+    const long long y_end = min_ll(stamp->y_end, extent_as_coordinate(h));
+    if (x_first >= x_end) {
+        return;
+    }
+    for (long long y = y_first; y < y_end; ++y) {
+        dafl_stamp_merge_row(stamp, y, x_first, x_end, heatmap + (size_t)y * w + (size_t)x_first);
     }
 }
 
@@ -208,61 +206,12 @@ DAFL_API dafl_status dafl_draw_gaussian(float *heatmap, size_t h, size_t w, long
         return DAFL_OK;
     }
 
-    const long long r = radius;
-    const long long x_first = max_ll((long long)cx - r, 0);
-    const long long x_last = min_ll((long long)cx + r, extent_as_coordinate(w) - 1);
-    const long long y_first = max_ll((long long)cy - r, 0);
-    const long long y_last = min_ll((long long)cy + r, extent_as_coordinate(h) - 1);
-    if (x_first > x_last || y_first > y_last) {
-        return DAFL_OK;
-    }
-
-    const double sigma = (double)(2 * r + 1) / 6.0;
-    const double two_sigma_sq = 2.0 * sigma * sigma;
-    const double scale = (double)k;
-    for (long long y = y_first; y <= y_last; ++y) {
-        const double dy = (double)(y - cy);
-        float *row = heatmap + (size_t)y * w;
-        for (long long x = x_first; x <= x_last; ++x) {
-            const double dx = (double)(x - cx);
-            double g = exp(-(dx * dx + dy * dy) / two_sigma_sq);
-            if (g < DBL_EPSILON) {
-                g = 0.0;
-            }
-            merge_max(&row[x], (float)(g * scale));
-        }
-    }
+    const dafl_stamp stamp = dafl_stamp_umich(cx, cy, radius, k);
+    draw_stamp(heatmap, h, w, &stamp);
     return DAFL_OK;
 }
 
 /* ---- draw_gaussian_sigma ("msra") ----------------------------------------------- */
-
-/*
- * One axis of CenterNet's draw_msra_gaussian window, with Python's int() (truncation
- * towards zero, which a C cast also does) at the same places:
- *   t  = 3 sigma,  mu = trunc(c + 0.5),
- *   ul = trunc(mu - t),  br = trunc(mu + t + 1)      (pixels ul .. br-1),
- *   the kernel is indexed j = pixel - ul and centred at x0 = floor((2t + 1) / 2).
- * The peak therefore sits at pixel ul + x0, which is mu unless 3 sigma is fractional:
- * for a fractional part in (0, 1/2) it is mu - 1 when mu - t > 0, and for one in [1/2, 1)
- * it is mu + 1 when mu - t < 0 (truncation rounds ul up there).  These shifts are the
- * reference's and are kept so that targets match it pixel for pixel.
- */
-typedef struct msra_axis {
-    long long first; /* ul */
-    long long end;   /* br, one past the last pixel */
-    double x0;       /* kernel index of the peak */
-} msra_axis;
-
-static msra_axis msra_window(double c, double three_sigma)
-{
-    msra_axis axis;
-    const long long mu = (long long)(c + 0.5);
-    axis.first = (long long)((double)mu - three_sigma);
-    axis.end = (long long)((double)mu + three_sigma + 1.0);
-    axis.x0 = floor((2.0 * three_sigma + 1.0) / 2.0);
-    return axis;
-}
 
 /*
  * g = exp(-((j - x0)^2 + (i - y0)^2) / (2 sigma^2)) evaluated in double and rounded to
@@ -290,33 +239,8 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
         return DAFL_OK;
     }
 
-    const double three_sigma = 3.0 * sigma;
-    const msra_axis ax = msra_window(cx, three_sigma);
-    const msra_axis ay = msra_window(cy, three_sigma);
-    const long long width = extent_as_coordinate(w);
-    const long long height = extent_as_coordinate(h);
-    /* The reference's "completely outside" test; an empty overlap draws nothing too. */
-    if (ax.first >= width || ay.first >= height || ax.end < 0 || ay.end < 0) {
-        return DAFL_OK;
-    }
-
-    const long long x_first = max_ll(ax.first, 0);
-    const long long x_end = min_ll(ax.end, width);
-    const long long y_first = max_ll(ay.first, 0);
-    const long long y_end = min_ll(ay.end, height);
-    const double two_sigma_sq = 2.0 * (sigma * sigma);
-    for (long long y = y_first; y < y_end; ++y) {
-        const double dy = (double)(y - ay.first) - ay.x0;
-        float *row = heatmap + (size_t)y * w;
-        for (long long x = x_first; x < x_end; ++x) {
-            const double dx = (double)(x - ax.first) - ax.x0;
-            const double q = dx * dx + dy * dy;
-            /* At the peak write exp(0) directly: a sigma so small that 2 sigma^2
-             * underflows to 0 would otherwise give 0/0. */
-            const double g = q == 0.0 ? 1.0 : exp(-q / two_sigma_sq);
-            merge_max(&row[x], (float)g);
-        }
-    }
+    const dafl_stamp stamp = dafl_stamp_msra(cx, cy, sigma, 1.0f);
+    draw_stamp(heatmap, h, w, &stamp);
     return DAFL_OK;
 }
 

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define GOLDEN_CASES 9
+#define GOLDEN_CASES 11
 
 static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0x7a277ada6d5f54b7), /* penalty focal logits */
@@ -16,6 +16,8 @@ static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0xcfba3fd1f279ee5a), /* mse */
     UINT64_C(0xb75588f92b437e94), /* softmax focal NCHW g=2 */
     UINT64_C(0xe1e2e62761a053b3), /* softmax focal NHWC g=1.5 */
+    UINT64_C(0xb9ea705945732197), /* keypoints rendered */
+    UINT64_C(0x11bc45a699ab94a3), /* penalty focal from keypoints */
 };
 
 static const uint64_t golden_non_fma[GOLDEN_CASES] = {
@@ -28,6 +30,8 @@ static const uint64_t golden_non_fma[GOLDEN_CASES] = {
     UINT64_C(0xcfba3fd1f279ee5a), /* mse */
     UINT64_C(0x92c58915ed16ba33), /* softmax focal NCHW g=2 */
     UINT64_C(0xe64dd8b8f0d49154), /* softmax focal NHWC g=1.5 */
+    UINT64_C(0xb9ea705945732197), /* keypoints rendered */
+    UINT64_C(0x11bc45a699ab94a3), /* penalty focal from keypoints */
 };
 
 #endif

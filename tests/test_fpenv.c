@@ -236,6 +236,7 @@ static void special_value_calls(float *out, size_t *n)
     }
     dafl_sigmoid_focal_params sf;
     dafl_sigmoid_focal_params_init(&sf);
+    sf.reduction = DAFL_REDUCTION_SUM; /* the default, NONE, writes N losses */
     const float gammas[] = {0.0f, 2.0f, 2.5f, 1.7f};
     for (int g = 0; g < 4; g++) {
         sf.gamma = gammas[g];

@@ -86,6 +86,39 @@ static uint64_t golden_case(int which)
         st |= dafl_mse(x, y, 1, 1, GOLDEN_N, &p, &reduced, NULL, &stats);
         break;
     }
+    case 9: case 10: {
+        /* 1 x 3 x 37 x 45 (4995 elements, planes straddling blocks), 14 keypoints of every
+         * style, some over the borders: the rendered targets (9), and the loss from the
+         * keypoints per element, then reduced by the positives (10). */
+        enum { C = 3, H = 37, W = 45, COUNT = C * H * W, POINTS = 14 };
+        dafl_keypoint kp[POINTS];
+        for (int i = 0; i < POINTS; i++) {
+            uint64_t r = test_rand64(&seed);
+            dafl_keypoint_init(&kp[i]);
+            kp[i].channel = (int64_t)(r % C);
+            kp[i].style = i % 4 == 3 ? DAFL_KEYPOINT_MSRA
+                          : i % 7 == 5 ? DAFL_KEYPOINT_DISTANCE
+                                       : DAFL_KEYPOINT_UMICH;
+            kp[i].x = (double)((long)((r >> 8) % (W + 10)) - 5);
+            kp[i].y = (double)((long)((r >> 16) % (H + 10)) - 5);
+            kp[i].size = kp[i].style != DAFL_KEYPOINT_UMICH ? 1.0 + (double)((r >> 24) % 5) * 0.7
+                                                            : (double)((r >> 24) % 16);
+            kp[i].k = i % 5 == 2 ? 0.7f : 1.0f;
+        }
+        if (which == 9) {
+            st |= dafl_render_heatmaps(kp, POINTS, 1, C, H, W, y);
+            dafl_stats_init(&stats);
+            return st ? 0 : digest_outputs(y, COUNT, NULL, 0, 0.0f, &stats);
+        }
+        dafl_penalty_focal_params p;
+        dafl_penalty_focal_params_init(&p);
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_penalty_focal_keypoints(x, 1, C, H, W, kp, POINTS, &p, loss, grad, NULL);
+        p.reduction = DAFL_REDUCTION_POSITIVES;
+        st |= dafl_penalty_focal_keypoints(x, 1, C, H, W, kp, POINTS, &p, &reduced, NULL,
+                                           &stats);
+        return st ? 0 : digest_outputs(loss, COUNT, grad, COUNT, reduced, &stats);
+    }
     default: {
         dafl_softmax_focal_params p;
         dafl_softmax_focal_params_init(&p);
@@ -104,7 +137,8 @@ static uint64_t golden_case(int which)
 static const char *const golden_names[GOLDEN_CASES] = {
     "penalty focal logits", "penalty focal probabilities", "penalty focal clamped",
     "sigmoid focal g=2",    "sigmoid focal g=2.5",         "bce",
-    "mse",                  "softmax focal NCHW g=2",      "softmax focal NHWC g=1.5"};
+    "mse",                  "softmax focal NCHW g=2",      "softmax focal NHWC g=1.5",
+    "keypoints rendered",   "penalty focal from keypoints"};
 
 /* Whether the running kernels belong to the non-FMA class: only the scalar kernels on an
  * x86-64 CPU without FMA. */

@@ -694,6 +694,102 @@ START_TEST(distance_targets_stay_inside)
 }
 END_TEST
 
+/* Keypoint batches: the rendered heatmaps, and the loss from the keypoints with its
+ * input, gradient and per-element loss, each against a guard page (or just after one),
+ * the keypoint array too, on shapes around the block size, with keypoints over every
+ * border; results equal the same calls on heap buffers. */
+START_TEST(keypoints_stay_inside)
+{
+    static const size_t shapes[][4] = {{1, 1, 3, 5}, {2, 3, 5, 7},   {1, 1, 32, 32},
+                                       {1, 1, 33, 31}, {2, 1, 25, 41}, {1, 2, 1, 17}};
+    enum { POINTS = 12 };
+    const size_t max_count = 2 * 1 * 25 * 41 + 64;
+    guarded gx = guarded_alloc(max_count * sizeof(float)), gg = guarded_alloc(max_count * sizeof(float)),
+            gl = guarded_alloc(max_count * sizeof(float)),
+            gk = guarded_alloc(POINTS * sizeof(dafl_keypoint) + 64);
+    float *x = malloc(max_count * sizeof(float)), *ref_grad = malloc(max_count * sizeof(float)),
+          *ref_loss = malloc(max_count * sizeof(float)),
+          *ref_heat = malloc(max_count * sizeof(float));
+    ck_assert(x && ref_grad && ref_loss && ref_heat);
+    long calls = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const size_t n = shapes[si][0], c = shapes[si][1], h = shapes[si][2], w = shapes[si][3];
+        const size_t count = n * c * h * w, bytes = count * sizeof(float);
+        dafl_keypoint kp[POINTS];
+        uint64_t seed = 31 * si + 5;
+        for (int i = 0; i < POINTS; i++) {
+            uint64_t r = test_rand64(&seed);
+            dafl_keypoint_init(&kp[i]);
+            kp[i].image = (int64_t)(r % n);
+            kp[i].channel = (int64_t)((r >> 8) % c);
+            kp[i].style = i % 3 == 2 ? DAFL_KEYPOINT_MSRA
+                          : i % 5 == 4 ? DAFL_KEYPOINT_DISTANCE
+                                       : DAFL_KEYPOINT_UMICH;
+            kp[i].x = (double)((long)((r >> 16) % (w + 8)) - 4);
+            kp[i].y = (double)((long)((r >> 24) % (h + 8)) - 4);
+            kp[i].size = kp[i].style != DAFL_KEYPOINT_UMICH ? 0.6 + (double)((r >> 32) % 4)
+                                                            : (double)((r >> 32) % 6);
+        }
+        for (size_t i = 0; i < count; i++)
+            x[i] = test_uniform(&seed, -12.0f, 12.0f);
+        for (int ii = 0; ii < TEST_ISA_COUNT; ii++) {
+            const dafl_isa isa = test_all_isas[ii];
+            if (!isa_tested(isa))
+                continue;
+            ck_assert_int_eq(dafl_set_isa(isa), DAFL_OK);
+            dafl_penalty_focal_params p;
+            dafl_penalty_focal_params_init(&p);
+            p.reduction = DAFL_REDUCTION_NONE;
+            ck_assert_int_eq(dafl_penalty_focal_keypoints(x, n, c, h, w, kp, POINTS, &p,
+                                                          ref_loss, ref_grad, NULL),
+                             DAFL_OK);
+            ck_assert_int_eq(dafl_render_heatmaps(kp, POINTS, n, c, h, w, ref_heat), DAFL_OK);
+            for (int off = END; off <= 3; off++) {
+                dafl_keypoint *gkp = guarded_place(&gk, sizeof kp, off < 0 ? END : 0);
+                memcpy(gkp, kp, sizeof kp);
+                float *gin = guarded_place(&gx, bytes, off), *ggrad = guarded_place(&gg, bytes, off),
+                      *gloss = guarded_place(&gl, bytes, off);
+                memcpy(gin, x, bytes);
+                fill_around(&gg, ggrad, bytes);
+                fill_around(&gl, gloss, bytes);
+                CASE("keypoint loss %zux%zux%zux%zu %s offset %d", n, c, h, w,
+                     dafl_isa_name(isa), off);
+                dafl_status st = dafl_penalty_focal_keypoints(gin, n, c, h, w, gkp, POINTS, &p,
+                                                              gloss, ggrad, NULL);
+                size_t at = 0;
+                TEST_REQUIRE(st == DAFL_OK && same_float_bits(ggrad, ref_grad, count, &at) &&
+                                 same_float_bits(gloss, ref_loss, count, &at) &&
+                                 untouched_around(&gg, ggrad, bytes) &&
+                                 untouched_around(&gl, gloss, bytes) &&
+                                 memcmp(gin, x, bytes) == 0,
+                             "keypoint loss %zux%zux%zux%zu %s offset %d: status %d, element %zu",
+                             n, c, h, w, dafl_isa_name(isa), off, (int)st, at);
+                /* the renderer writes the same place */
+                CASE("render %zux%zux%zux%zu offset %d", n, c, h, w, off);
+                fill_around(&gl, gloss, bytes);
+                st = dafl_render_heatmaps(gkp, POINTS, n, c, h, w, gloss);
+                TEST_REQUIRE(st == DAFL_OK && same_float_bits(gloss, ref_heat, count, &at) &&
+                                 untouched_around(&gl, gloss, bytes),
+                             "render %zux%zux%zux%zu offset %d: status %d", n, c, h, w, off,
+                             (int)st);
+                calls += 2;
+            }
+        }
+    }
+    report_skipped("keypoints");
+    printf("guard pages: %-30s %7ld calls\n", "keypoints", calls);
+    dafl_set_isa(DAFL_ISA_AUTO);
+    free(x);
+    free(ref_grad);
+    free(ref_loss);
+    free(ref_heat);
+    guarded_free(&gx);
+    guarded_free(&gg);
+    guarded_free(&gl);
+    guarded_free(&gk);
+}
+END_TEST
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -706,6 +802,7 @@ int main(void)
     tcase_add_test(tc, draw_gaussian_at_borders);
     tcase_add_test(tc, draw_gaussian_sigma_at_borders);
     tcase_add_test(tc, distance_targets_stay_inside);
+    tcase_add_test(tc, keypoints_stay_inside);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

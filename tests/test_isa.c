@@ -298,6 +298,78 @@ static dafl_isa initial_choice(void)
     return best_available();
 }
 
+/* The penalty focal loss from keypoint lists: every ISA against the scalar kernels, on a
+ * batch whose planes straddle blocks (37 x 29), with blocks that keypoints reach and
+ * all-negative ones, in each input mode, with the per-element loss and the gradient. */
+START_TEST(keypoint_loss_bit_exact)
+{
+    const size_t n = 2, c = 5, h = 37, w = 29, count = n * c * h * w;
+    dafl_keypoint kp[24];
+    uint64_t seed = 4242;
+    for (int i = 0; i < 24; i++) {
+        dafl_keypoint_init(&kp[i]);
+        uint64_t r = test_rand64(&seed);
+        kp[i].image = (int64_t)(r % n);
+        kp[i].channel = (int64_t)((r >> 8) % 3); /* channels 3 and 4 stay empty */
+        kp[i].style = i % 3 == 0 ? DAFL_KEYPOINT_MSRA : DAFL_KEYPOINT_UMICH;
+        kp[i].x = (double)((long)((r >> 16) % 45) - 8);
+        kp[i].y = (double)((long)((r >> 24) % 53) - 8);
+        kp[i].size = kp[i].style == DAFL_KEYPOINT_MSRA ? 0.7 + (double)(r >> 40 & 7)
+                                                       : (double)((r >> 32) % 13);
+        kp[i].k = i % 4 == 1 ? 0.6f : 1.0f;
+    }
+    float *x = malloc(count * sizeof(float)), *g_ref = malloc(count * sizeof(float)),
+          *g = malloc(count * sizeof(float)), *l_ref = malloc(count * sizeof(float)),
+          *l = malloc(count * sizeof(float));
+    ck_assert(x && g_ref && g && l_ref && l);
+    static const dafl_input_mode modes[] = {DAFL_INPUT_LOGITS, DAFL_INPUT_PROBABILITIES,
+                                            DAFL_INPUT_CLAMPED_LOGITS};
+    int compared = 0;
+    for (int mi = 0; mi < 3; mi++) {
+        for (size_t i = 0; i < count; i++)
+            x[i] = modes[mi] == DAFL_INPUT_PROBABILITIES ? test_uniform(&seed, 1e-6f, 0.999f)
+                                                         : test_uniform(&seed, -20.0f, 20.0f);
+        for (int reduced = 0; reduced < 2; reduced++) {
+            dafl_penalty_focal_params p;
+            dafl_penalty_focal_params_init(&p);
+            p.input_mode = modes[mi];
+            p.reduction = reduced ? DAFL_REDUCTION_POSITIVES : DAFL_REDUCTION_NONE;
+            if (mi == 1)
+                p.alpha = 1.5f, p.beta = 3.0f, p.neg_weight = 0.8f;
+            float loss_ref = 0, loss = 0;
+            ck_assert_int_eq(dafl_set_isa(DAFL_ISA_SCALAR), DAFL_OK);
+            ck_assert_int_eq(dafl_penalty_focal_keypoints(x, n, c, h, w, kp, 24, &p,
+                                                          reduced ? &loss_ref : l_ref, g_ref,
+                                                          NULL),
+                             DAFL_OK);
+            for (int isa_i = 1; isa_i < TEST_ISA_COUNT; isa_i++) {
+                if (dafl_set_isa(test_all_isas[isa_i]) != DAFL_OK)
+                    continue;
+                ck_assert_int_eq(dafl_penalty_focal_keypoints(x, n, c, h, w, kp, 24, &p,
+                                                              reduced ? &loss : l, g, NULL),
+                                 DAFL_OK);
+                for (size_t i = 0; i < count; i++) {
+                    TEST_REQUIRE(test_same_bits(g_ref[i], g[i]), "keypoints %s mode %d grad %zu",
+                                 dafl_isa_name(test_all_isas[isa_i]), (int)modes[mi], i);
+                    TEST_REQUIRE(reduced || test_same_bits(l_ref[i], l[i]),
+                                 "keypoints %s mode %d loss %zu",
+                                 dafl_isa_name(test_all_isas[isa_i]), (int)modes[mi], i);
+                }
+                TEST_REQUIRE(!reduced || test_same_bits(loss_ref, loss), "keypoints loss");
+                compared++;
+            }
+        }
+    }
+    for (int isa_i = 1; isa_i < TEST_ISA_COUNT; isa_i++)
+        if (!dafl_isa_available(test_all_isas[isa_i]))
+            printf("SKIPPED %-7s keypoint penalty focal: not supported by this CPU or build\n",
+                   dafl_isa_name(test_all_isas[isa_i]));
+    printf("compared %-36s %6d runs against scalar\n", "keypoint penalty focal", compared);
+    free(x); free(g_ref); free(g); free(l_ref); free(l);
+    dafl_set_isa(DAFL_ISA_AUTO);
+}
+END_TEST
+
 START_TEST(dispatch_reports_and_refuses)
 {
     /* The active ISA is a real one, the one DAFL_ISA asks for (if this machine runs it);
@@ -339,6 +411,7 @@ int main(int argc, char **argv)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, elementwise_bit_exact, 0, N_CONFIGS);
     tcase_add_test(tc, softmax_bit_exact);
+    tcase_add_test(tc, keypoint_loss_bit_exact);
     tcase_add_test(tc, dispatch_reports_and_refuses);
     suite_add_tcase(s, tc);
     return test_run_suite(s);

@@ -95,6 +95,9 @@ typedef struct dafl_kernels {
     /* Counts targets equal to 1 in y[0..n); returns non-zero when one lies outside
      * [0, 1] or is NaN. */
     int (*scan_targets)(const float *y, size_t n, uint64_t *positives);
+    /* penalty_focal for a block whose targets are all 0 (job->io.y still points at len
+     * zeros): the same bits as penalty_focal on them, without the positive branch. */
+    dafl_elementwise_kernel penalty_focal_all_negative;
 } dafl_kernels;
 
 /* One table per ISA built into this library (declared for all, defined where built). */

@@ -201,17 +201,21 @@ typedef struct answer_parts {
     vf m, o, c, m_relu;
 } answer_parts;
 
-INLINE answer_parts answer_of(const sigmoid_parts *s, vf x, vm flip)
+INLINE answer_parts answer_of_signed(const sigmoid_parts *s, vf xs)
 {
     const vf zero = vf_set(0.0f);
     answer_parts a;
-    vf xs = vf_select(flip, vf_neg(x), x);
     vm up = vf_ge(xs, zero);
     a.m = vf_select(up, s->r, s->er);
     a.o = vf_select(up, s->er, s->r);
     a.c = vf_add(vf_max(xs, zero), s->l);
     a.m_relu = vf_max(vf_neg(xs), zero);
     return a;
+}
+
+INLINE answer_parts answer_of(const sigmoid_parts *s, vf x, vm flip)
+{
+    return answer_of_signed(s, vf_select(flip, vf_neg(x), x));
 }
 
 /* m^k of the wrong answer's probability for a real k that is not a small integer:
@@ -266,25 +270,33 @@ typedef struct loss_grad {
  * which is SPEC 2.1 written once for both branches. */
 /* mode, alpha_int, beta_int: compile-time constants where the caller knows them (the
  * CornerNet defaults get straight-line code), or RUNTIME to read them from the job;
- * unit_weights: pos_weight and neg_weight are known to be 1 (no multiplications). */
+ * unit_weights: pos_weight and neg_weight are known to be 1 (no multiplications);
+ * all_negative: every target is known to be 0 (a block that no keypoint reaches, see
+ * src/keypoints.c), so the positive branch drops out: y == 1 is false in every lane and
+ * W = neg_weight * (1-0)^beta = neg_weight exactly (1^beta is 1 by multiplication, by
+ * pow_real's square root and by SLEEF's pow alike), the same bits as reading zeros. */
 #define RUNTIME (-2)
 INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int want_grad,
                                     const int mode_c, const int alpha_c, const int beta_c,
-                                    const int unit_weights)
+                                    const int unit_weights, const int all_negative)
 {
     const int mode = mode_c == RUNTIME ? j->mode : mode_c;
     const int alpha_int = alpha_c == RUNTIME ? j->alpha_int : alpha_c;
     const int beta_int = beta_c == RUNTIME ? j->beta_int : beta_c;
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
     loss_grad r = {.any_final = 0};
-    r.positive = vf_eq(y, one);
+    r.positive = all_negative ? vf_lt(zero, zero) : vf_eq(y, one);
     vm pos = r.positive;
-    vf omy = vf_sub(one, y);
-    vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int)
-                             : pow_real(omy, j->beta);
-    if (!unit_weights)
-        w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
-    vf W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
+    vf W;
+    if (all_negative) {
+        W = unit_weights ? one : vf_set(j->neg_weight);
+    } else {
+        vf omy = vf_sub(one, y);
+        vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int) : pow_real(omy, j->beta);
+        if (!unit_weights)
+            w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
+        W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
+    }
 
     vf m, o, c, m_alpha;
     if (mode == DAFL_INPUT_PROBABILITIES) {
@@ -317,7 +329,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
             vf t1 = vf_select(vf_eq(c, zero), zero, /* m = 0: alpha m^(alpha-1) c -> 0 */
                               mul_zero_wins(vf_mul(vf_set(j->alpha), m_alpha_1), c));
             vf g = vf_add(t1, vf_div(m_alpha, o));
-            vf Ws = vf_select(pos, vf_neg(W), W);
+            vf Ws = all_negative ? W : vf_select(pos, vf_neg(W), W);
             r.grad = vf_mul(Ws, g);
             /* o = p below 1/FLT_MAX (y == 1): m^alpha / o overflows, the reduced gradient
              * need not.  There g is formed as g * 2^-64 with o * 2^64 (exact for so small
@@ -336,7 +348,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     }
 
     sigmoid_parts s = sigmoid_of(x);
-    answer_parts a = answer_of(&s, x, pos);
+    answer_parts a = all_negative ? answer_of_signed(&s, x) : answer_of(&s, x, pos);
     m = a.m;
     o = a.o;
     c = a.c;
@@ -362,7 +374,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     r.loss = vf_mul(W, vf_mul(m_alpha, c));
     if (want_grad) {
         vf inner = vf_fma(vf_set(j->alpha), mul_answer_entropy(o, c), m);
-        vf Ws = vf_select(pos, vf_neg(W), W);
+        vf Ws = all_negative ? W : vf_select(pos, vf_neg(W), W);
         r.grad = vf_mul(Ws, vf_mul(m_alpha, inner));
         if (mode == DAFL_INPUT_CLAMPED_LOGITS)
             r.grad = vf_select(clamped, zero, r.grad);
@@ -556,36 +568,43 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
 
 /* Penalty focal: the CornerNet defaults (logits, alpha 2, beta 4, weights 1) and each
  * input mode get their own straight-line loop; the parameters of the others are read from
- * the job. */
-DEFINE_GROUP_STEP(pf_step_default, dafl_pf_job,
-                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, 2, 4, 1))
-DEFINE_GROUP_STEP(pf_step_logits, dafl_pf_job,
-                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, RUNTIME, RUNTIME,
-                                     0))
-DEFINE_GROUP_STEP(pf_step_probabilities, dafl_pf_job,
-                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_PROBABILITIES, RUNTIME,
-                                     RUNTIME, 0))
-DEFINE_GROUP_STEP(pf_step_clamped, dafl_pf_job,
-                  penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_CLAMPED_LOGITS, RUNTIME,
-                                     RUNTIME, 0))
-DEFINE_BLOCK_KERNEL(pf_block_default, pf_step_default, dafl_pf_job)
-DEFINE_BLOCK_KERNEL(pf_block_logits, pf_step_logits, dafl_pf_job)
-DEFINE_BLOCK_KERNEL(pf_block_probabilities, pf_step_probabilities, dafl_pf_job)
-DEFINE_BLOCK_KERNEL(pf_block_clamped, pf_step_clamped, dafl_pf_job)
-
-static double KFN(penalty_focal)(const void *job, size_t begin, size_t len, uint64_t *positives)
-{
-    const dafl_pf_job *j = job;
-    switch (j->mode) {
-    case DAFL_INPUT_PROBABILITIES: return pf_block_probabilities(job, begin, len, positives);
-    case DAFL_INPUT_CLAMPED_LOGITS: return pf_block_clamped(job, begin, len, positives);
-    default:
-        if (j->alpha_int == 2 && j->beta_int == 4 && j->pos_weight == 1.0f &&
-            j->neg_weight == 1.0f)
-            return pf_block_default(job, begin, len, positives);
-        return pf_block_logits(job, begin, len, positives);
+ * the job.  Each comes twice: for any targets, and for blocks whose targets are all 0. */
+#define DEFINE_PF_KERNELS(SUFFIX, ALL_NEGATIVE)                                               \
+    DEFINE_GROUP_STEP(pf_step_default##SUFFIX, dafl_pf_job,                                 \
+                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, 2, 4, 1,  \
+                                         ALL_NEGATIVE))                                     \
+    DEFINE_GROUP_STEP(pf_step_logits##SUFFIX, dafl_pf_job,                                  \
+                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, RUNTIME,  \
+                                         RUNTIME, 0, ALL_NEGATIVE))                         \
+    DEFINE_GROUP_STEP(pf_step_probabilities##SUFFIX, dafl_pf_job,                           \
+                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_PROBABILITIES,    \
+                                         RUNTIME, RUNTIME, 0, ALL_NEGATIVE))                \
+    DEFINE_GROUP_STEP(pf_step_clamped##SUFFIX, dafl_pf_job,                                 \
+                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_CLAMPED_LOGITS,   \
+                                         RUNTIME, RUNTIME, 0, ALL_NEGATIVE))                \
+    DEFINE_BLOCK_KERNEL(pf_block_default##SUFFIX, pf_step_default##SUFFIX, dafl_pf_job)     \
+    DEFINE_BLOCK_KERNEL(pf_block_logits##SUFFIX, pf_step_logits##SUFFIX, dafl_pf_job)       \
+    DEFINE_BLOCK_KERNEL(pf_block_probabilities##SUFFIX, pf_step_probabilities##SUFFIX,      \
+                        dafl_pf_job)                                                        \
+    DEFINE_BLOCK_KERNEL(pf_block_clamped##SUFFIX, pf_step_clamped##SUFFIX, dafl_pf_job)     \
+    static double KFN(penalty_focal##SUFFIX)(const void *job, size_t begin, size_t len,     \
+                                             uint64_t *positives)                           \
+    {                                                                                       \
+        const dafl_pf_job *j = job;                                                         \
+        switch (j->mode) {                                                                  \
+        case DAFL_INPUT_PROBABILITIES:                                                      \
+            return pf_block_probabilities##SUFFIX(job, begin, len, positives);              \
+        case DAFL_INPUT_CLAMPED_LOGITS:                                                     \
+            return pf_block_clamped##SUFFIX(job, begin, len, positives);                    \
+        default:                                                                            \
+            if (j->alpha_int == 2 && j->beta_int == 4 && j->pos_weight == 1.0f &&           \
+                j->neg_weight == 1.0f)                                                      \
+                return pf_block_default##SUFFIX(job, begin, len, positives);                \
+            return pf_block_logits##SUFFIX(job, begin, len, positives);                     \
+        }                                                                                   \
     }
-}
+DEFINE_PF_KERNELS(, 0)
+DEFINE_PF_KERNELS(_all_negative, 1)
 
 DEFINE_GROUP_STEP(sf_step, dafl_sf_job, sigmoid_focal_math(j, xv, yv, want_grad))
 DEFINE_BLOCK_KERNEL(KFN(sigmoid_focal), sf_step, dafl_sf_job)
@@ -840,4 +859,5 @@ const dafl_kernels DAFL_CAT(dafl_kernels_, DAFL_ISA_SUFFIX) = {
     KFN(mse),
     KFN(softmax_focal),
     KFN(scan_targets),
+    KFN(penalty_focal_all_negative),
 };

@@ -133,6 +133,35 @@ def seeds():
     for fault in range(1, 7):
         pl['host-fault-%d' % fault] = bytes([3, fault % 5]) + u16(1234) \
             + bytes([2, fault, 5, 2, 7, 1, 8, 2, 8, 1, 8, 2]) + payload(40 + fault, 64)
+    # keypoints: op (even render, odd loss), isa, n, c, h, w, count, struct-size variant,
+    # per keypoint image, channel, x, y, size, k, style; then mode, reduction, alpha,
+    # beta, pointer flags; the payload makes the logits.  fz_param_double's grid:
+    # byte 143 + 8j is 3j (integers for "umich").
+    def kp(image, channel, x, y, size, k=0, style=0):
+        return bytes([image, channel, x, y, size, k, style])
+
+    def kp_seed(op, n, c, h, w, points, tail=b'', variant=0, seed=30):
+        return bytes([op, AVX2]) + u16(n) + u16(c) + u16(h) + u16(w) + \
+            bytes([len(points), variant]) + b''.join(points) + tail + payload(seed, 96)
+    k = s.setdefault('keypoints', {})
+    k['render-defaults'] = kp_seed(0, 2, 3, 17, 23, [kp(0, 0, 0, 0, 0), kp(1, 2, 151, 159, 167)])
+    k['render-borders'] = kp_seed(0, 1, 2, 40, 33, [
+        kp(0, 0, 143, 143, 175), kp(0, 1, 135, 199, 159, 4), kp(0, 1, 151, 151, 152, 0, 2),
+        kp(0, 0, 250, 131, 160, 0, 2)])
+    k['loss-defaults'] = kp_seed(1, 2, 4, 32, 32, [kp(0, 1, 151, 159, 167), kp(1, 3, 175, 0, 0)],
+                                 bytes([0, 0, 0, 0, 0]))
+    k['loss-probabilities-mean'] = kp_seed(1, 1, 2, 37, 29, [kp(0, 1, 151, 159, 157, 0, 2)],
+                                           bytes([2, 3, 0, 0, 0]), seed=31)
+    k['loss-none-forward'] = kp_seed(1, 3, 1, 9, 40, [kp(2, 0, 151, 151, 151)],
+                                     bytes([3, 1, 0, 0, 2]), seed=32)
+    k['render-distance'] = kp_seed(0, 1, 2, 21, 30, [kp(0, 0, 151, 159, 157, 0, 3),
+                                                     kp(0, 0, 175, 151, 157, 0, 3)])
+    k['loss-distance'] = kp_seed(1, 2, 2, 19, 27, [kp(1, 1, 151, 151, 160, 4, 3)],
+                                 bytes([0, 0, 0, 0, 0]), seed=33)
+    k['bad-image'] = kp_seed(1, 2, 2, 8, 8, [kp(0, 0, 0, 0, 0), kp(5, 0, 0, 0, 0)])
+    k['bad-struct-size'] = kp_seed(0, 1, 1, 8, 8, [kp(0, 0, 0, 0, 0), kp(0, 0, 0, 0, 0)],
+                                   variant=2)
+    k['huge'] = bytes([0, AVX2]) + huge(0) + u16(2) + u16(8) + u16(8) + bytes([0, 0])
     return s
 
 
