@@ -344,14 +344,30 @@ static int child_repeats_calls(void *arg)
     return 0;
 }
 
+/* qemu-user (7.2) cannot fork a guest that has threads: the emulator itself aborts in the
+ * child ("qemu_plugin_vcpu_init_hook: assertion failed").  .ci/run sets
+ * DAFL_TEST_QEMU_USER=1 for its emulated runs; the native run tests fork. */
+static int fork_with_threads_unsupported(void)
+{
+    const char *q = getenv("DAFL_TEST_QEMU_USER");
+    if (q && *q && *q != '0') {
+        printf("SKIPPED fork with threads: qemu-user cannot fork a threaded guest (tested "
+               "natively)\n");
+        return 1;
+    }
+    return 0;
+}
+
 START_TEST(fork_after_the_pool_started)
 {
+    if (fork_with_threads_unsupported())
+        return;
     make_data();
     ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
     expected_digests e = {run_all_losses(), distance_digest(), 4};
     ck_assert_int_eq(dafl_set_threads(4), DAFL_OK);
     ck_assert(run_all_losses() == e.losses); /* starts the pool */
-    in_child_within(60, child_repeats_calls, &e, "fork after a pooled call");
+    in_child_within(300, child_repeats_calls, &e, "fork after a pooled call");
     ck_assert(run_all_losses() == e.losses); /* the parent's pool still works */
     dafl_set_threads(0);
     free_data();
@@ -384,6 +400,8 @@ static void *call_until_stopped(void *arg)
 
 START_TEST(fork_while_a_call_runs)
 {
+    if (fork_with_threads_unsupported())
+        return;
     make_data();
     ck_assert_int_eq(dafl_set_threads(1), DAFL_OK);
     expected_digests e = {run_all_losses(), distance_digest(), 3};
@@ -394,7 +412,7 @@ START_TEST(fork_while_a_call_runs)
     for (int i = 0; i < 6; i++) {
         while (atomic_load(&b.calls) <= i)
             sched_yield();
-        in_child_within(60, child_repeats_calls, &e, "fork during a pooled call");
+        in_child_within(300, child_repeats_calls, &e, "fork during a pooled call");
     }
     atomic_store(&b.stop, 1);
     pthread_join(thread, NULL);
