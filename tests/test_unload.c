@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s path/to/libdafl.so\n", argv[0]);
         return 2;
     }
-    enum { ROUNDS = 30, LEN = 200000 };
+    enum { ROUNDS = 20, LEN = 100000 };
     float *x = malloc(LEN * sizeof(float)), *y = malloc(LEN * sizeof(float));
     float *g = malloc(LEN * sizeof(float));
     if (!x || !y || !g)
