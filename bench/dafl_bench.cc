@@ -96,6 +96,7 @@ struct Buffers {
     size_t capacity = 0;
     float *x = nullptr;        // logits
     float *y = nullptr;        // Gaussian heatmap targets, 1.0 at each object's centre
+    float *y_hard = nullptr;   // binary targets: 1 where the heatmap is above 1/2
     float *grad = nullptr;     // gradient output
     int32_t *labels = nullptr; // softmax labels, one per pixel
     float channel_weights[kChannels];
@@ -159,9 +160,13 @@ void allocate_data(size_t capacity)
     data.capacity = capacity;
     data.x = allocate<float>(capacity);
     data.y = allocate<float>(capacity);
+    data.y_hard = allocate<float>(capacity);
     data.grad = allocate<float>(capacity);
     data.labels = allocate<int32_t>(capacity / kChannels);
     fill_targets(data.y, capacity, rng);
+    // RetinaNet's anchors are labelled 0 or 1: the same objects as hard targets.
+    for (size_t i = 0; i < capacity; i++)
+        data.y_hard[i] = data.y[i] > 0.5f ? 1.0f : 0.0f;
     // Logits like a network's part-way through training: mostly confident negatives,
     // higher where the target is high, a spread that reaches both clamp limits now and
     // then (|x| > 9.2 for eps = 1e-4).
@@ -219,7 +224,7 @@ dafl_status penalty_clamped_one_pass(size_t n, float normalizer, float *loss, fl
 }
 
 // RetinaNet also divides by the number of positive anchors.
-template <int gamma_tenths>
+template <int gamma_tenths, bool hard = false>
 dafl_status sigmoid_focal(size_t n, float normalizer, float *loss, float *grad)
 {
     dafl_sigmoid_focal_params p;
@@ -228,7 +233,8 @@ dafl_status sigmoid_focal(size_t n, float normalizer, float *loss, float *grad)
     p.reduction = DAFL_REDUCTION_NORMALIZER;
     p.normalizer = normalizer;
     p.flags = DAFL_FLAG_TRUST_TARGETS;
-    return dafl_sigmoid_focal(data.x, data.y, n, &p, loss, grad, nullptr);
+    return dafl_sigmoid_focal(data.x, hard ? data.y_hard : data.y, n, &p, loss, grad,
+                              nullptr);
 }
 
 dafl_status bce(size_t n, float, float *loss, float *grad)
@@ -279,6 +285,7 @@ const LossCase kCases[] = {
     {"penalty_focal.clamped.one_pass", penalty_clamped_one_pass, true, false},
     {"sigmoid_focal.gamma2", sigmoid_focal<20>, false, false},
     {"sigmoid_focal.gamma2_5", sigmoid_focal<25>, false, false},
+    {"sigmoid_focal.gamma2.hard", sigmoid_focal<20, true>, false, false},
     {"bce_with_logits", bce, false, false},
     {"softmax_focal.c16", softmax_focal, false, true},
     {"mse.c16", mse, false, false},

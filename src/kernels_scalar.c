@@ -53,12 +53,11 @@ static inline vm vm_not(vm a) { return !a; }
 static inline int vm_any(vm a) { return a; }
 static inline unsigned vm_count(vm a) { return (unsigned)a; }
 static inline vf vf_select(vm m, vf a, vf b) { return m ? a : b; }
-static inline vf vf_round(vf a) { return rintf(a); } /* the default mode: ties to even */
-static inline vf vf_pow2i(vf n)
+static inline vf vf_pow2_rounded(vf t)
 {
-    if (n != n) /* converting NaN to an integer is undefined in C */
-        return n;
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits << 23) + (127u << 23);
     float f;
     memcpy(&f, &bits, sizeof f);
     return f;

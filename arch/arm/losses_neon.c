@@ -41,12 +41,23 @@ static inline vm vm_not(vm a) { return vmvnq_u32(a); }
 static inline int vm_any(vm a) { return vmaxvq_u32(a) != 0; }
 static inline unsigned vm_count(vm a) { return vaddvq_u32(vshrq_n_u32(a, 31)); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
-static inline vf vf_round(vf a) { return vrndnq_f32(a); }
-static inline vf vf_pow2i(vf n)
+static inline vf vf_pow2_rounded(vf t)
 {
-    int32x4_t biased = vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127));
-    return vreinterpretq_f32_s32(vshlq_n_s32(biased, 23));
+    uint32x4_t bits = vshlq_n_u32(vreinterpretq_u32_f32(t), 23);
+    return vreinterpretq_f32_u32(vaddq_u32(bits, vdupq_n_u32(127u << 23)));
 }
+/* -|a| in one operation: the sign bit set */
+#define DAFL_HAVE_NEG_ABS
+static inline vf vf_neg_abs(vf a)
+{
+    return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(a), vdupq_n_u32(0x80000000u)));
+}
+/* The positive count in a vector: a set lane is all ones, -1 as an integer. */
+#define DAFL_HAVE_VCNT
+typedef uint32x4_t vcnt;
+static inline vcnt vcnt_zero(void) { return vdupq_n_u32(0); }
+static inline void vcnt_add(vcnt *c, vm m) { *c = vsubq_u32(*c, m); }
+static inline unsigned vcnt_total(vcnt c) { return vaddvq_u32(c); }
 static inline vf vf_exp(vf a) { return Sleef_expf4_u10advsimd(a); }
 static inline vf vf_log(vf a) { return Sleef_logf4_u10advsimd(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf4_u10advsimd(a); }

@@ -50,14 +50,10 @@ static inline vm vm_not(vm a) { return (vm)~a; }
 static inline int vm_any(vm a) { return a != 0; }
 static inline unsigned vm_count(vm a) { return (unsigned)__builtin_popcount(a); }
 static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
-static inline vf vf_round(vf a)
+static inline vf vf_pow2_rounded(vf t)
 {
-    return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-}
-static inline vf vf_pow2i(vf n)
-{
-    __m512i biased = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(biased, 23));
+    __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+    return _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
 }
 static inline vf vf_exp(vf a) { return Sleef_expf16_u10avx512f(a); }
 static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }

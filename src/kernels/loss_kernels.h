@@ -16,14 +16,19 @@
  *   vf_eq/lt/le/gt/ge         ordered comparisons -> vm
  *   vm_and, vm_or, vm_not, vm_any, vm_count (set lanes)
  *   vf_select(m, a, b)        m ? a : b per lane
- *   vf_round(a)               a rounded to the nearest integer, ties to even
- *   vf_pow2i(n)               2^n for an integer-valued n in [-126, 127]; any value
- *                             (NaN too) for a NaN n
+ *   vf_pow2_rounded(t)        2^k for t = 0x1.8p23 + k, k an integer in [-126, 127]
+ *                             (held in t's low mantissa bits): (bits(t) << 23) +
+ *                             (127 << 23) as 32-bit integers; any value for other t
  *   vf_exp, vf_log, vf_log1p, vf_pow
  *                             SLEEF u10 functions (the FMA variants where the CPU has FMA)
  *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
  *                             16 double lanes; vacc_add adds v's VW lanes, converted
  *                             exactly to double, to lanes part*VW .. part*VW+VW-1
+ * and may define (otherwise built here from the operations above):
+ *   vf_neg_abs(a)             -|a|: set the sign bit                    (DAFL_HAVE_NEG_ABS)
+ *   vf_neg_where(m, a)        m ? -a : a per lane                     (DAFL_HAVE_NEG_WHERE)
+ *   vcnt, vcnt_zero, vcnt_add(cnt, m), vcnt_total(cnt)
+ *                             a count of set mask lanes, kept in a vector (DAFL_HAVE_VCNT)
  * Every operation above gives the same bits on every ISA, so the functions below do too.
  * The whole project is compiled with -ffp-contract=off: an FMA happens only where written.
  */
@@ -38,52 +43,72 @@
 #define GROUP 16 /* elements per step: one pass over the 16 virtual lanes */
 #define PARTS (GROUP / VW)
 
+/* The optional operations, from the required ones where the ISA has no shorter form. */
+#if !defined(DAFL_HAVE_NEG_ABS)
+INLINE vf vf_neg_abs(vf a) { return vf_neg(vf_abs(a)); }
+#endif
+#if !defined(DAFL_HAVE_NEG_WHERE)
+INLINE vf vf_neg_where(vm m, vf a) { return vf_select(m, vf_neg(a), a); }
+#endif
+#if !defined(DAFL_HAVE_VCNT)
+typedef unsigned vcnt;
+INLINE vcnt vcnt_zero(void) { return 0; }
+INLINE void vcnt_add(vcnt *c, vm m) { *c += vm_count(m); }
+INLINE unsigned vcnt_total(vcnt c) { return c; }
+#endif
+
 /* ---- inline exp and log1p for the sigmoid family ---------------------------------- */
 /* The hot path of every sigmoid-family loss needs exp(-|x|) and log1p of it.  These two
  * are written here with the operations above (no library call, no spilled registers),
  * so every ISA - the scalar kernels included - computes them with the same roundings.
  * Coefficients: near-minimax fits in double (weighted least squares, Lawson iterations),
- * rounded to float; test_accuracy measures the losses built on them. */
+ * rounded to float.  Both are evaluated by Horner's rule: the block loop runs them over a
+ * whole sub-block at a time (see sigmoid_cache_fill), so their dependency chains overlap
+ * and the fewest operations win, not the shortest chain.  Measured over every float of
+ * their domains against double: exp_nonpositive 1.08 ULP, log1p_unit 1.98 ULP at most
+ * (the losses built on them: test_accuracy). */
 
-/* exp(a) for a <= 0 (also -inf, NaN; the caller makes sure of the sign).  a = n*ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in
- * a 9-bit head, exact in n*head, and a tail), exp(r) = 1 + r + r^2 * P(r), P of degree 4
- * (relative error 1.2e-7 of P, ~1e-8 of exp), then times 2^n.  n lies in [-150, 0], below
- * the normal range, so the scaling is e * 2^(n+25), exact because it stays normal, then
- * times the constant 2^-25: one rounding even for results in the subnormal range. */
+/* 0x1.8p23: a float in [2^23, 2^24) has integer spacing, so fma(a, b, ROUND_MAGIC + c)
+ * rounds a*b to an integer k once and holds k + c in its low mantissa bits (k + c within
+ * +-2^22). */
+#define ROUND_MAGIC 12582912.0f
+
+/* exp(a) for a <= 0 (also -inf, NaN; the caller makes sure of the sign).
+ *   a = n*ln2 + r, |r| <= ln2/2 (Cody-Waite: ln2 in a 9-bit head, exact in n*head, and a
+ *   tail), exp(r) = 1 + r*(1 + r*P(r)), P of degree 4 (relative error ~1e-8 of exp),
+ *   then times 2^n.
+ * n lies in [-150, 0], partly below the normal range, so the scaling is e * 2^(n+25)
+ * (exact: it stays normal), then times the constant 2^-25: one rounding even for
+ * results in the subnormal range.  n is rounded by the magic constant, so that the
+ * float n and the bits of 2^(n+25) come from one fused multiply-add. */
 INLINE vf exp_nonpositive(vf a)
 {
-    /* Clamping at -104 keeps the integer conversion below in range: exp(-104) < 2^-150
-     * rounds to 0 like every smaller result.  The constant comes first so that NaN
-     * passes through max, and then through every operation below. */
+    /* Clamping at -104 keeps n in range: exp(-104) < 2^-150 rounds to 0 like every
+     * smaller result.  The constant comes first so that NaN passes through max, and then
+     * through every operation below. */
     vf ac = vf_max(vf_set(-104.0f), a);
-    vf n = vf_round(vf_mul(ac, vf_set(1.44269504f)));
+    vf t = vf_fma(ac, vf_set(1.44269504f), vf_set(ROUND_MAGIC + 25.0f)); /* n + 25 */
+    vf n = vf_sub(t, vf_set(ROUND_MAGIC + 25.0f));
     vf r = vf_fma(n, vf_set(-0.693359375f), ac);
     r = vf_fma(n, vf_set(2.12194440e-4f), r);
-    /* P = (p0 + p1 r) + r^2 (p2 + p3 r + p4 r^2): two short chains instead of one */
-    vf r2 = vf_mul(r, r);
-    vf p_hi = vf_fma(vf_fma(vf_set(0.0013941109646111727f), r, vf_set(0.008363175205886364f)),
-                     r, vf_set(0.04166637361049652f));
-    vf p_lo = vf_fma(vf_set(0.16666576266288757f), r, vf_set(0.5f));
-    vf poly = vf_fma(p_hi, r2, p_lo);
-    vf e = vf_add(vf_fma(r2, poly, r), vf_set(1.0f));
-    e = vf_mul(e, vf_pow2i(vf_add(n, vf_set(25.0f))));
-    return vf_mul(e, vf_set(0x1p-25f));
+    vf p = vf_fma(vf_set(0.0013941109646111727f), r, vf_set(0.008363175205886364f));
+    p = vf_fma(p, r, vf_set(0.04166637361049652f));
+    p = vf_fma(p, r, vf_set(0.16666576266288757f));
+    p = vf_fma(p, r, vf_set(0.5f));
+    vf e = vf_fma(vf_fma(p, r, vf_set(1.0f)), r, vf_set(1.0f));
+    return vf_mul(vf_mul(e, vf_pow2_rounded(t)), vf_set(0x1p-25f));
 }
 
 /* log1p(e) for e in [0, 1]: e * Q(e), Q of degree 9 fitted to log1p(e)/e (relative error
- * 5.7e-9), so small e keep full relative precision.
- *   Q = 1 + e*(c1 + e*(c2 + e*(c3 + e*H(e)))),  H = c4 + c5 e + ... + c9 e^5:
- * the last four steps by Horner, so that the leading terms round as little as possible,
- * and H by Estrin's scheme (pairs, then pairs of pairs with e^2 and e^4), three FMA
- * latencies deep instead of six: everything after log1p in a loss waits for it. */
+ * 5.7e-9), so small e keep full relative precision. */
 INLINE vf log1p_unit(vf e)
 {
-    vf e2 = vf_mul(e, e), e4 = vf_mul(e2, e2);
-    vf c45 = vf_fma(vf_set(-0.15353277325630188f), e, vf_set(0.19692455232143402f));
-    vf c67 = vf_fma(vf_set(-0.05775914341211319f), e, vf_set(0.10684537142515182f));
-    vf c89 = vf_fma(vf_set(-0.0033387308940291405f), e, vf_set(0.02027777023613453f));
-    vf h = vf_fma(c89, e4, vf_fma(c67, e2, c45));
-    vf q = vf_fma(h, e, vf_set(-0.2495734691619873f));
+    vf q = vf_fma(vf_set(-0.0033387308940291405f), e, vf_set(0.02027777023613453f));
+    q = vf_fma(q, e, vf_set(-0.05775914341211319f));
+    q = vf_fma(q, e, vf_set(0.10684537142515182f));
+    q = vf_fma(q, e, vf_set(-0.15353277325630188f));
+    q = vf_fma(q, e, vf_set(0.19692455232143402f));
+    q = vf_fma(q, e, vf_set(-0.2495734691619873f));
     q = vf_fma(q, e, vf_set(0.333302766084671f));
     q = vf_fma(q, e, vf_set(-0.49999913573265076f));
     q = vf_fma(q, e, vf_set(1.0f));
@@ -172,14 +197,36 @@ typedef struct sigmoid_parts {
     vf r, er;                 /* 1/(1+e) and e/(1+e): p and q in some order */
 } sigmoid_parts;
 
-INLINE sigmoid_parts sigmoid_of(vf x)
+/* e, l and r of up to SUB_BLOCK elements, computed in two passes before the losses read
+ * them.  One element's exp, log1p, division and loss form a single dependency chain of
+ * about 90 cycles; in passes of SUB_BLOCK elements each pass is a loop of independent
+ * iterations, which the core overlaps.  The operations are the same, so are the bits. */
+#define SUB_BLOCK (4 * GROUP)
+typedef struct sigmoid_cache {
+    float e[SUB_BLOCK], l[SUB_BLOCK], r[SUB_BLOCK];
+} sigmoid_cache;
+
+/* x[0..n), n a multiple of GROUP */
+INLINE void sigmoid_cache_fill(sigmoid_cache *c, const float *x, size_t n)
 {
-    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    const vf one = vf_set(1.0f);
+    for (size_t i = 0; i < n; i += VW)
+        vf_store(c->e + i, exp_nonpositive(vf_neg_abs(vf_load(x + i))));
+    for (size_t i = 0; i < n; i += VW) {
+        vf e = vf_load(c->e + i);
+        vf_store(c->l + i, log1p_unit(e));
+        vf_store(c->r + i, vf_div(one, vf_add(one, e)));
+    }
+}
+
+/* The parts of the VW elements x at offset i of the cache. */
+INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
+{
+    const vf zero = vf_set(0.0f);
     sigmoid_parts s;
-    vf e = exp_nonpositive(vf_neg(vf_abs(x)));
-    s.l = log1p_unit(e);
-    s.r = vf_div(one, vf_add(one, e));
-    s.er = vf_mul(e, s.r);
+    s.l = vf_load(c->l + i);
+    s.r = vf_load(c->r + i);
+    s.er = vf_mul(vf_load(c->e + i), s.r);
     vm nonneg = vf_ge(x, zero);
     s.p = vf_select(nonneg, s.r, s.er);
     s.q = vf_select(nonneg, s.er, s.r);
@@ -195,7 +242,7 @@ INLINE sigmoid_parts sigmoid_of(vf x)
  *   m = sigmoid(xs)  the probability of the wrong answer
  *   o = sigmoid(-xs) that of the right one
  *   c = softplus(xs) = max(xs, 0) + l = -log o,   -log m = m_relu + l, m_relu = max(-xs, 0)
- * the values sigmoid_of's p, q, sp_pos, sp_neg give through three selects, in fewer
+ * the values sigmoid_parts' p, q, sp_pos, sp_neg give through three selects, in fewer
  * operations (x = 0 takes r where they take e*r: both are exactly 1/2). */
 typedef struct answer_parts {
     vf m, o, c, m_relu;
@@ -215,7 +262,7 @@ INLINE answer_parts answer_of_signed(const sigmoid_parts *s, vf xs)
 
 INLINE answer_parts answer_of(const sigmoid_parts *s, vf x, vm flip)
 {
-    return answer_of_signed(s, vf_select(flip, vf_neg(x), x));
+    return answer_of_signed(s, vf_neg_where(flip, x));
 }
 
 /* m^k of the wrong answer's probability for a real k that is not a small integer:
@@ -248,15 +295,9 @@ INLINE vf mul_answer_entropy(vf o, vf c)
 }
 
 typedef struct loss_grad {
-    vf loss, grad; /* grad: per element, before grad_factor */
+    vf loss;
+    vf grad;       /* the gradient to store: grad_factor applied */
     vm positive;   /* y == 1 */
-    /* Where the per-element gradient overflows although grad_factor brings it back into
-     * range (penalty focal on probabilities, p < 1/FLT_MAX): lanes `final_lanes` take
-     * grad_final, grad_factor already applied.  any_final is 0 (a constant, so the step
-     * drops the select) for every loss that cannot get there. */
-    int any_final;
-    vm final_lanes;
-    vf grad_final;
 } loss_grad;
 
 /* ---- 2.1 penalty-reduced focal loss ----------------------------------------------- */
@@ -267,16 +308,19 @@ typedef struct loss_grad {
  *   l = W * m^alpha * c
  *   logits:        dl/dx = sign * W * m^alpha * (m + alpha * o * c)
  *   probabilities: dl/dp = sign * W * (alpha * m^(alpha-1) * c + m^alpha / o)
- * which is SPEC 2.1 written once for both branches. */
+ * which is SPEC 2.1 written once for both branches.  On logits, W m^alpha is formed once
+ * for the loss and the gradient, and the sign rides on grad_factor. */
 /* mode, alpha_int, beta_int: compile-time constants where the caller knows them (the
  * CornerNet defaults get straight-line code), or RUNTIME to read them from the job;
  * unit_weights: pos_weight and neg_weight are known to be 1 (no multiplications);
  * all_negative: every target is known to be 0 (a block that no keypoint reaches, see
  * src/keypoints.c), so the positive branch drops out: y == 1 is false in every lane and
  * W = neg_weight * (1-0)^beta = neg_weight exactly (1^beta is 1 by multiplication, by
- * pow_real's square root and by SLEEF's pow alike), the same bits as reading zeros. */
+ * pow_real's square root and by SLEEF's pow alike), the same bits as reading zeros.
+ * s: the sigmoid parts of x (logit modes only). */
 #define RUNTIME (-2)
-INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int want_grad,
+INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
+                                    const sigmoid_parts *s, const int want_grad,
                                     const int mode_c, const int alpha_c, const int beta_c,
                                     const int unit_weights, const int all_negative)
 {
@@ -284,7 +328,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
     const int alpha_int = alpha_c == RUNTIME ? j->alpha_int : alpha_c;
     const int beta_int = beta_c == RUNTIME ? j->beta_int : beta_c;
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
-    loss_grad r = {.any_final = 0};
+    const vf factor = vf_set(j->io.grad_factor);
+    loss_grad r;
     r.positive = all_negative ? vf_lt(zero, zero) : vf_eq(y, one);
     vm pos = r.positive;
     vf W;
@@ -329,30 +374,27 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
             vf t1 = vf_select(vf_eq(c, zero), zero, /* m = 0: alpha m^(alpha-1) c -> 0 */
                               mul_zero_wins(vf_mul(vf_set(j->alpha), m_alpha_1), c));
             vf g = vf_add(t1, vf_div(m_alpha, o));
-            vf Ws = all_negative ? W : vf_select(pos, vf_neg(W), W);
-            r.grad = vf_mul(Ws, g);
+            vf Ws = all_negative ? W : vf_neg_where(pos, W);
+            r.grad = vf_mul(vf_mul(Ws, g), factor);
             /* o = p below 1/FLT_MAX (y == 1): m^alpha / o overflows, the reduced gradient
              * need not.  There g is formed as g * 2^-64 with o * 2^64 (exact for so small
              * an o), and the factor is applied before the 2^64. */
             vm overflow = vm_and(vf_gt(o, zero), vf_gt(vf_abs(g), vf_set(3.40282347e38f)));
-            r.any_final = vm_any(overflow);
-            if (r.any_final) {
+            if (vm_any(overflow)) {
                 vf g_small = vf_add(vf_mul(t1, vf_set(0x1p-64f)),
                                     vf_div(m_alpha, vf_mul(o, vf_set(0x1p64f))));
-                vf scaled = vf_mul(vf_mul(Ws, g_small), vf_set(j->io.grad_factor));
-                r.grad_final = vf_mul(scaled, vf_set(0x1p64f));
-                r.final_lanes = overflow;
+                vf scaled = vf_mul(vf_mul(Ws, g_small), factor);
+                r.grad = vf_select(overflow, vf_mul(scaled, vf_set(0x1p64f)), r.grad);
             }
         }
         return r;
     }
 
-    sigmoid_parts s = sigmoid_of(x);
-    answer_parts a = all_negative ? answer_of_signed(&s, x) : answer_of(&s, x, pos);
+    answer_parts a = all_negative ? answer_of_signed(s, x) : answer_of(s, x, pos);
     m = a.m;
     o = a.o;
     c = a.c;
-    m_alpha = alpha_int >= 0 ? pow_int(m, alpha_int) : answer_pow(&a, &s, j->alpha);
+    m_alpha = alpha_int >= 0 ? pow_int(m, alpha_int) : answer_pow(&a, s, j->alpha);
     vm clamped = vf_lt(zero, zero); /* all false */
     if (mode == DAFL_INPUT_CLAMPED_LOGITS) {
         /* p = clamp(sigmoid(x), eps, 1-eps): below, p = eps, q = 1-eps; above, the
@@ -371,11 +413,13 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
             m_alpha = vf_select(clamped, m_c_alpha, m_alpha);
         }
     }
-    r.loss = vf_mul(W, vf_mul(m_alpha, c));
+    /* W * m^alpha: no multiplication where W is known to be 1 */
+    vf wm = all_negative && unit_weights ? m_alpha : vf_mul(W, m_alpha);
+    r.loss = vf_mul(wm, c);
     if (want_grad) {
         vf inner = vf_fma(vf_set(j->alpha), mul_answer_entropy(o, c), m);
-        vf Ws = all_negative ? W : vf_select(pos, vf_neg(W), W);
-        r.grad = vf_mul(Ws, vf_mul(m_alpha, inner));
+        vf signed_factor = all_negative ? factor : vf_neg_where(pos, factor);
+        r.grad = vf_mul(vf_mul(wm, inner), signed_factor);
         if (mode == DAFL_INPUT_CLAMPED_LOGITS)
             r.grad = vf_select(clamped, zero, r.grad);
     }
@@ -388,83 +432,93 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y, const int 
  *   dl/dx = a_t * m^gamma * (gamma * (p*q/m) * (1-2y) * ce + (p - y))
  * with p - y = (1-y)*p - y*q and p*q/m = p (y == 1), q (y == 0): no cancellation for
  * hard targets, and the 0 * inf limits resolved to 0.  A hard target is the answer_of
- * view (m, o = p*q/m, ce = c, p - y = -+m); the general formulas run only for vectors
- * that hold a soft target. */
-INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y, const int want_grad)
+ * view (m, o = p*q/m, ce = c, p - y = -+m), where the bracket is
+ * -+(gamma * o * c + m), the sign riding on grad_factor as in penalty focal; the general
+ * formulas run only for vectors that hold a soft target. */
+INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
+                                    const sigmoid_parts *s, const int want_grad,
+                                    const int gamma_c)
 {
+    const int gamma_int = gamma_c == RUNTIME ? j->gamma_int : gamma_c;
+    const float gamma = gamma_c == RUNTIME ? j->gamma : (float)gamma_c;
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
-    loss_grad r = {.any_final = 0};
-    sigmoid_parts s = sigmoid_of(x);
+    const vf factor = vf_set(j->io.grad_factor);
+    loss_grad r;
     vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero), hard = vm_or(y0, y1);
     const int any_soft = vm_any(vm_not(hard));
     r.positive = y1;
-    answer_parts a = answer_of(&s, x, y1);
+    answer_parts a = answer_of(s, x, y1);
     vf omy = vf_sub(one, y);
-    vf m = a.m, ce = a.c, pq_over_m = a.o;
+    vf m = a.m, ce = a.c;
     if (any_soft) {
-        m = vf_select(hard, m, vf_fma(y, s.q, vf_mul(omy, s.p)));
-        ce = vf_select(hard, ce, vf_fma(y, s.sp_neg, vf_mul(omy, s.sp_pos)));
+        m = vf_select(hard, m, vf_fma(y, s->q, vf_mul(omy, s->p)));
+        ce = vf_select(hard, ce, vf_fma(y, s->sp_neg, vf_mul(omy, s->sp_pos)));
     }
 
     vf m_gamma;
-    if (j->gamma_int >= 0) {
-        m_gamma = pow_int(m, j->gamma_int);
+    if (gamma_int >= 0) {
+        m_gamma = pow_int(m, gamma_int);
     } else {
-        m_gamma = answer_pow(&a, &s, j->gamma); /* right for hard targets */
+        m_gamma = answer_pow(&a, s, gamma); /* right for hard targets */
         if (any_soft)
-            m_gamma = vf_select(hard, m_gamma, pow_real(m, j->gamma));
+            m_gamma = vf_select(hard, m_gamma, pow_real(m, gamma));
     }
-    vf a_t = one;
+    /* a_t * m^gamma, once for the loss and the gradient */
+    vf am = m_gamma;
     if (j->alpha >= 0.0f)
-        a_t = vf_fma(vf_set(j->alpha), y, vf_mul(vf_set(j->one_minus_alpha), omy));
-    r.loss = vf_mul(a_t, vf_mul(m_gamma, ce));
+        am = vf_mul(vf_fma(vf_set(j->alpha), y, vf_mul(vf_set(j->one_minus_alpha), omy)),
+                    m_gamma);
+    r.loss = vf_mul(am, ce);
     if (want_grad) {
-        vf p_minus_y = vf_select(y1, vf_neg(m), m);
-        if (any_soft)
-            p_minus_y = vf_select(hard, p_minus_y, vf_fma(omy, s.p, vf_neg(vf_mul(y, s.q))));
-        vf d = p_minus_y;
-        if (j->gamma != 0.0f) {
-            if (any_soft)
-                pq_over_m = vf_select(hard, pq_over_m, vf_div(vf_mul(s.p, s.q), m));
-            vf one_m_2y = vf_fma(vf_set(-2.0f), y, one);
-            /* soft targets too: ce = inf means x = +-inf, where p*q = 0 */
-            vf term = vf_mul(vf_mul(vf_set(j->gamma), one_m_2y),
-                             mul_answer_entropy(pq_over_m, ce));
-            d = vf_add(term, p_minus_y);
+        /* soft targets too: ce = inf means x = +-inf, where p*q = 0 */
+        vf d = gamma != 0.0f ? vf_fma(vf_set(gamma), mul_answer_entropy(a.o, ce), a.m)
+                                : a.m;
+        r.grad = vf_mul(vf_mul(am, d), vf_neg_where(y1, factor));
+        if (any_soft) {
+            vf p_minus_y = vf_fma(omy, s->p, vf_neg(vf_mul(y, s->q)));
+            vf d_soft = p_minus_y;
+            if (gamma != 0.0f) {
+                vf pq_over_m = vf_div(vf_mul(s->p, s->q), m);
+                vf one_m_2y = vf_fma(vf_set(-2.0f), y, one);
+                vf term = vf_mul(vf_mul(vf_set(gamma), one_m_2y),
+                                 mul_answer_entropy(pq_over_m, ce));
+                d_soft = vf_add(term, p_minus_y);
+            }
+            r.grad = vf_select(hard, r.grad, vf_mul(vf_mul(am, d_soft), factor));
         }
-        r.grad = vf_mul(a_t, vf_mul(m_gamma, d));
     }
     return r;
 }
 
 /* ---- 2.3 binary cross-entropy with logits ------------------------------------------ */
 /*   l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q */
-INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const int want_grad)
+INLINE loss_grad bce_math(const dafl_bce_job *j, vf y, const sigmoid_parts *s,
+                          const int want_grad)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f), pw = vf_set(j->pos_weight);
-    loss_grad r = {.any_final = 0};
-    sigmoid_parts s = sigmoid_of(x);
+    loss_grad r;
     vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero);
     r.positive = y1;
     vf omy = vf_sub(one, y);
     vf pwy = vf_mul(pw, y);
-    vf ce = vf_fma(pwy, s.sp_neg, vf_mul(omy, s.sp_pos));
-    r.loss = vf_select(y1, vf_mul(pw, s.sp_neg), vf_select(y0, s.sp_pos, ce));
+    vf ce = vf_fma(pwy, s->sp_neg, vf_mul(omy, s->sp_pos));
+    r.loss = vf_select(y1, vf_mul(pw, s->sp_neg), vf_select(y0, s->sp_pos, ce));
     if (want_grad)
-        r.grad = vf_fma(omy, s.p, vf_neg(vf_mul(pwy, s.q)));
+        r.grad = vf_mul(vf_fma(omy, s->p, vf_neg(vf_mul(pwy, s->q))),
+                        vf_set(j->io.grad_factor));
     return r;
 }
 
 /* ---- 2.5 heatmap MSE ---------------------------------------------------------------- */
 /*   l = w * (x - y)^2,  dl/dx = 2w * (x - y) */
-INLINE loss_grad mse_math(vf x, vf y, vf w, const int want_grad)
+INLINE loss_grad mse_math(const dafl_mse_job *j, vf x, vf y, vf w, const int want_grad)
 {
-    loss_grad r = {.any_final = 0};
+    loss_grad r;
     vf d = vf_sub(x, y);
     r.positive = vf_eq(y, vf_set(1.0f));
     r.loss = vf_mul(w, vf_mul(d, d));
     if (want_grad)
-        r.grad = vf_mul(vf_add(w, w), d);
+        r.grad = vf_mul(vf_mul(vf_add(w, w), d), vf_set(j->io.grad_factor));
     return r;
 }
 
@@ -492,31 +546,25 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
 }
 #endif
 
-/* One step of GROUP elements starting at `at` (n of them valid; n < GROUP only at the end
- * of a block).  A partial group is staged through stack buffers, so nothing outside the
- * caller's arrays is read or written whatever their length and alignment.  MATH is an
- * expression of (xv, yv, part) giving a loss_grad; WEIGHT_OF unused lanes need not be
- * set.  Returns the number of positive targets. */
-#define DEFINE_GROUP_STEP(NAME, JOB_T, MATH)                                                \
-    INLINE unsigned NAME(const JOB_T *j, size_t at, size_t n, vacc *acc, const int tail,    \
-                         const int want_grad)                                               \
+/* One step of GROUP elements: inputs xp, yp, outputs gp (when want_grad) and lp (or
+ * NULL), job index `at`, sigmoid parts at offset `off` of the cache (SIGMOID: the loss
+ * reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest masked out).  MATH
+ * is an expression of (xv, yv, sp, at, part) giving a loss_grad. */
+#define DEFINE_GROUP_STEP(NAME, JOB_T, SIGMOID, MATH)                                       \
+    INLINE void NAME(const JOB_T *j, const float *xp, const float *yp, float *gp,           \
+                     float *lp, size_t at, const sigmoid_cache *cache, size_t off,          \
+                     size_t n, vacc *acc, vcnt *cnt, const int tail, const int want_grad)   \
     {                                                                                       \
-        const dafl_io *io = &j->io;                                                         \
-        const float *xp = io->x + at, *yp = io->y + at;                                     \
-        float *gp = want_grad ? io->grad + at : NULL;                                       \
-        float *lp = io->loss_out ? io->loss_out + at : NULL;                                \
-        float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                                   \
-        if (tail) {                                                                         \
-            tail_copy_in(xs, xp, n);                                                        \
-            tail_copy_in(ys, yp, n);                                                        \
-            xp = xs;                                                                        \
-            yp = ys;                                                                        \
-        }                                                                                   \
-        float *gdst = tail ? gs : gp, *ldst = tail ? ls : lp;                               \
-        const vf factor = vf_set(io->grad_factor);                                          \
-        unsigned positives = 0;                                                             \
+        (void)at;                                                                           \
+        (void)cache;                                                                        \
+        (void)off;                                                                          \
         for (int part = 0; part < PARTS; part++) {                                          \
             vf xv = vf_load(xp + part * VW), yv = vf_load(yp + part * VW);                  \
+            sigmoid_parts sp_ = {0};                                                        \
+            if (SIGMOID)                                                                    \
+                sp_ = sigmoid_parts_at(cache, off + (size_t)(part * VW), xv);               \
+            const sigmoid_parts *sp = &sp_;                                                 \
+            (void)sp;                                                                       \
             loss_grad lg = MATH;                                                            \
             if (tail) {                                                                     \
                 vm valid = lanes_below(part, n);                                            \
@@ -524,37 +572,52 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
                 lg.positive = vm_and(lg.positive, valid);                                   \
             }                                                                               \
             vacc_add(acc, part, lg.loss);                                                   \
-            positives += vm_count(lg.positive);                                             \
-            if (want_grad) {                                                                \
-                vf g = vf_mul(lg.grad, factor);                                             \
-                if (lg.any_final)                                                           \
-                    g = vf_select(lg.final_lanes, lg.grad_final, g);                        \
-                vf_store(gdst + part * VW, g);                                              \
-            }                                                                               \
+            vcnt_add(cnt, lg.positive);                                                     \
+            if (want_grad)                                                                  \
+                vf_store(gp + part * VW, lg.grad);                                          \
             if (lp)                                                                         \
-                vf_store(ldst + part * VW, lg.loss);                                        \
+                vf_store(lp + part * VW, lg.loss);                                          \
         }                                                                                   \
-        if (tail && want_grad)                                                              \
-            tail_copy_out(gp, gs, n);                                                       \
-        if (tail && lp)                                                                     \
-            tail_copy_out(lp, ls, n);                                                       \
-        return positives;                                                                   \
     }
 
-/* The block kernel: whole groups, then at most one partial group, then the lane fold. */
-#define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T)                                            \
+/* The block kernel: sub-blocks of whole groups (their sigmoid parts first, when the loss
+ * has them), then at most one partial group staged through stack buffers, so nothing
+ * outside the caller's arrays is read or written whatever their length and alignment;
+ * then the lane fold. */
+#define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T, SIGMOID)                                   \
     INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *j, size_t begin, size_t len,         \
                                           uint64_t *positives, const int want_grad)         \
     {                                                                                       \
+        const dafl_io *io = &j->io;                                                         \
         vacc acc;                                                                           \
         vacc_zero(&acc);                                                                    \
-        unsigned pos = 0;                                                                   \
-        size_t i = 0;                                                                       \
-        for (; i + GROUP <= len; i += GROUP)                                                \
-            pos += STEP(j, begin + i, GROUP, &acc, 0, want_grad);                           \
-        if (i < len)                                                                        \
-            pos += STEP(j, begin + i, len - i, &acc, 1, want_grad);                         \
-        *positives = pos;                                                                   \
+        vcnt cnt = vcnt_zero();                                                             \
+        sigmoid_cache cache;                                                                \
+        const size_t whole = len - len % GROUP;                                             \
+        for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
+            const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
+            const size_t at = begin + s;                                                    \
+            if (SIGMOID)                                                                    \
+                sigmoid_cache_fill(&cache, io->x + at, n);                                  \
+            for (size_t g = 0; g < n; g += GROUP)                                           \
+                STEP(j, io->x + at + g, io->y + at + g, want_grad ? io->grad + at + g : NULL, \
+                     io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
+                     &acc, &cnt, 0, want_grad);                                             \
+        }                                                                                   \
+        if (whole < len) {                                                                  \
+            float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
+            const size_t n = len - whole, at = begin + whole;                               \
+            tail_copy_in(xs, io->x + at, n);                                                \
+            tail_copy_in(ys, io->y + at, n);                                                \
+            if (SIGMOID)                                                                    \
+                sigmoid_cache_fill(&cache, xs, GROUP);                                      \
+            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, &acc, &cnt, 1, want_grad);            \
+            if (want_grad)                                                                  \
+                tail_copy_out(io->grad + at, gs, n);                                        \
+            if (io->loss_out)                                                               \
+                tail_copy_out(io->loss_out + at, ls, n);                                    \
+        }                                                                                   \
+        *positives = vcnt_total(cnt);                                                       \
         double lanes[16];                                                                   \
         vacc_store(&acc, lanes);                                                            \
         return dafl_fold_lanes16(lanes);                                                    \
@@ -566,51 +629,58 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
                           : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0);           \
     }
 
-/* Penalty focal: the CornerNet defaults (logits, alpha 2, beta 4, weights 1) and each
- * input mode get their own straight-line loop; the parameters of the others are read from
- * the job.  Each comes twice: for any targets, and for blocks whose targets are all 0. */
-#define DEFINE_PF_KERNELS(SUFFIX, ALL_NEGATIVE)                                               \
-    DEFINE_GROUP_STEP(pf_step_default##SUFFIX, dafl_pf_job,                                 \
-                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, 2, 4, 1,  \
-                                         ALL_NEGATIVE))                                     \
-    DEFINE_GROUP_STEP(pf_step_logits##SUFFIX, dafl_pf_job,                                  \
-                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_LOGITS, RUNTIME,  \
-                                         RUNTIME, 0, ALL_NEGATIVE))                         \
-    DEFINE_GROUP_STEP(pf_step_probabilities##SUFFIX, dafl_pf_job,                           \
-                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_PROBABILITIES,    \
-                                         RUNTIME, RUNTIME, 0, ALL_NEGATIVE))                \
-    DEFINE_GROUP_STEP(pf_step_clamped##SUFFIX, dafl_pf_job,                                 \
-                      penalty_focal_math(j, xv, yv, want_grad, DAFL_INPUT_CLAMPED_LOGITS,   \
-                                         RUNTIME, RUNTIME, 0, ALL_NEGATIVE))                \
-    DEFINE_BLOCK_KERNEL(pf_block_default##SUFFIX, pf_step_default##SUFFIX, dafl_pf_job)     \
-    DEFINE_BLOCK_KERNEL(pf_block_logits##SUFFIX, pf_step_logits##SUFFIX, dafl_pf_job)       \
-    DEFINE_BLOCK_KERNEL(pf_block_probabilities##SUFFIX, pf_step_probabilities##SUFFIX,      \
-                        dafl_pf_job)                                                        \
-    DEFINE_BLOCK_KERNEL(pf_block_clamped##SUFFIX, pf_step_clamped##SUFFIX, dafl_pf_job)     \
+/* Penalty focal: the CornerNet defaults (alpha 2, beta 4, weights 1) get straight-line
+ * code in each input mode; the parameters of the others are read from the job.  Each
+ * comes twice: for any targets, and for blocks whose targets are all 0. */
+#define PF_MATH(MODE, ALPHA, BETA, UNIT, ALL_NEGATIVE)                                      \
+    penalty_focal_math(j, xv, yv, sp, want_grad, MODE, ALPHA, BETA, UNIT, ALL_NEGATIVE)
+#define DEFINE_PF_MODE(NAME, MODE, SIGMOID, ALL_NEGATIVE)                                   \
+    DEFINE_GROUP_STEP(NAME##_step_default, dafl_pf_job, SIGMOID,                            \
+                      PF_MATH(MODE, 2, 4, 1, ALL_NEGATIVE))                                 \
+    DEFINE_GROUP_STEP(NAME##_step, dafl_pf_job, SIGMOID,                                    \
+                      PF_MATH(MODE, RUNTIME, RUNTIME, 0, ALL_NEGATIVE))                     \
+    DEFINE_BLOCK_KERNEL(NAME##_default, NAME##_step_default, dafl_pf_job, SIGMOID)          \
+    DEFINE_BLOCK_KERNEL(NAME, NAME##_step, dafl_pf_job, SIGMOID)
+#define DEFINE_PF_KERNELS(SUFFIX, ALL_NEGATIVE)                                             \
+    DEFINE_PF_MODE(pf_logits##SUFFIX, DAFL_INPUT_LOGITS, 1, ALL_NEGATIVE)                   \
+    DEFINE_PF_MODE(pf_probabilities##SUFFIX, DAFL_INPUT_PROBABILITIES, 0, ALL_NEGATIVE)     \
+    DEFINE_PF_MODE(pf_clamped##SUFFIX, DAFL_INPUT_CLAMPED_LOGITS, 1, ALL_NEGATIVE)          \
     static double KFN(penalty_focal##SUFFIX)(const void *job, size_t begin, size_t len,     \
                                              uint64_t *positives)                           \
     {                                                                                       \
         const dafl_pf_job *j = job;                                                         \
+        const int defaults = j->alpha_int == 2 && j->beta_int == 4 &&                       \
+                             j->pos_weight == 1.0f && j->neg_weight == 1.0f;                \
         switch (j->mode) {                                                                  \
         case DAFL_INPUT_PROBABILITIES:                                                      \
-            return pf_block_probabilities##SUFFIX(job, begin, len, positives);              \
+            return defaults ? pf_probabilities##SUFFIX##_default(job, begin, len, positives) \
+                            : pf_probabilities##SUFFIX(job, begin, len, positives);         \
         case DAFL_INPUT_CLAMPED_LOGITS:                                                     \
-            return pf_block_clamped##SUFFIX(job, begin, len, positives);                    \
+            return defaults ? pf_clamped##SUFFIX##_default(job, begin, len, positives)      \
+                            : pf_clamped##SUFFIX(job, begin, len, positives);               \
         default:                                                                            \
-            if (j->alpha_int == 2 && j->beta_int == 4 && j->pos_weight == 1.0f &&           \
-                j->neg_weight == 1.0f)                                                      \
-                return pf_block_default##SUFFIX(job, begin, len, positives);                \
-            return pf_block_logits##SUFFIX(job, begin, len, positives);                     \
+            return defaults ? pf_logits##SUFFIX##_default(job, begin, len, positives)       \
+                            : pf_logits##SUFFIX(job, begin, len, positives);                \
         }                                                                                   \
     }
 DEFINE_PF_KERNELS(, 0)
 DEFINE_PF_KERNELS(_all_negative, 1)
 
-DEFINE_GROUP_STEP(sf_step, dafl_sf_job, sigmoid_focal_math(j, xv, yv, want_grad))
-DEFINE_BLOCK_KERNEL(KFN(sigmoid_focal), sf_step, dafl_sf_job)
+/* Sigmoid focal: gamma 2 (RetinaNet's) with straight-line code, any other from the job. */
+DEFINE_GROUP_STEP(sf_step_gamma2, dafl_sf_job, 1, sigmoid_focal_math(j, xv, yv, sp, want_grad, 2))
+DEFINE_GROUP_STEP(sf_step, dafl_sf_job, 1,
+                  sigmoid_focal_math(j, xv, yv, sp, want_grad, RUNTIME))
+DEFINE_BLOCK_KERNEL(sf_block_gamma2, sf_step_gamma2, dafl_sf_job, 1)
+DEFINE_BLOCK_KERNEL(sf_block, sf_step, dafl_sf_job, 1)
+static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint64_t *positives)
+{
+    const dafl_sf_job *j = job;
+    return j->gamma_int == 2 ? sf_block_gamma2(job, begin, len, positives)
+                             : sf_block(job, begin, len, positives);
+}
 
-DEFINE_GROUP_STEP(bce_step, dafl_bce_job, bce_math(j, xv, yv, want_grad))
-DEFINE_BLOCK_KERNEL(KFN(bce), bce_step, dafl_bce_job)
+DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, bce_math(j, yv, sp, want_grad))
+DEFINE_BLOCK_KERNEL(KFN(bce), bce_step, dafl_bce_job, 1)
 
 /* MSE weights are per plane of h*w elements; a group that straddles planes builds its
  * weight vector lane by lane. */
@@ -628,9 +698,9 @@ INLINE vf mse_weights(const dafl_mse_job *j, size_t at, int part)
     return vf_load(w);
 }
 
-DEFINE_GROUP_STEP(mse_step, dafl_mse_job,
-                  mse_math(xv, yv, mse_weights(j, at, part), want_grad))
-DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job)
+DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0,
+                  mse_math(j, xv, yv, mse_weights(j, at, part), want_grad))
+DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job, 0)
 
 #include "softmax_kernels.h"
 
