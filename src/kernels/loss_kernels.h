@@ -201,7 +201,7 @@ typedef struct sigmoid_parts {
  * them.  One element's exp, log1p, division and loss form a single dependency chain of
  * about 90 cycles; in passes of SUB_BLOCK elements each pass is a loop of independent
  * iterations, which the core overlaps.  The operations are the same, so are the bits. */
-#define SUB_BLOCK (4 * GROUP)
+#define SUB_BLOCK (8 * GROUP)
 typedef struct sigmoid_cache {
     float e[SUB_BLOCK], l[SUB_BLOCK], r[SUB_BLOCK];
 } sigmoid_cache;
@@ -585,9 +585,12 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
  * outside the caller's arrays is read or written whatever their length and alignment;
  * then the lane fold. */
 #define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T, SIGMOID)                                   \
-    INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *j, size_t begin, size_t len,         \
+    INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *job, size_t begin, size_t len,       \
                                           uint64_t *positives, const int want_grad)         \
     {                                                                                       \
+        /* a private copy: the stores of the outputs cannot change it, so its parameters   \
+         * stay in registers */                                                             \
+        const JOB_T job_copy = *job, *j = &job_copy;                                        \
         const dafl_io *io = &j->io;                                                         \
         vacc acc;                                                                           \
         vacc_zero(&acc);                                                                    \
