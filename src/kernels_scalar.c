@@ -53,6 +53,12 @@ static inline vm vm_not(vm a) { return !a; }
 static inline int vm_any(vm a) { return a; }
 static inline unsigned vm_count(vm a) { return (unsigned)a; }
 static inline vf vf_select(vm m, vf a, vf b) { return m ? a : b; }
+static inline vf vf_select_sign(vf s, vf a, vf b)
+{
+    uint32_t bits;
+    memcpy(&bits, &s, sizeof bits);
+    return bits >> 31 ? a : b;
+}
 static inline vf vf_pow2_rounded(vf t)
 {
     uint32_t bits;

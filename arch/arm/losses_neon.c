@@ -41,6 +41,17 @@ static inline vm vm_not(vm a) { return vmvnq_u32(a); }
 static inline int vm_any(vm a) { return vmaxvq_u32(a) != 0; }
 static inline unsigned vm_count(vm a) { return vaddvq_u32(vshrq_n_u32(a, 31)); }
 static inline vf vf_select(vm m, vf a, vf b) { return vbslq_f32(m, a, b); }
+static inline vf vf_select_sign(vf s, vf a, vf b)
+{
+    /* the sign bit copied into every bit of the lane */
+    vm m = vreinterpretq_u32_s32(vshrq_n_s32(vreinterpretq_s32_f32(s), 31));
+    return vbslq_f32(m, a, b);
+}
+#define DAFL_HAVE_AND_MASK
+static inline vf vf_and_mask(vm m, vf a)
+{
+    return vreinterpretq_f32_u32(vandq_u32(m, vreinterpretq_u32_f32(a)));
+}
 static inline vf vf_pow2_rounded(vf t)
 {
     uint32x4_t bits = vshlq_n_u32(vreinterpretq_u32_f32(t), 23);

@@ -55,6 +55,8 @@ static inline vf vf_select(vm m, vf a, vf b)
     __asm__("vblendvps %3, %2, %1, %0" : "=x"(r) : "x"(b), "xm"(a), "x"(m));
     return r;
 }
+/* blendv reads only the sign bit of its mask */
+static inline vf vf_select_sign(vf s, vf a, vf b) { return vf_select(s, a, b); }
 static inline vf vf_pow2_rounded(vf t)
 {
     __m256i bits = _mm256_slli_epi32(_mm256_castps_si256(t), 23);
@@ -69,6 +71,8 @@ static inline vf vf_neg_where(vm m, vf a)
 {
     return _mm256_xor_ps(_mm256_and_ps(m, vf_set(-0.0f)), a);
 }
+#define DAFL_HAVE_AND_MASK
+static inline vf vf_and_mask(vm m, vf a) { return _mm256_and_ps(m, a); }
 /* The positive count in a vector: a set lane is all ones, -1 as an integer. */
 #define DAFL_HAVE_VCNT
 typedef __m256i vcnt;

@@ -50,6 +50,10 @@ static inline vm vm_not(vm a) { return (vm)~a; }
 static inline int vm_any(vm a) { return a != 0; }
 static inline unsigned vm_count(vm a) { return (unsigned)__builtin_popcount(a); }
 static inline vf vf_select(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); }
+static inline vf vf_select_sign(vf s, vf a, vf b)
+{
+    return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(s)), b, a);
+}
 static inline vf vf_pow2_rounded(vf t)
 {
     __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);

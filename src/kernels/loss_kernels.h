@@ -16,6 +16,8 @@
  *   vf_eq/lt/le/gt/ge         ordered comparisons -> vm
  *   vm_and, vm_or, vm_not, vm_any, vm_count (set lanes)
  *   vf_select(m, a, b)        m ? a : b per lane
+ *   vf_select_sign(s, a, b)   s's sign bit set ? a : b per lane (-0.0 and NaNs by their
+ *                             sign bit too)
  *   vf_pow2_rounded(t)        2^k for t = 0x1.8p23 + k, k an integer in [-126, 127]
  *                             (held in t's low mantissa bits): (bits(t) << 23) +
  *                             (127 << 23) as 32-bit integers; any value for other t
@@ -27,6 +29,7 @@
  * and may define (otherwise built here from the operations above):
  *   vf_neg_abs(a)             -|a|: set the sign bit                    (DAFL_HAVE_NEG_ABS)
  *   vf_neg_where(m, a)        m ? -a : a per lane                     (DAFL_HAVE_NEG_WHERE)
+ *   vf_and_mask(m, a)         m ? a : +0 per lane                      (DAFL_HAVE_AND_MASK)
  *   vcnt, vcnt_zero, vcnt_add(cnt, m), vcnt_total(cnt)
  *                             a count of set mask lanes, kept in a vector (DAFL_HAVE_VCNT)
  * Every operation above gives the same bits on every ISA, so the functions below do too.
@@ -49,6 +52,9 @@ INLINE vf vf_neg_abs(vf a) { return vf_neg(vf_abs(a)); }
 #endif
 #if !defined(DAFL_HAVE_NEG_WHERE)
 INLINE vf vf_neg_where(vm m, vf a) { return vf_select(m, vf_neg(a), a); }
+#endif
+#if !defined(DAFL_HAVE_AND_MASK)
+INLINE vf vf_and_mask(vm m, vf a) { return vf_select(m, a, vf_set(0.0f)); }
 #endif
 #if !defined(DAFL_HAVE_VCNT)
 typedef unsigned vcnt;
@@ -187,7 +193,7 @@ INLINE void two_sum(vf a, vf b, vf *s, vf *err)
 
 /* Everything the sigmoid-family losses need from one exp and one log1p:
  *   e = exp(-|x|), l = log1p(e), r = 1/(1+e)
- *   p = sigmoid(x), q = sigmoid(-x)   (x >= 0: p = r, q = e*r; else swapped)
+ *   p = sigmoid(x), q = sigmoid(-x)   (x >= +0: p = r, q = e*r; else swapped)
  *   sp_pos = softplus(x)  = max(x, 0)  + l  = -log q
  *   sp_neg = softplus(-x) = max(-x, 0) + l  = -log p
  * Nothing cancels; x = +-inf gives p, q in {0, 1} and the finite softplus exactly 0. */
@@ -227,9 +233,8 @@ INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
     s.l = vf_load(c->l + i);
     s.r = vf_load(c->r + i);
     s.er = vf_mul(vf_load(c->e + i), s.r);
-    vm nonneg = vf_ge(x, zero);
-    s.p = vf_select(nonneg, s.r, s.er);
-    s.q = vf_select(nonneg, s.er, s.r);
+    s.p = vf_select_sign(x, s.er, s.r); /* x = -0: e*r = 1/2 = r */
+    s.q = vf_select_sign(x, s.r, s.er);
     s.relu_pos = vf_max(x, zero);
     s.relu_neg = vf_max(vf_neg(x), zero);
     s.sp_pos = vf_add(s.relu_pos, s.l);
@@ -243,7 +248,8 @@ INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
  *   o = sigmoid(-xs) that of the right one
  *   c = softplus(xs) = max(xs, 0) + l = -log o,   -log m = m_relu + l, m_relu = max(-xs, 0)
  * the values sigmoid_parts' p, q, sp_pos, sp_neg give through three selects, in fewer
- * operations (x = 0 takes r where they take e*r: both are exactly 1/2). */
+ * operations.  The selects read xs's sign bit: xs = -0 takes e*r where xs = +0 takes r,
+ * both exactly 1/2. */
 typedef struct answer_parts {
     vf m, o, c, m_relu;
 } answer_parts;
@@ -252,9 +258,8 @@ INLINE answer_parts answer_of_signed(const sigmoid_parts *s, vf xs)
 {
     const vf zero = vf_set(0.0f);
     answer_parts a;
-    vm up = vf_ge(xs, zero);
-    a.m = vf_select(up, s->r, s->er);
-    a.o = vf_select(up, s->er, s->r);
+    a.m = vf_select_sign(xs, s->er, s->r);
+    a.o = vf_select_sign(xs, s->r, s->er);
     a.c = vf_add(vf_max(xs, zero), s->l);
     a.m_relu = vf_max(vf_neg(xs), zero);
     return a;
@@ -340,7 +345,11 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
         vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int) : pow_real(omy, j->beta);
         if (!unit_weights)
             w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
-        W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
+        if (unit_weights && beta_c > 0)
+            /* 1 - y = 0 where y == 1, so w_neg is 0 there: W = w_neg + [y == 1] exactly */
+            W = vf_add(w_neg, vf_and_mask(pos, one));
+        else
+            W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
     }
 
     vf m, o, c, m_alpha;
@@ -395,33 +404,35 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
     o = a.o;
     c = a.c;
     m_alpha = alpha_int >= 0 ? pow_int(m, alpha_int) : answer_pow(&a, s, j->alpha);
-    vm clamped = vf_lt(zero, zero); /* all false */
-    if (mode == DAFL_INPUT_CLAMPED_LOGITS) {
-        /* p = clamp(sigmoid(x), eps, 1-eps): below, p = eps, q = 1-eps; above, the
-         * mirror image.  -log of the clamped values are the constants of the job. */
-        const vf eps = vf_set(j->eps), one_m_eps = vf_set(j->one_minus_eps);
-        const vf nl_eps = vf_set(j->neglog_eps), nl_1m = vf_set(j->neglog_1m_eps);
-        /* p or q below eps is m or o below eps; m is the one clamped to eps when it is
-         * below, else o is, and m becomes 1 - eps */
-        vm m_is_eps = vf_lt(m, eps);
-        clamped = vm_or(m_is_eps, vf_lt(o, eps));
-        vf m_c = vf_select(m_is_eps, eps, one_m_eps);
-        vf c_c = vf_select(m_is_eps, nl_1m, nl_eps); /* -log(1 - m_c) */
-        c = vf_select(clamped, c_c, c); /* m itself only enters the gradient, which is 0 */
-        if (vm_any(clamped)) {
-            vf m_c_alpha = alpha_int >= 0 ? pow_int(m_c, alpha_int) : pow_real(m_c, j->alpha);
-            m_alpha = vf_select(clamped, m_c_alpha, m_alpha);
-        }
-    }
     /* W * m^alpha: no multiplication where W is known to be 1 */
     vf wm = all_negative && unit_weights ? m_alpha : vf_mul(W, m_alpha);
     r.loss = vf_mul(wm, c);
+    vm clamped = vf_lt(zero, zero); /* all false */
+    if (mode == DAFL_INPUT_CLAMPED_LOGITS) {
+        /* p = clamp(sigmoid(x), eps, 1-eps): below, p = eps, q = 1-eps; above, the
+         * mirror image.  p or q below eps is m or o below eps; m is the one clamped to
+         * eps when it is below, else o is, and m becomes m_c = 1 - eps.  The loss there is
+         * W * m_c^alpha * (-log(1 - m_c)): W times one of two constants of the call (the
+         * logarithms are the job's), and the gradient is 0. */
+        const vf eps = vf_set(j->eps), one_m_eps = vf_set(j->one_minus_eps);
+        const vf nl_eps = vf_set(j->neglog_eps), nl_1m = vf_set(j->neglog_1m_eps);
+        vm m_is_eps = vf_lt(m, eps);
+        clamped = vm_or(m_is_eps, vf_lt(o, eps));
+        vf k = zero;
+        if (alpha_int >= 0) /* the same in every lane and call: computed outside the loop */
+            k = vf_select(m_is_eps, vf_mul(pow_int(eps, alpha_int), nl_1m),
+                          vf_mul(pow_int(one_m_eps, alpha_int), nl_eps));
+        else if (vm_any(clamped))
+            k = vf_mul(pow_real(vf_select(m_is_eps, eps, one_m_eps), j->alpha),
+                       vf_select(m_is_eps, nl_1m, nl_eps));
+        r.loss = vf_select(clamped, all_negative && unit_weights ? k : vf_mul(W, k), r.loss);
+    }
     if (want_grad) {
         vf inner = vf_fma(vf_set(j->alpha), mul_answer_entropy(o, c), m);
         vf signed_factor = all_negative ? factor : vf_neg_where(pos, factor);
         r.grad = vf_mul(vf_mul(wm, inner), signed_factor);
         if (mode == DAFL_INPUT_CLAMPED_LOGITS)
-            r.grad = vf_select(clamped, zero, r.grad);
+            r.grad = vf_and_mask(vm_not(clamped), r.grad);
     }
     return r;
 }
@@ -548,12 +559,13 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
 
 /* One step of GROUP elements: inputs xp, yp, outputs gp (when want_grad) and lp (or
  * NULL), job index `at`, sigmoid parts at offset `off` of the cache (SIGMOID: the loss
- * reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest masked out).  MATH
- * is an expression of (xv, yv, sp, at, part) giving a loss_grad. */
+ * reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest masked out).  The
+ * losses go to `sums` (0 in masked lanes) for the block loop to add up.  MATH is an
+ * expression of (xv, yv, sp, at, part) giving a loss_grad. */
 #define DEFINE_GROUP_STEP(NAME, JOB_T, SIGMOID, MATH)                                       \
     INLINE void NAME(const JOB_T *j, const float *xp, const float *yp, float *gp,           \
                      float *lp, size_t at, const sigmoid_cache *cache, size_t off,          \
-                     size_t n, vacc *acc, vcnt *cnt, const int tail, const int want_grad)   \
+                     size_t n, float *sums, vcnt *cnt, const int tail, const int want_grad) \
     {                                                                                       \
         (void)at;                                                                           \
         (void)cache;                                                                        \
@@ -571,7 +583,7 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
                 lg.loss = vf_select(valid, lg.loss, vf_set(0.0f));                          \
                 lg.positive = vm_and(lg.positive, valid);                                   \
             }                                                                               \
-            vacc_add(acc, part, lg.loss);                                                   \
+            vf_store(sums + part * VW, lg.loss);                                            \
             vcnt_add(cnt, lg.positive);                                                     \
             if (want_grad)                                                                  \
                 vf_store(gp + part * VW, lg.grad);                                          \
@@ -580,10 +592,19 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
         }                                                                                   \
     }
 
+/* The losses of `n` elements (a multiple of GROUP) into the 16 double lanes, in a pass of
+ * their own: the loss loop then keeps its registers for the math. */
+INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
+{
+    for (size_t i = 0; i < n; i += GROUP)
+        for (int part = 0; part < PARTS; part++)
+            vacc_add(acc, part, vf_load(sums + i + (size_t)(part * VW)));
+}
+
 /* The block kernel: sub-blocks of whole groups (their sigmoid parts first, when the loss
- * has them), then at most one partial group staged through stack buffers, so nothing
- * outside the caller's arrays is read or written whatever their length and alignment;
- * then the lane fold. */
+ * has them, and the sum of their losses last), then at most one partial group staged
+ * through stack buffers, so nothing outside the caller's arrays is read or written
+ * whatever their length and alignment; then the lane fold. */
 #define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T, SIGMOID)                                   \
     INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *job, size_t begin, size_t len,       \
                                           uint64_t *positives, const int want_grad)         \
@@ -596,6 +617,7 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
         vacc_zero(&acc);                                                                    \
         vcnt cnt = vcnt_zero();                                                             \
         sigmoid_cache cache;                                                                \
+        float sums[SUB_BLOCK];                                                              \
         const size_t whole = len - len % GROUP;                                             \
         for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
             const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
@@ -605,7 +627,8 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
             for (size_t g = 0; g < n; g += GROUP)                                           \
                 STEP(j, io->x + at + g, io->y + at + g, want_grad ? io->grad + at + g : NULL, \
                      io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
-                     &acc, &cnt, 0, want_grad);                                             \
+                     sums + g, &cnt, 0, want_grad);                                         \
+            vacc_add_losses(&acc, sums, n);                                                 \
         }                                                                                   \
         if (whole < len) {                                                                  \
             float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
@@ -614,7 +637,8 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
             tail_copy_in(ys, io->y + at, n);                                                \
             if (SIGMOID)                                                                    \
                 sigmoid_cache_fill(&cache, xs, GROUP);                                      \
-            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, &acc, &cnt, 1, want_grad);            \
+            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, sums, &cnt, 1, want_grad);            \
+            vacc_add_losses(&acc, sums, GROUP);                                             \
             if (want_grad)                                                                  \
                 tail_copy_out(io->grad + at, gs, n);                                        \
             if (io->loss_out)                                                               \
