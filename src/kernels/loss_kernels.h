@@ -502,21 +502,37 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
 }
 
 /* ---- 2.3 binary cross-entropy with logits ------------------------------------------ */
-/*   l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q */
-INLINE loss_grad bce_math(const dafl_bce_job *j, vf y, const sigmoid_parts *s,
-                          const int want_grad)
+/*   l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q
+ * With pos_weight 1 (unit_weight), a hard target is the answer_of view: l = c and
+ * dl/dx = -+m, the same bits as the general formulas give there; those run only for
+ * vectors that hold a soft target. */
+INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const sigmoid_parts *s,
+                          const int want_grad, const int unit_weight)
 {
-    const vf one = vf_set(1.0f), zero = vf_set(0.0f), pw = vf_set(j->pos_weight);
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f), factor = vf_set(j->io.grad_factor);
     loss_grad r;
     vm y1 = vf_eq(y, one), y0 = vf_eq(y, zero);
     r.positive = y1;
+    vm hard = vm_or(y0, y1);
+    if (unit_weight) {
+        answer_parts a = answer_of(s, x, y1);
+        r.loss = a.c;
+        if (want_grad)
+            r.grad = vf_mul(a.m, vf_neg_where(y1, factor));
+        if (!vm_any(vm_not(hard)))
+            return r;
+    }
+    const vf pw = vf_set(j->pos_weight);
     vf omy = vf_sub(one, y);
     vf pwy = vf_mul(pw, y);
     vf ce = vf_fma(pwy, s->sp_neg, vf_mul(omy, s->sp_pos));
-    r.loss = vf_select(y1, vf_mul(pw, s->sp_neg), vf_select(y0, s->sp_pos, ce));
+    vf loss = vf_select(y1, vf_mul(pw, s->sp_neg), vf_select(y0, s->sp_pos, ce));
+    vf grad = zero;
     if (want_grad)
-        r.grad = vf_mul(vf_fma(omy, s->p, vf_neg(vf_mul(pwy, s->q))),
-                        vf_set(j->io.grad_factor));
+        grad = vf_mul(vf_fma(omy, s->p, vf_neg(vf_mul(pwy, s->q))), factor);
+    r.loss = unit_weight ? vf_select(hard, r.loss, loss) : loss;
+    if (want_grad)
+        r.grad = unit_weight ? vf_select(hard, r.grad, grad) : grad;
     return r;
 }
 
@@ -706,8 +722,17 @@ static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint
                              : sf_block(job, begin, len, positives);
 }
 
-DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, bce_math(j, yv, sp, want_grad))
-DEFINE_BLOCK_KERNEL(KFN(bce), bce_step, dafl_bce_job, 1)
+/* BCE: pos_weight 1 (PyTorch's default) with the hard-target shortcut, any other plain. */
+DEFINE_GROUP_STEP(bce_step_unit, dafl_bce_job, 1, bce_math(j, xv, yv, sp, want_grad, 1))
+DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, bce_math(j, xv, yv, sp, want_grad, 0))
+DEFINE_BLOCK_KERNEL(bce_block_unit, bce_step_unit, dafl_bce_job, 1)
+DEFINE_BLOCK_KERNEL(bce_block, bce_step, dafl_bce_job, 1)
+static double KFN(bce)(const void *job, size_t begin, size_t len, uint64_t *positives)
+{
+    const dafl_bce_job *j = job;
+    return j->pos_weight == 1.0f ? bce_block_unit(job, begin, len, positives)
+                                 : bce_block(job, begin, len, positives);
+}
 
 /* MSE weights are per plane of h*w elements; a group that straddles planes builds its
  * weight vector lane by lane. */

@@ -363,11 +363,33 @@ START_TEST(integer_conversion_and_exponent)
     memcpy(got, &r, sizeof got);
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(got[i], want[i]);
-    /* set1_epi32 and the exponent trick of vf_pow2i: (n + 127) << 23 is 2^n */
+    /* set1_epi32 and the exponent trick of vf_pow2_rounded: (n + 127) << 23 is 2^n */
     __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_set1_epi32(-3), _mm512_set1_epi32(127)), 23);
     lanes_of(_mm512_castsi512_ps(e), lanes);
     for (int i = 0; i < 16; i++)
         ck_assert_uint_eq(bits_of(lanes[i]), bits_of(0.125f));
+}
+END_TEST
+
+START_TEST(sign_masks_and_bit_casts)
+{
+    for (int p = 0; p < N_PAIRS; p += 16) {
+        float a[16], b[16];
+        pair_lanes(p, a, b);
+        __m512i bits = _mm512_castps_si512(vec_of(a));
+        uint32_t as_int[16];
+        memcpy(as_int, &bits, sizeof as_int);
+        __mmask16 m = _mm512_movepi32_mask(bits);
+        for (int i = 0; i < 16; i++) {
+            TEST_REQUIRE(as_int[i] == bits_of(a[i]), "_mm512_castps_si512(%a)", (double)a[i]);
+            /* the sign bit alone: -0.0 and negative NaNs set the lane, +NaN does not */
+            TEST_REQUIRE(((m >> i) & 1u) == bits_of(a[i]) >> 31, "_mm512_movepi32_mask(%08x)",
+                         bits_of(a[i]));
+        }
+    }
+    float special[16] = {-0.0f, 0.0f, NAN, -NAN, INFINITY, -INFINITY, 1e-45f, -1e-45f,
+                         1.0f, -1.0f, FLT_MAX, -FLT_MAX, 0x1p-126f, -0x1p-126f, 2.0f, -3.0f};
+    ck_assert_uint_eq(_mm512_movepi32_mask(_mm512_castps_si512(vec_of(special))), 0xaaa9u);
 }
 END_TEST
 
@@ -517,6 +539,7 @@ int avx512_fidelity_run(void)
     tcase_add_test(tc, blend_abs_xor);
     tcase_add_test(tc, roundscale_nearest_even);
     tcase_add_test(tc, integer_conversion_and_exponent);
+    tcase_add_test(tc, sign_masks_and_bit_casts);
     tcase_add_test(tc, halves_and_widening);
     tcase_add_test(tc, unaligned_loads_and_stores);
     tcase_add_test(tc, masked_loads_and_stores_stay_inside);
