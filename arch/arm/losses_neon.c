@@ -90,4 +90,5 @@ static inline void vacc_store(const vacc *acc, double out[16])
         vst1q_f64(out + 2 * i, acc->lane[i]);
 }
 
+#define DAFL_ONE_PASS_BLOCKS /* see src/kernels/loss_kernels.h */
 #include "kernels/loss_kernels.h"

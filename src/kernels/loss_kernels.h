@@ -232,6 +232,43 @@ typedef struct sigmoid_cache {
     float e[SUB_BLOCK], l[SUB_BLOCK], r[SUB_BLOCK];
 } sigmoid_cache;
 
+/* The parts of x from its e, l and r. */
+INLINE sigmoid_parts sigmoid_parts_of(vf x, vf e, vf l, vf r)
+{
+    const vf zero = vf_set(0.0f);
+    sigmoid_parts s;
+    s.l = l;
+    s.r = r;
+    s.er = vf_mul(e, r);
+    s.p = vf_select_sign(x, s.er, s.r); /* x = -0: e*r = 1/2 = r */
+    s.q = vf_select_sign(x, s.r, s.er);
+    s.relu_pos = vf_max(x, zero);
+    s.relu_neg = vf_max(vf_neg(x), zero);
+    s.sp_pos = vf_add(s.relu_pos, s.l);
+    s.sp_neg = vf_add(s.relu_neg, s.l);
+    return s;
+}
+
+#if defined(DAFL_ONE_PASS_BLOCKS)
+/* An ISA may compute everything in the loss loop instead (DAFL_ONE_PASS_BLOCKS; AArch64:
+ * 32 registers, and wide out-of-order cores, where the passes' loads and stores would
+ * cost 12 % more instructions). */
+INLINE void sigmoid_cache_fill(sigmoid_cache *c, const float *x, size_t n)
+{
+    (void)c;
+    (void)x;
+    (void)n;
+}
+
+INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
+{
+    (void)c;
+    (void)i;
+    const vf one = vf_set(1.0f);
+    vf e = exp_nonpositive(vf_neg_abs(x));
+    return sigmoid_parts_of(x, e, log1p_unit(e), vf_div(one, vf_add(one, e)));
+}
+#else
 /* x[0..n), n a multiple of GROUP */
 INLINE void sigmoid_cache_fill(sigmoid_cache *c, const float *x, size_t n)
 {
@@ -255,19 +292,9 @@ INLINE void sigmoid_cache_fill(sigmoid_cache *c, const float *x, size_t n)
 /* The parts of the VW elements x at offset i of the cache. */
 INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
 {
-    const vf zero = vf_set(0.0f);
-    sigmoid_parts s;
-    s.l = vf_load(c->l + i);
-    s.r = vf_load(c->r + i);
-    s.er = vf_mul(vf_load(c->e + i), s.r);
-    s.p = vf_select_sign(x, s.er, s.r); /* x = -0: e*r = 1/2 = r */
-    s.q = vf_select_sign(x, s.r, s.er);
-    s.relu_pos = vf_max(x, zero);
-    s.relu_neg = vf_max(vf_neg(x), zero);
-    s.sp_pos = vf_add(s.relu_pos, s.l);
-    s.sp_neg = vf_add(s.relu_neg, s.l);
-    return s;
+    return sigmoid_parts_of(x, vf_load(c->e + i), vf_load(c->l + i), vf_load(c->r + i));
 }
+#endif
 
 /* The same parts seen from the answer a target asks for.  With xs = -x where `flip`
  * (y == 1: the right answer is "positive") and xs = x elsewhere:
@@ -551,9 +578,10 @@ INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const sigmoid_parts
     }
     const vf pw = vf_set(j->pos_weight);
     vf omy = vf_sub(one, y);
-    vf pwy = vf_mul(pw, y);
+    vf pwy = unit_weight ? y : vf_mul(pw, y);
     vf ce = vf_fma(pwy, s->sp_neg, vf_mul(omy, s->sp_pos));
-    vf loss = vf_select(y1, vf_mul(pw, s->sp_neg), vf_select(y0, s->sp_pos, ce));
+    /* with unit_weight, the hard lanes are taken from above */
+    vf loss = unit_weight ? ce : vf_select(y1, vf_mul(pw, s->sp_neg), vf_select(y0, s->sp_pos, ce));
     vf grad = zero;
     if (want_grad)
         grad = vf_mul(vf_fma(omy, s->p, vf_neg(vf_mul(pwy, s->q))), factor);
@@ -603,12 +631,12 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
 /* One step of GROUP elements: inputs xp, yp, outputs gp (when want_grad) and lp (or
  * NULL), job index `at`, sigmoid parts at offset `off` of the cache (SIGMOID: the loss
  * reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest masked out).  The
- * losses go to `sums` (0 in masked lanes) for the block loop to add up.  MATH is an
- * expression of (xv, yv, sp, at, part) giving a loss_grad. */
+ * losses go to `sums` (0 in masked lanes).  MATH is an expression of (xv, yv, sp, at,
+ * part) giving a loss_grad. */
 #define DEFINE_GROUP_STEP(NAME, JOB_T, SIGMOID, MATH)                                       \
     INLINE void NAME(const JOB_T *j, const float *xp, const float *yp, float *gp,           \
                      float *lp, size_t at, const sigmoid_cache *cache, size_t off,          \
-                     size_t n, float *sums, vcnt *cnt, const int tail, const int want_grad) \
+                     size_t n, loss_sums *sums, vcnt *cnt, const int tail, const int want_grad) \
     {                                                                                       \
         (void)at;                                                                           \
         (void)cache;                                                                        \
@@ -626,7 +654,7 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
                 lg.loss = vf_select(valid, lg.loss, vf_set(0.0f));                          \
                 lg.positive = vm_and(lg.positive, valid);                                   \
             }                                                                               \
-            vf_store(sums + part * VW, lg.loss);                                            \
+            loss_sums_put(sums, off, part, lg.loss);                                        \
             vcnt_add(cnt, lg.positive);                                                     \
             if (want_grad)                                                                  \
                 vf_store(gp + part * VW, lg.grad);                                          \
@@ -635,14 +663,48 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
         }                                                                                   \
     }
 
-/* The losses of `n` elements (a multiple of GROUP) into the 16 double lanes, in a pass of
- * their own: the loss loop then keeps its registers for the math. */
-INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
+/* The losses of a sub-block into the 16 double lanes, in a pass of their own after the
+ * loss loop, which then keeps its registers for the math; or, where the ISA has the
+ * registers (DAFL_ONE_PASS_BLOCKS), straight from the loss loop. */
+#if defined(DAFL_ONE_PASS_BLOCKS)
+typedef vacc loss_sums;
+INLINE loss_sums *loss_sums_start(vacc *acc, loss_sums *buf)
+{
+    (void)buf;
+    return acc;
+}
+INLINE void loss_sums_put(loss_sums *s, size_t off, int part, vf loss)
+{
+    (void)off;
+    vacc_add(s, part, loss);
+}
+INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
+{
+    (void)acc;
+    (void)s;
+    (void)n;
+}
+#else
+typedef struct loss_sums {
+    float loss[SUB_BLOCK];
+} loss_sums;
+INLINE loss_sums *loss_sums_start(vacc *acc, loss_sums *buf)
+{
+    (void)acc;
+    return buf;
+}
+INLINE void loss_sums_put(loss_sums *s, size_t off, int part, vf loss)
+{
+    vf_store(s->loss + off + (size_t)(part * VW), loss);
+}
+/* n: a multiple of GROUP */
+INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
 {
     for (size_t i = 0; i < n; i += GROUP)
         for (int part = 0; part < PARTS; part++)
-            vacc_add(acc, part, vf_load(sums + i + (size_t)(part * VW)));
+            vacc_add(acc, part, vf_load(s->loss + i + (size_t)(part * VW)));
 }
+#endif
 
 /* The block kernel: sub-blocks of whole groups (their sigmoid parts first, when the loss
  * has them, and the sum of their losses last), then at most one partial group staged
@@ -660,7 +722,7 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
         vacc_zero(&acc);                                                                    \
         vcnt cnt = vcnt_zero();                                                             \
         sigmoid_cache cache;                                                                \
-        float sums[SUB_BLOCK];                                                              \
+        loss_sums sums_buffer, *sums = loss_sums_start(&acc, &sums_buffer);                 \
         const size_t whole = len - len % GROUP;                                             \
         for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
             const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
@@ -670,8 +732,8 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
             for (size_t g = 0; g < n; g += GROUP)                                           \
                 STEP(j, io->x + at + g, io->y + at + g, want_grad ? io->grad + at + g : NULL, \
                      io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
-                     sums + g, &cnt, 0, want_grad);                                         \
-            vacc_add_losses(&acc, sums, n);                                                 \
+                     sums, &cnt, 0, want_grad);                                             \
+            loss_sums_finish(&acc, sums, n);                                                \
         }                                                                                   \
         if (whole < len) {                                                                  \
             float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
@@ -681,7 +743,7 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
             if (SIGMOID)                                                                    \
                 sigmoid_cache_fill(&cache, xs, GROUP);                                      \
             STEP(j, xs, ys, gs, ls, at, &cache, 0, n, sums, &cnt, 1, want_grad);            \
-            vacc_add_losses(&acc, sums, GROUP);                                             \
+            loss_sums_finish(&acc, sums, GROUP);                                            \
             if (want_grad)                                                                  \
                 tail_copy_out(io->grad + at, gs, n);                                        \
             if (io->loss_out)                                                               \
