@@ -122,9 +122,11 @@ INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo, const int careful)
     return softmax_exp_pair(hi, lo);
 }
 
-INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k)
+/* `contiguous` is ln->contiguous as a constant, so that each case gets its own loops. */
+INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
+                       const int contiguous)
 {
-    if (ln->contiguous)
+    if (contiguous)
         return vf_load(j->x + ln->offset[0] + k * ln->stride);
     float v[VW];
     for (int l = 0; l < VW; l++)
@@ -133,9 +135,9 @@ INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_
 }
 
 INLINE void softmax_store_grad(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
-                               vf g)
+                               vf g, const int contiguous)
 {
-    if (ln->contiguous) {
+    if (contiguous) {
         vf_store(j->grad + ln->offset[0] + k * ln->stride, g);
         return;
     }
@@ -162,16 +164,18 @@ typedef struct softmax_sums {
  * for both.  e_t, d_t, d_t_lo come from x_t (the logit at each lane's label, x_t_v) through
  * the same function as in the loop, so they are the loop's values for k = t. */
 INLINE softmax_sums softmax_exp_sums(const dafl_softmax_job *j, const softmax_lanes *ln,
-                                     vf mx, vf t_v, vf x_t_v, float *cache, const int careful)
+                                     vf mx, vf t_v, vf x_t_v, float *cache, const int careful,
+                                     const int contiguous)
 {
-    const vf zero = vf_set(0.0f);
+    const vf zero = vf_set(0.0f), one = vf_set(1.0f);
     kahan_sum other = kahan_zero();
-    for (size_t k = 0; k < j->c; k++) {
+    vf k_v = zero; /* k as a float, counted up exactly */
+    for (size_t k = 0; k < j->c; k++, k_v = vf_add(k_v, one)) {
         vf d, d_lo;
-        vf e = softmax_exp_diff(softmax_load(j, ln, k), mx, &d, &d_lo, careful);
+        vf e = softmax_exp_diff(softmax_load(j, ln, k, contiguous), mx, &d, &d_lo, careful);
         if (cache && k < SOFTMAX_CACHED_CLASSES)
             vf_store(cache + k * VW, e);
-        kahan_add(&other, vf_select(vf_eq(t_v, vf_set((float)k)), zero, e));
+        kahan_add(&other, vf_select(vf_eq(t_v, k_v), zero, e));
     }
     softmax_sums r;
     r.e_t = softmax_exp_diff(x_t_v, mx, &r.d_t, &r.d_t_lo, careful);
@@ -181,13 +185,100 @@ INLINE softmax_sums softmax_exp_sums(const dafl_softmax_job *j, const softmax_la
     return r;
 }
 
+/* Per pixel vector: each lane's label (as a float; 0 in ignored and unused lanes), its
+ * weight (0 there), the logit at its label, and which lanes count. */
+typedef struct softmax_labels {
+    vf t, w_t, x_t;
+    vm active;
+    int all_active;
+} softmax_labels;
+
+/* The loss and gradient of the pixel vector set up by softmax_focal_pixels. */
+INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, const softmax_lanes *ln,
+                              const softmax_labels *lb, const int want_grad,
+                              const int contiguous)
+{
+    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    const vf t_v = lb->t;
+    vf mx = softmax_load(j, ln, 0, contiguous);
+    for (size_t k = 1; k < j->c; k++)
+        mx = vf_max(softmax_load(j, ln, k, contiguous), mx);
+    float cache[SOFTMAX_CACHED_CLASSES * VW];
+    float *e_cache = want_grad ? cache : NULL;
+    /* Finite logits need no care (the common case); a NaN in S says some lane has an
+     * infinite or NaN logit, or an infinite difference, and then all lanes run the
+     * careful version: each lane's bits depend on its own logits only. */
+    int careful = 0;
+    softmax_sums r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 0, contiguous);
+    if (vm_any(vm_not(vf_eq(r.S, r.S)))) {
+        careful = 1;
+        r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 1, contiguous);
+    }
+    vf S = r.S, S_other = r.S_other;
+    /* s = log(e_t / S).  When t holds the maximum, e_t = 1 and s = -log1p(S_other) keeps
+     * full precision as p_t -> 1; otherwise d_t < 0 and d_t - log S cannot cancel.  Each
+     * library call only where some lane takes its result. */
+    vm t_at_max = vf_eq(r.d_t, zero);
+    vf s_max = zero, s_below = zero;
+    if (vm_any(t_at_max))
+        s_max = vf_neg(vf_log1p(S_other));
+    if (vm_any(vm_not(t_at_max)))
+        s_below = vf_add(vf_sub(r.d_t, vf_log(S)), r.d_t_lo);
+    vf s = vf_select(t_at_max, s_max, s_below);
+    vf m = vf_div(S_other, S);
+    vf m_gamma, m_gamma_1 = zero; /* m^gamma, m^(gamma-1) */
+    if (j->gamma_int >= 1) {
+        m_gamma_1 = pow_int(m, j->gamma_int - 1);
+        m_gamma = vf_mul(m_gamma_1, m);
+    } else if (j->gamma_int == 0) {
+        m_gamma = one;
+    } else {
+        m_gamma = pow_real(m, j->gamma);
+        m_gamma_1 = pow_real(m, j->gamma - 1.0f);
+    }
+    vf loss = vf_neg(vf_mul(lb->w_t, vf_mul(m_gamma, s)));
+    loss = vf_select(lb->active, loss, zero);
+
+    if (want_grad) {
+        vf p_t = vf_div(r.e_t, S);
+        vf G = vf_neg(m_gamma);
+        if (j->gamma != 0.0f) {
+            /* p_t = 0 with s = -inf (a +inf logit elsewhere, or -inf on the label):
+             * p_t * s -> 0, the limit of p log p */
+            vf term = vf_mul(vf_mul(vf_set(j->gamma), m_gamma_1), mul_zero_wins(p_t, s));
+            term = vf_select(vf_eq(m, zero), zero, term); /* m -> 0: the term -> 0 */
+            G = vf_add(term, G);
+        }
+        vf wG = vf_mul(vf_mul(lb->w_t, G), vf_set(j->grad_factor));
+        /* k != t: -p_k * wG = e_k * (-wG / S), rounded twice like -(e_k / S) * wG */
+        vf minus_wG_over_S = vf_neg(vf_div(wG, S));
+        vf g_t = vf_mul(m, wG);
+        vf k_v = zero;
+        for (size_t k = 0; k < j->c; k++, k_v = vf_add(k_v, one)) {
+            vf e;
+            if (k < SOFTMAX_CACHED_CLASSES) {
+                e = vf_load(cache + k * VW);
+            } else {
+                vf d, d_lo;
+                e = softmax_exp_diff(softmax_load(j, ln, k, contiguous), mx, &d, &d_lo, careful);
+            }
+            vf g = vf_select(vf_eq(t_v, k_v), g_t, vf_mul(e, minus_wG_over_S));
+            /* ignored and unused lanes: 0, whatever their logits gave */
+            if (!lb->all_active)
+                g = vf_select(lb->active, g, zero);
+            softmax_store_grad(j, ln, k, g, contiguous);
+        }
+    }
+    return loss;
+}
+
 /* VW pixels from `pixel` (nvalid of them real).  Returns their losses (0 in unused and
  * ignored lanes) and writes their gradients when want_grad (the job has a gradient
  * buffer). */
 INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nvalid,
                                const int want_grad)
 {
-    const vf one = vf_set(1.0f), zero = vf_set(0.0f);
+    const vf one = vf_set(1.0f);
     softmax_lanes ln;
     ln.valid = nvalid;
     ln.stride = j->nhwc ? 1 : j->hw;
@@ -208,72 +299,12 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
     }
     ln.contiguous = !j->nhwc && nvalid == VW &&
                     ln.offset[VW - 1] == ln.offset[0] + (size_t)(VW - 1);
-    vf t_v = vf_load(label_f), w_t = vf_load(weight), x_t_v = vf_load(x_t);
-    vm active = vf_eq(vf_load(active_f), one);
-
-    vf mx = softmax_load(j, &ln, 0);
-    for (size_t k = 1; k < j->c; k++)
-        mx = vf_max(softmax_load(j, &ln, k), mx);
-    float cache[SOFTMAX_CACHED_CLASSES * VW];
-    float *e_cache = want_grad ? cache : NULL;
-    /* Finite logits need no care (the common case); a NaN in S says some lane has an
-     * infinite or NaN logit, or an infinite difference, and then all lanes run the
-     * careful version: each lane's bits depend on its own logits only. */
-    int careful = 0;
-    softmax_sums r = softmax_exp_sums(j, &ln, mx, t_v, x_t_v, e_cache, 0);
-    if (vm_any(vm_not(vf_eq(r.S, r.S)))) {
-        careful = 1;
-        r = softmax_exp_sums(j, &ln, mx, t_v, x_t_v, e_cache, 1);
-    }
-    vf S = r.S, S_other = r.S_other;
-    /* s = log(e_t / S).  When t holds the maximum, e_t = 1 and s = -log1p(S_other) keeps
-     * full precision as p_t -> 1; otherwise d_t < 0 and d_t - log S cannot cancel. */
-    vf log_S = vf_log(S);
-    vf s = vf_select(vf_eq(r.d_t, zero), vf_neg(vf_log1p(S_other)),
-                     vf_add(vf_sub(r.d_t, log_S), r.d_t_lo));
-    vf m = vf_div(S_other, S);
-    vf m_gamma, m_gamma_1 = zero; /* m^gamma, m^(gamma-1) */
-    if (j->gamma_int >= 1) {
-        m_gamma_1 = pow_int(m, j->gamma_int - 1);
-        m_gamma = vf_mul(m_gamma_1, m);
-    } else if (j->gamma_int == 0) {
-        m_gamma = one;
-    } else {
-        m_gamma = pow_real(m, j->gamma);
-        m_gamma_1 = pow_real(m, j->gamma - 1.0f);
-    }
-    vf loss = vf_neg(vf_mul(w_t, vf_mul(m_gamma, s)));
-    loss = vf_select(active, loss, zero);
-
-    if (want_grad) {
-        vf p_t = vf_div(r.e_t, S);
-        vf G = vf_neg(m_gamma);
-        if (j->gamma != 0.0f) {
-            /* p_t = 0 with s = -inf (a +inf logit elsewhere, or -inf on the label):
-             * p_t * s -> 0, the limit of p log p */
-            vf term = vf_mul(vf_mul(vf_set(j->gamma), m_gamma_1), mul_zero_wins(p_t, s));
-            term = vf_select(vf_eq(m, zero), zero, term); /* m -> 0: the term -> 0 */
-            G = vf_add(term, G);
-        }
-        vf wG = vf_mul(vf_mul(w_t, G), vf_set(j->grad_factor));
-        for (size_t k = 0; k < j->c; k++) {
-            vf e;
-            if (k < SOFTMAX_CACHED_CLASSES) {
-                e = vf_load(cache + k * VW);
-            } else {
-                vf d, d_lo;
-                e = softmax_exp_diff(softmax_load(j, &ln, k), mx, &d, &d_lo, careful);
-            }
-            vm is_t = vf_eq(t_v, vf_set((float)k));
-            vf g = vf_mul(vf_select(is_t, m, vf_neg(vf_div(e, S))), wG);
-            /* ignored and unused lanes: 0, whatever their logits gave */
-            if (!all_active)
-                g = vf_select(active, g, zero);
-            softmax_store_grad(j, &ln, k, g);
-        }
-    }
-    return loss;
+    softmax_labels lb = {vf_load(label_f), vf_load(weight), vf_load(x_t),
+                         vf_eq(vf_load(active_f), one), all_active};
+    return ln.contiguous ? softmax_focal_lanes(j, &ln, &lb, want_grad, 1)
+                         : softmax_focal_lanes(j, &ln, &lb, want_grad, 0);
 }
+
 
 INLINE double softmax_focal_impl(const dafl_softmax_job *j, size_t begin, size_t len,
                                  const int want_grad)
