@@ -3,13 +3,17 @@
  * operations of src/kernels/loss_kernels.h and included from there.
  */
 /* ---- 2.4 softmax focal loss ---------------------------------------------------------- */
-/* Per pixel, with mx = max_k x_k, e_k = exp(x_k - mx), S = sum_k e_k (in class order):
+/* Per pixel, with mx = max_k x_k, e_k = exp(x_k - mx), S = sum_k e_k:
  *   s = (x_t - mx) - log S,  p_t = e_t / S,  m = 1 - p_t = (sum_{k != t} e_k) / S,
  *   l = -w_t * m^gamma * s
  *   dl/dx_k = w_t * (delta(k,t) - p_k) * G,   G = gamma * m^(gamma-1) * p_t * s - m^gamma
  * m comes from the sum of the other classes, never from 1 - p_t, and delta(t,t) - p_t is
- * that same m; s likewise avoids log S ~ 0 when p_t -> 1.  Vectors run across VW pixels; each pixel sums its classes in order, so
- * the result does not depend on the vector width. */
+ * that same m; s likewise avoids log S ~ 0 when p_t -> 1.  Vectors run across VW pixels;
+ * each pixel sums its classes in class order, so the result does not depend on the vector
+ * width.  Per pixel vector: one pass for mx, one for the e_k (inline, kept for the
+ * gradient) and their sums, the per-pixel factors (two library calls at most), one pass
+ * writing the gradient.  Logits that are not all finite take a careful version of the
+ * e_k pass (softmax_exp_diff); it gives finite lanes the same bits. */
 
 /* Kahan's compensated sum: c carries (with the opposite sign) what the last addition lost,
  * so the result is within about 2 ULP of the exact sum for any number of terms. */
