@@ -81,7 +81,10 @@ typedef struct softmax_lanes {
  * 2^-25 rounds once, also into the subnormal range.  hi clamped at -104 keeps n in range
  * (exp(-104) < 2^-150 rounds to 0, as does every smaller result), and lo clamped to
  * +-2^-18 = ulp(104)/2 changes nothing above -104 but keeps a large lo (hi = -3e38 + 5
- * gives lo = 5) from moving the clamped argument.  NaN passes (constants first). */
+ * gives lo = 5) from moving the clamped argument.  NaN passes (constants first).
+ * Measured over every float hi in [-104, 0] with an admissible lo, against exp in double:
+ * at most 0.75 ULP (0.82 for subnormal results), where SLEEF's expf_u10 followed by the
+ * factor (1 + lo) gives 1.45 (1.24), and exp_nonpositive followed by it 1.55. */
 INLINE vf softmax_exp_pair(vf hi, vf lo)
 {
     const vf one = vf_set(1.0f);
@@ -103,14 +106,12 @@ INLINE vf softmax_exp_pair(vf hi, vf lo)
 }
 
 /* exp(x_k - mx) with the subtraction's rounding error put back: d = d_hi + d_lo exactly
- * (TwoSum), exp(d) = exp(d_hi) * (1 + d_lo).  A float difference alone would carry up to
- * half an ULP of |d| into exp's argument: tens of ULP for |d| ~ 30.  d_hi <= 0, so the
- * inline exp_nonpositive serves (no library call, nothing spilled around one).
- * `careful` handles what only non-finite logits bring: x_k == mx gives exactly 1, which
+ * (TwoSum), then softmax_exp_pair.  A float difference alone would carry up to half an
+ * ULP of |d| into exp's argument: tens of ULP for |d| ~ 30.  `careful` handles what only non-finite logits bring: x_k == mx gives exactly 1, which
  * makes +inf logits take their limit instead of inf - inf, and an infinite difference
  * (two_sum's NaN d_lo) gets no correction.  With every logit finite and every difference
  * finite, both versions give the same bits (there d_hi = d_lo = 0 at the maximum already),
- * and a NaN in S is the sign that the careful version is needed (softmax_sums). */
+ * and a NaN in S is the sign that the careful version is needed (softmax_focal_lanes). */
 INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo, const int careful)
 {
     vf hi, lo;
