@@ -3,13 +3,17 @@
  * operations of src/kernels/loss_kernels.h and included from there.
  */
 /* ---- 2.4 softmax focal loss ---------------------------------------------------------- */
-/* Per pixel, with mx = max_k x_k, e_k = exp(x_k - mx), S = sum_k e_k (in class order):
+/* Per pixel, with mx = max_k x_k, e_k = exp(x_k - mx), S = sum_k e_k:
  *   s = (x_t - mx) - log S,  p_t = e_t / S,  m = 1 - p_t = (sum_{k != t} e_k) / S,
  *   l = -w_t * m^gamma * s
  *   dl/dx_k = w_t * (delta(k,t) - p_k) * G,   G = gamma * m^(gamma-1) * p_t * s - m^gamma
  * m comes from the sum of the other classes, never from 1 - p_t, and delta(t,t) - p_t is
- * that same m; s likewise avoids log S ~ 0 when p_t -> 1.  Vectors run across VW pixels; each pixel sums its classes in order, so
- * the result does not depend on the vector width. */
+ * that same m; s likewise avoids log S ~ 0 when p_t -> 1.  Vectors run across VW pixels;
+ * each pixel sums its classes in class order, so the result does not depend on the vector
+ * width.  Per pixel vector: one pass for mx, one for the e_k (inline, kept for the
+ * gradient) and their sums, the per-pixel factors (two library calls at most), one pass
+ * writing the gradient.  Logits that are not all finite take a careful version of the
+ * e_k pass (softmax_exp_diff); it gives finite lanes the same bits. */
 
 /* Kahan's compensated sum: c carries (with the opposite sign) what the last addition lost,
  * so the result is within about 2 ULP of the exact sum for any number of terms. */
@@ -36,12 +40,25 @@ INLINE vf kahan_result(const kahan_sum *k)
     return vf_sub(k->sum, k->c);
 }
 
-/* Where pixel `pixel` keeps class 0, and the distance between its classes. */
-INLINE size_t softmax_offset(const dafl_softmax_job *j, size_t pixel)
+/* Class 0's offset in x of VW consecutive pixels from `pixel`: one division, then steps
+ * through the image planes.  Lanes at or beyond nvalid get some valid pixel's offset,
+ * never used. */
+INLINE void softmax_offsets(const dafl_softmax_job *j, size_t pixel, int nvalid,
+                            size_t offset[VW])
 {
-    if (j->nhwc)
-        return pixel * j->c;
-    return (pixel / j->hw) * j->c * j->hw + pixel % j->hw;
+    if (j->nhwc) {
+        for (int l = 0; l < VW; l++)
+            offset[l] = (pixel + (size_t)(l < nvalid ? l : 0)) * j->c;
+        return;
+    }
+    size_t image = pixel / j->hw, within = pixel % j->hw;
+    for (int l = 0; l < VW; l++) {
+        offset[l] = image * j->c * j->hw + within;
+        if (l + 1 < nvalid && ++within == j->hw) {
+            within = 0;
+            image++;
+        }
+    }
 }
 
 typedef struct softmax_lanes {
@@ -51,26 +68,70 @@ typedef struct softmax_lanes {
     int valid;         /* lanes 0..valid-1 hold pixels */
 } softmax_lanes;
 
-/* exp(x_k - mx) with the subtraction's rounding error put back: d = d_hi + d_lo exactly
- * (TwoSum), exp(d) = exp(d_hi) * (1 + d_lo).  A float difference alone would carry up to
- * half an ULP of |d| into exp's argument: tens of ULP for |d| ~ 30.  x_k == mx gives
- * exactly 1, which also makes +inf logits take their limit instead of inf - inf. */
-INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo)
+/* exp(hi + lo) for an exact pair with hi <= 0 and |lo| <= ulp(hi)/2 (or hi = -inf or NaN,
+ * lo = 0): the pair is reduced as a whole and the result's leading 1 + r kept exact until
+ * the last addition, so that one rounding dominates - unlike exp(hi) * (1 + lo), which
+ * rounds twice on top of exp's own error.
+ *   n = round(hi / ln2),  R = (hi - n*L1) + (lo + n*L2) = r1 + c,  ln2 = L1 - L2,
+ * L1 with 9 bits, so r1 is exact (Cody-Waite) and c small;  exp(R) = 1 + R + R^2 P(R),
+ * P of degree 4 fitted to (exp(R) - 1 - R)/R^2 on |R| <= 0.36 (relative error 1.6e-7
+ * with the float coefficients: 8e-9 of the result);  1 + r1 = s + s_err exactly
+ * (Fast2Sum, |r1| < 1), and  e = s + (s_err + (c + R^2 P)).  Then times 2^n as
+ * exp_nonpositive does it: n >= -150, so e * 2^(n+25) stays normal and the constant
+ * 2^-25 rounds once, also into the subnormal range.  hi clamped at -104 keeps n in range
+ * (exp(-104) < 2^-150 rounds to 0, as does every smaller result), and lo clamped to
+ * +-2^-18 = ulp(104)/2 changes nothing above -104 but keeps a large lo (hi = -3e38 + 5
+ * gives lo = 5) from moving the clamped argument.  NaN passes (constants first).
+ * Measured over every float hi in [-104, 0] with an admissible lo, against exp in double:
+ * at most 0.75 ULP (0.82 for subnormal results), where SLEEF's expf_u10 followed by the
+ * factor (1 + lo) gives 1.45 (1.24), and exp_nonpositive followed by it 1.55. */
+INLINE vf softmax_exp_pair(vf hi, vf lo)
 {
-    const vf zero = vf_set(0.0f);
-    vm at_max = vf_eq(xk, mx);
-    vf hi, lo;
-    two_sum(xk, vf_neg(mx), &hi, &lo);
-    *d_hi = vf_select(at_max, zero, hi);
-    /* at the maximum, or an infinite difference (two_sum's NaN): no correction */
-    *d_lo = vf_select(vm_or(at_max, vm_not(vf_eq(lo, lo))), zero, lo);
-    vf e = vf_exp(*d_hi);
-    return vf_fma(e, *d_lo, e);
+    const vf one = vf_set(1.0f);
+    vf h = vf_max(vf_set(-104.0f), hi);
+    lo = vf_min(vf_set(0x1p-18f), vf_max(vf_set(-0x1p-18f), lo));
+    vf n = vf_round(vf_mul(h, vf_set(1.44269504f)));
+    vf r1 = vf_fma(n, vf_set(-0.693359375f), h);
+    vf c = vf_fma(n, vf_set(2.12194440e-4f), lo);
+    vf r = vf_add(r1, c), r2 = vf_mul(r, r);
+    vf p_lo = vf_fma(vf_set(0.166665629f), r, vf_set(0.5f));
+    vf p_hi = vf_fma(vf_fma(vf_set(0.0013902263f), r, vf_set(0.00836549606f)), r,
+                     vf_set(0.041666884f));
+    vf poly = vf_fma(p_hi, r2, p_lo);
+    vf s = vf_add(one, r1);
+    vf s_err = vf_add(vf_sub(one, s), r1);
+    vf e = vf_add(s, vf_add(s_err, vf_fma(r2, poly, c)));
+    e = vf_mul(e, vf_pow2i(vf_add(n, vf_set(25.0f))));
+    return vf_mul(e, vf_set(0x1p-25f));
 }
 
-INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k)
+/* exp(x_k - mx) with the subtraction's rounding error put back: d = d_hi + d_lo exactly
+ * (TwoSum), then softmax_exp_pair.  A float difference alone would carry up to half an
+ * ULP of |d| into exp's argument: tens of ULP for |d| ~ 30.  `careful` handles what only non-finite logits bring: x_k == mx gives exactly 1, which
+ * makes +inf logits take their limit instead of inf - inf, and an infinite difference
+ * (two_sum's NaN d_lo) gets no correction.  With every logit finite and every difference
+ * finite, both versions give the same bits (there d_hi = d_lo = 0 at the maximum already),
+ * and a NaN in S is the sign that the careful version is needed (softmax_focal_lanes). */
+INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo, const int careful)
 {
-    if (ln->contiguous)
+    vf hi, lo;
+    two_sum(xk, vf_neg(mx), &hi, &lo);
+    if (careful) {
+        const vf zero = vf_set(0.0f);
+        vm at_max = vf_eq(xk, mx);
+        hi = vf_select(at_max, zero, hi);
+        lo = vf_select(vm_or(at_max, vm_not(vf_eq(lo, lo))), zero, lo);
+    }
+    *d_hi = hi;
+    *d_lo = lo;
+    return softmax_exp_pair(hi, lo);
+}
+
+/* `contiguous` is ln->contiguous as a constant, so that each case gets its own loops. */
+INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
+                       const int contiguous)
+{
+    if (contiguous)
         return vf_load(j->x + ln->offset[0] + k * ln->stride);
     float v[VW];
     for (int l = 0; l < VW; l++)
@@ -79,9 +140,9 @@ INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_
 }
 
 INLINE void softmax_store_grad(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
-                               vf g)
+                               vf g, const int contiguous)
 {
-    if (ln->contiguous) {
+    if (contiguous) {
         vf_store(j->grad + ln->offset[0] + k * ln->stride, g);
         return;
     }
@@ -91,54 +152,84 @@ INLINE void softmax_store_grad(const dafl_softmax_job *j, const softmax_lanes *l
         j->grad[ln->offset[l] + k * ln->stride] = v[l];
 }
 
-/* VW pixels from `pixel` (nvalid of them real).  Returns their losses (0 in unused and
- * ignored lanes) and writes their gradients when the job has a gradient buffer. */
-INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nvalid)
+/* The gradient pass needs every e_k again: up to this many classes they are kept from the
+ * first pass (VW floats each, on the stack), above it they are computed again by the same
+ * function from the same inputs, so the bits are the same. */
+#define SOFTMAX_CACHED_CLASSES 64
+
+/* What the pass over the classes gives per pixel: e_t = exp(x_t - mx) and its argument
+ * d_t + d_t_lo, S = sum_k e_k and S_other = sum_{k != t} e_k. */
+typedef struct softmax_sums {
+    vf e_t, d_t, d_t_lo, S, S_other;
+} softmax_sums;
+
+/* S and S_other are compensated (Kahan) sums: a plain float sum of c terms can be off by
+ * up to (c-1)/2 ULP, which m^gamma would then multiply by gamma.  S_other runs over the
+ * classes in order, with 0 in place of e_t; S is the same sum continued with e_t, one sum
+ * for both.  e_t, d_t, d_t_lo come from x_t (the logit at each lane's label, x_t_v) through
+ * the same function as in the loop, so they are the loop's values for k = t. */
+INLINE softmax_sums softmax_exp_sums(const dafl_softmax_job *j, const softmax_lanes *ln,
+                                     vf mx, vf t_v, vf x_t_v, float *cache, const int careful,
+                                     const int contiguous)
+{
+    const vf zero = vf_set(0.0f), one = vf_set(1.0f);
+    kahan_sum other = kahan_zero();
+    vf k_v = zero; /* k as a float, counted up exactly */
+    for (size_t k = 0; k < j->c; k++, k_v = vf_add(k_v, one)) {
+        vf d, d_lo;
+        vf e = softmax_exp_diff(softmax_load(j, ln, k, contiguous), mx, &d, &d_lo, careful);
+        if (cache && k < SOFTMAX_CACHED_CLASSES)
+            vf_store(cache + k * VW, e);
+        kahan_add(&other, vf_select(vf_eq(t_v, k_v), zero, e));
+    }
+    softmax_sums r;
+    r.e_t = softmax_exp_diff(x_t_v, mx, &r.d_t, &r.d_t_lo, careful);
+    r.S_other = kahan_result(&other);
+    kahan_add(&other, r.e_t);
+    r.S = kahan_result(&other);
+    return r;
+}
+
+/* Per pixel vector: each lane's label (as a float; 0 in ignored and unused lanes), its
+ * weight (0 there), the logit at its label, and which lanes count. */
+typedef struct softmax_labels {
+    vf t, w_t, x_t;
+    vm active;
+    int all_active;
+} softmax_labels;
+
+/* The loss and gradient of the pixel vector set up by softmax_focal_pixels. */
+INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, const softmax_lanes *ln,
+                              const softmax_labels *lb, const int want_grad,
+                              const int contiguous)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
-    softmax_lanes ln;
-    ln.valid = nvalid;
-    ln.stride = j->nhwc ? 1 : j->hw;
-    float label_f[VW], weight[VW], active_f[VW];
-    for (int l = 0; l < VW; l++) {
-        size_t px = pixel + (size_t)(l < nvalid ? l : 0);
-        ln.offset[l] = softmax_offset(j, px);
-        int32_t t = j->labels[px];
-        int active = l < nvalid && t != j->ignore_index;
-        if (!active)
-            t = 0;
-        label_f[l] = (float)t;
-        weight[l] = active ? (j->class_weights ? j->class_weights[t] : 1.0f) : 0.0f;
-        active_f[l] = active ? 1.0f : 0.0f;
-    }
-    ln.contiguous = !j->nhwc && nvalid == VW &&
-                    ln.offset[VW - 1] == ln.offset[0] + (size_t)(VW - 1);
-    vf t_v = vf_load(label_f), w_t = vf_load(weight);
-    vm active = vf_eq(vf_load(active_f), one);
-
-    vf mx = softmax_load(j, &ln, 0);
+    const vf t_v = lb->t;
+    vf mx = softmax_load(j, ln, 0, contiguous);
     for (size_t k = 1; k < j->c; k++)
-        mx = vf_max(softmax_load(j, &ln, k), mx);
-    /* S and S_other are compensated (Kahan) sums: a plain float sum of c terms can be off
-     * by up to (c-1)/2 ULP, which m^gamma would then multiply by gamma. */
-    kahan_sum S_sum = kahan_zero(), S_other_sum = kahan_zero();
-    vf d_t = zero, d_t_lo = zero, e_t = zero;
-    for (size_t k = 0; k < j->c; k++) {
-        vf d, d_lo;
-        vf e = softmax_exp_diff(softmax_load(j, &ln, k), mx, &d, &d_lo);
-        vm is_t = vf_eq(t_v, vf_set((float)k));
-        kahan_add(&S_sum, e);
-        kahan_add(&S_other_sum, vf_select(is_t, zero, e));
-        d_t = vf_select(is_t, d, d_t);
-        d_t_lo = vf_select(is_t, d_lo, d_t_lo);
-        e_t = vf_select(is_t, e, e_t);
+        mx = vf_max(softmax_load(j, ln, k, contiguous), mx);
+    float cache[SOFTMAX_CACHED_CLASSES * VW];
+    float *e_cache = want_grad ? cache : NULL;
+    /* Finite logits need no care (the common case); a NaN in S says some lane has an
+     * infinite or NaN logit, or an infinite difference, and then all lanes run the
+     * careful version: each lane's bits depend on its own logits only. */
+    int careful = 0;
+    softmax_sums r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 0, contiguous);
+    if (vm_any(vm_not(vf_eq(r.S, r.S)))) {
+        careful = 1;
+        r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 1, contiguous);
     }
-    vf S = kahan_result(&S_sum), S_other = kahan_result(&S_other_sum);
+    vf S = r.S, S_other = r.S_other;
     /* s = log(e_t / S).  When t holds the maximum, e_t = 1 and s = -log1p(S_other) keeps
-     * full precision as p_t -> 1; otherwise d_t < 0 and d_t - log S cannot cancel. */
-    vf log_S = vf_log(S);
-    vf s = vf_select(vf_eq(d_t, zero), vf_neg(vf_log1p(S_other)),
-                     vf_add(vf_sub(d_t, log_S), d_t_lo));
+     * full precision as p_t -> 1; otherwise d_t < 0 and d_t - log S cannot cancel.  Each
+     * library call only where some lane takes its result. */
+    vm t_at_max = vf_eq(r.d_t, zero);
+    vf s_max = zero, s_below = zero;
+    if (vm_any(t_at_max))
+        s_max = vf_neg(vf_log1p(S_other));
+    if (vm_any(vm_not(t_at_max)))
+        s_below = vf_add(vf_sub(r.d_t, vf_log(S)), r.d_t_lo);
+    vf s = vf_select(t_at_max, s_max, s_below);
     vf m = vf_div(S_other, S);
     vf m_gamma, m_gamma_1 = zero; /* m^gamma, m^(gamma-1) */
     if (j->gamma_int >= 1) {
@@ -150,11 +241,11 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
         m_gamma = pow_real(m, j->gamma);
         m_gamma_1 = pow_real(m, j->gamma - 1.0f);
     }
-    vf loss = vf_neg(vf_mul(w_t, vf_mul(m_gamma, s)));
-    loss = vf_select(active, loss, zero);
+    vf loss = vf_neg(vf_mul(lb->w_t, vf_mul(m_gamma, s)));
+    loss = vf_select(lb->active, loss, zero);
 
-    if (j->grad) {
-        vf p_t = vf_div(e_t, S);
+    if (want_grad) {
+        vf p_t = vf_div(r.e_t, S);
         vf G = vf_neg(m_gamma);
         if (j->gamma != 0.0f) {
             /* p_t = 0 with s = -inf (a +inf logit elsewhere, or -inf on the label):
@@ -163,20 +254,65 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
             term = vf_select(vf_eq(m, zero), zero, term); /* m -> 0: the term -> 0 */
             G = vf_add(term, G);
         }
-        vf wG = vf_mul(vf_mul(w_t, G), vf_set(j->grad_factor));
-        for (size_t k = 0; k < j->c; k++) {
-            vf d, d_lo;
-            vf e = softmax_exp_diff(softmax_load(j, &ln, k), mx, &d, &d_lo);
-            vm is_t = vf_eq(t_v, vf_set((float)k));
-            vf delta_minus_p = vf_select(is_t, m, vf_neg(vf_div(e, S)));
-            vf g = vf_select(active, vf_mul(delta_minus_p, wG), zero);
-            softmax_store_grad(j, &ln, k, g);
+        vf wG = vf_mul(vf_mul(lb->w_t, G), vf_set(j->grad_factor));
+        /* k != t: -p_k * wG = e_k * (-wG / S), rounded twice like -(e_k / S) * wG */
+        vf minus_wG_over_S = vf_neg(vf_div(wG, S));
+        vf g_t = vf_mul(m, wG);
+        vf k_v = zero;
+        for (size_t k = 0; k < j->c; k++, k_v = vf_add(k_v, one)) {
+            vf e;
+            if (k < SOFTMAX_CACHED_CLASSES) {
+                e = vf_load(cache + k * VW);
+            } else {
+                vf d, d_lo;
+                e = softmax_exp_diff(softmax_load(j, ln, k, contiguous), mx, &d, &d_lo, careful);
+            }
+            vf g = vf_select(vf_eq(t_v, k_v), g_t, vf_mul(e, minus_wG_over_S));
+            /* ignored and unused lanes: 0, whatever their logits gave */
+            if (!lb->all_active)
+                g = vf_select(lb->active, g, zero);
+            softmax_store_grad(j, ln, k, g, contiguous);
         }
     }
     return loss;
 }
 
-static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t len)
+/* VW pixels from `pixel` (nvalid of them real).  Returns their losses (0 in unused and
+ * ignored lanes) and writes their gradients when want_grad (the job has a gradient
+ * buffer). */
+INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nvalid,
+                               const int want_grad)
+{
+    const vf one = vf_set(1.0f);
+    softmax_lanes ln;
+    ln.valid = nvalid;
+    ln.stride = j->nhwc ? 1 : j->hw;
+    softmax_offsets(j, pixel, nvalid, ln.offset);
+    float label_f[VW], weight[VW], active_f[VW], x_t[VW];
+    int all_active = 1;
+    for (int l = 0; l < VW; l++) {
+        int32_t t = l < nvalid ? j->labels[pixel + (size_t)l] : j->ignore_index;
+        int active = l < nvalid && t != j->ignore_index;
+        if (!active)
+            t = 0;
+        all_active &= active;
+        label_f[l] = (float)t;
+        weight[l] = active ? (j->class_weights ? j->class_weights[t] : 1.0f) : 0.0f;
+        active_f[l] = active ? 1.0f : 0.0f;
+        /* the lane's value softmax_load gives for class t (0 in unused lanes) */
+        x_t[l] = l < nvalid ? j->x[ln.offset[l] + (size_t)t * ln.stride] : 0.0f;
+    }
+    ln.contiguous = !j->nhwc && nvalid == VW &&
+                    ln.offset[VW - 1] == ln.offset[0] + (size_t)(VW - 1);
+    softmax_labels lb = {vf_load(label_f), vf_load(weight), vf_load(x_t),
+                         vf_eq(vf_load(active_f), one), all_active};
+    return ln.contiguous ? softmax_focal_lanes(j, &ln, &lb, want_grad, 1)
+                         : softmax_focal_lanes(j, &ln, &lb, want_grad, 0);
+}
+
+
+INLINE double softmax_focal_impl(const dafl_softmax_job *j, size_t begin, size_t len,
+                                 const int want_grad)
 {
     vacc acc;
     vacc_zero(&acc);
@@ -186,7 +322,8 @@ static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t
         for (int part = 0; part < PARTS; part++) {
             int nvalid = (int)n - part * VW;
             nvalid = nvalid < 0 ? 0 : nvalid > VW ? VW : nvalid;
-            vf loss = nvalid ? softmax_focal_pixels(j, begin + i + (size_t)(part * VW), nvalid)
+            vf loss = nvalid ? softmax_focal_pixels(j, begin + i + (size_t)(part * VW), nvalid,
+                                                    want_grad)
                              : vf_set(0.0f);
             vacc_add(&acc, part, loss);
             vf_store(losses + part * VW, loss);
@@ -199,3 +336,7 @@ static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t
     return dafl_fold_lanes16(lanes);
 }
 
+static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t len)
+{
+    return j->grad ? softmax_focal_impl(j, begin, len, 1) : softmax_focal_impl(j, begin, len, 0);
+}
