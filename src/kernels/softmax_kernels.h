@@ -72,7 +72,7 @@ typedef struct softmax_lanes {
  * lo = 0): the pair is reduced as a whole and the result's leading 1 + r kept exact until
  * the last addition, so that one rounding dominates - unlike exp(hi) * (1 + lo), which
  * rounds twice on top of exp's own error.
- *   n = round(hi / ln2),  R = (hi - n*L1) + (lo + n*L2) = r1 + c,  ln2 = L1 - L2,
+ *   n = round(hi / ln2) (as exp_reduce rounds it),  R = (hi - n*L1) + (lo + n*L2) = r1 + c,  ln2 = L1 - L2,
  * L1 with 9 bits, so r1 is exact (Cody-Waite) and c small;  exp(R) = 1 + R + R^2 P(R),
  * P of degree 4 fitted to (exp(R) - 1 - R)/R^2 on |R| <= 0.36 (relative error 1.6e-7
  * with the float coefficients: 8e-9 of the result);  1 + r1 = s + s_err exactly
@@ -90,7 +90,8 @@ INLINE vf softmax_exp_pair(vf hi, vf lo)
     const vf one = vf_set(1.0f);
     vf h = vf_max(vf_set(-104.0f), hi);
     lo = vf_min(vf_set(0x1p-18f), vf_max(vf_set(-0x1p-18f), lo));
-    vf n = vf_round(vf_mul(h, vf_set(1.44269504f)));
+    vf t = vf_fma(h, vf_set(1.44269504f), vf_set(ROUND_MAGIC + 25.0f)); /* n + 25 */
+    vf n = vf_sub(t, vf_set(ROUND_MAGIC + 25.0f));
     vf r1 = vf_fma(n, vf_set(-0.693359375f), h);
     vf c = vf_fma(n, vf_set(2.12194440e-4f), lo);
     vf r = vf_add(r1, c), r2 = vf_mul(r, r);
@@ -101,7 +102,7 @@ INLINE vf softmax_exp_pair(vf hi, vf lo)
     vf s = vf_add(one, r1);
     vf s_err = vf_add(vf_sub(one, s), r1);
     vf e = vf_add(s, vf_add(s_err, vf_fma(r2, poly, c)));
-    e = vf_mul(e, vf_pow2i(vf_add(n, vf_set(25.0f))));
+    e = vf_mul(e, vf_pow2_rounded(t));
     return vf_mul(e, vf_set(0x1p-25f));
 }
 
