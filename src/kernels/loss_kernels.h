@@ -631,16 +631,19 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
 /* One step of GROUP elements: inputs xp, yp, outputs gp (when want_grad) and lp (or
  * NULL), job index `at`, sigmoid parts at offset `off` of the cache (SIGMOID: the loss
  * reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest masked out).  The
- * losses go to `sums` (0 in masked lanes).  MATH is an expression of (xv, yv, sp, at,
- * part) giving a loss_grad. */
-#define DEFINE_GROUP_STEP(NAME, JOB_T, SIGMOID, MATH)                                       \
+ * losses (0 in masked lanes) go to sums[off..] when there is a sums pass, else into acc.
+ * SETUP is a statement run once per group (values that MATH shares between the parts),
+ * MATH an expression of (xv, yv, sp, at, part) giving a loss_grad. */
+#define DEFINE_GROUP_STEP(NAME, JOB_T, SIGMOID, SETUP, MATH)                                \
     INLINE void NAME(const JOB_T *j, const float *xp, const float *yp, float *gp,           \
                      float *lp, size_t at, const sigmoid_cache *cache, size_t off,          \
-                     size_t n, loss_sums *sums, vcnt *cnt, const int tail, const int want_grad) \
+                     size_t n, vacc *acc, float *sums, vcnt *cnt, const int tail,             \
+                     const int want_grad)                                                   \
     {                                                                                       \
         (void)at;                                                                           \
         (void)cache;                                                                        \
         (void)off;                                                                          \
+        SETUP;                                                                              \
         for (int part = 0; part < PARTS; part++) {                                          \
             vf xv = vf_load(xp + part * VW), yv = vf_load(yp + part * VW);                  \
             sigmoid_parts sp_ = {0};                                                        \
@@ -654,7 +657,10 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
                 lg.loss = vf_select(valid, lg.loss, vf_set(0.0f));                          \
                 lg.positive = vm_and(lg.positive, valid);                                   \
             }                                                                               \
-            loss_sums_put(sums, off, part, lg.loss);                                        \
+            if (sums)                                                                       \
+                vf_store(sums + off + (size_t)(part * VW), lg.loss);                        \
+            else                                                                            \
+                vacc_add(acc, part, lg.loss);                                               \
             vcnt_add(cnt, lg.positive);                                                     \
             if (want_grad)                                                                  \
                 vf_store(gp + part * VW, lg.grad);                                          \
@@ -663,47 +669,20 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
         }                                                                                   \
     }
 
-/* The losses of a sub-block into the 16 double lanes, in a pass of their own after the
- * loss loop, which then keeps its registers for the math; or, where the ISA has the
- * registers (DAFL_ONE_PASS_BLOCKS), straight from the loss loop. */
-#if defined(DAFL_ONE_PASS_BLOCKS)
-typedef vacc loss_sums;
-INLINE loss_sums *loss_sums_start(vacc *acc, loss_sums *buf)
-{
-    (void)buf;
-    return acc;
-}
-INLINE void loss_sums_put(loss_sums *s, size_t off, int part, vf loss)
-{
-    (void)off;
-    vacc_add(s, part, loss);
-}
-INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
-{
-    (void)acc;
-    (void)s;
-    (void)n;
-}
-#else
-typedef struct loss_sums {
-    float loss[SUB_BLOCK];
-} loss_sums;
-INLINE loss_sums *loss_sums_start(vacc *acc, loss_sums *buf)
-{
-    (void)acc;
-    return buf;
-}
-INLINE void loss_sums_put(loss_sums *s, size_t off, int part, vf loss)
-{
-    vf_store(s->loss + off + (size_t)(part * VW), loss);
-}
-/* n: a multiple of GROUP */
-INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
+/* The losses of `n` elements (a multiple of GROUP) into the 16 double lanes.  For the
+ * sigmoid family this is a pass of its own after the loss loop, which then keeps its
+ * registers for the math (SUMS_PASS); the other losses, and every loss on an ISA with
+ * the registers (DAFL_ONE_PASS_BLOCKS), add them up in the loss loop. */
+INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
 {
     for (size_t i = 0; i < n; i += GROUP)
         for (int part = 0; part < PARTS; part++)
-            vacc_add(acc, part, vf_load(s->loss + i + (size_t)(part * VW)));
+            vacc_add(acc, part, vf_load(sums + i + (size_t)(part * VW)));
 }
+#if defined(DAFL_ONE_PASS_BLOCKS)
+#define SUMS_PASS(SIGMOID) 0
+#else
+#define SUMS_PASS(SIGMOID) (SIGMOID)
 #endif
 
 /* The block kernel: sub-blocks of whole groups (their sigmoid parts first, when the loss
@@ -722,7 +701,7 @@ INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
         vacc_zero(&acc);                                                                    \
         vcnt cnt = vcnt_zero();                                                             \
         sigmoid_cache cache;                                                                \
-        loss_sums sums_buffer, *sums = loss_sums_start(&acc, &sums_buffer);                 \
+        float sums_buffer[SUB_BLOCK], *sums = SUMS_PASS(SIGMOID) ? sums_buffer : NULL;       \
         const size_t whole = len - len % GROUP;                                             \
         for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
             const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
@@ -732,8 +711,9 @@ INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
             for (size_t g = 0; g < n; g += GROUP)                                           \
                 STEP(j, io->x + at + g, io->y + at + g, want_grad ? io->grad + at + g : NULL, \
                      io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
-                     sums, &cnt, 0, want_grad);                                             \
-            loss_sums_finish(&acc, sums, n);                                                \
+                     &acc, sums, &cnt, 0, want_grad);                                       \
+            if (sums)                                                                       \
+                vacc_add_losses(&acc, sums, n);                                             \
         }                                                                                   \
         if (whole < len) {                                                                  \
             float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
@@ -742,8 +722,9 @@ INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
             tail_copy_in(ys, io->y + at, n);                                                \
             if (SIGMOID)                                                                    \
                 sigmoid_cache_fill(&cache, xs, GROUP);                                      \
-            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, sums, &cnt, 1, want_grad);            \
-            loss_sums_finish(&acc, sums, GROUP);                                            \
+            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, &acc, sums, &cnt, 1, want_grad);      \
+            if (sums)                                                                       \
+                vacc_add_losses(&acc, sums, GROUP);                                         \
             if (want_grad)                                                                  \
                 tail_copy_out(io->grad + at, gs, n);                                        \
             if (io->loss_out)                                                               \
@@ -767,9 +748,9 @@ INLINE void loss_sums_finish(vacc *acc, const loss_sums *s, size_t n)
 #define PF_MATH(MODE, ALPHA, BETA, UNIT, ALL_NEGATIVE)                                      \
     penalty_focal_math(j, xv, yv, sp, want_grad, MODE, ALPHA, BETA, UNIT, ALL_NEGATIVE)
 #define DEFINE_PF_MODE(NAME, MODE, SIGMOID, ALL_NEGATIVE)                                   \
-    DEFINE_GROUP_STEP(NAME##_step_default, dafl_pf_job, SIGMOID,                            \
+    DEFINE_GROUP_STEP(NAME##_step_default, dafl_pf_job, SIGMOID, (void)0,                   \
                       PF_MATH(MODE, 2, 4, 1, ALL_NEGATIVE))                                 \
-    DEFINE_GROUP_STEP(NAME##_step, dafl_pf_job, SIGMOID,                                    \
+    DEFINE_GROUP_STEP(NAME##_step, dafl_pf_job, SIGMOID, (void)0,                           \
                       PF_MATH(MODE, RUNTIME, RUNTIME, 0, ALL_NEGATIVE))                     \
     DEFINE_BLOCK_KERNEL(NAME##_default, NAME##_step_default, dafl_pf_job, SIGMOID)          \
     DEFINE_BLOCK_KERNEL(NAME, NAME##_step, dafl_pf_job, SIGMOID)
@@ -799,8 +780,9 @@ DEFINE_PF_KERNELS(, 0)
 DEFINE_PF_KERNELS(_all_negative, 1)
 
 /* Sigmoid focal: gamma 2 (RetinaNet's) with straight-line code, any other from the job. */
-DEFINE_GROUP_STEP(sf_step_gamma2, dafl_sf_job, 1, sigmoid_focal_math(j, xv, yv, sp, want_grad, 2))
-DEFINE_GROUP_STEP(sf_step, dafl_sf_job, 1,
+DEFINE_GROUP_STEP(sf_step_gamma2, dafl_sf_job, 1, (void)0,
+                  sigmoid_focal_math(j, xv, yv, sp, want_grad, 2))
+DEFINE_GROUP_STEP(sf_step, dafl_sf_job, 1, (void)0,
                   sigmoid_focal_math(j, xv, yv, sp, want_grad, RUNTIME))
 DEFINE_BLOCK_KERNEL(sf_block_gamma2, sf_step_gamma2, dafl_sf_job, 1)
 DEFINE_BLOCK_KERNEL(sf_block, sf_step, dafl_sf_job, 1)
@@ -812,8 +794,10 @@ static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint
 }
 
 /* BCE: pos_weight 1 (PyTorch's default) with the hard-target shortcut, any other plain. */
-DEFINE_GROUP_STEP(bce_step_unit, dafl_bce_job, 1, bce_math(j, xv, yv, sp, want_grad, 1))
-DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, bce_math(j, xv, yv, sp, want_grad, 0))
+DEFINE_GROUP_STEP(bce_step_unit, dafl_bce_job, 1, (void)0,
+                  bce_math(j, xv, yv, sp, want_grad, 1))
+DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, (void)0,
+                  bce_math(j, xv, yv, sp, want_grad, 0))
 DEFINE_BLOCK_KERNEL(bce_block_unit, bce_step_unit, dafl_bce_job, 1)
 DEFINE_BLOCK_KERNEL(bce_block, bce_step, dafl_bce_job, 1)
 static double KFN(bce)(const void *job, size_t begin, size_t len, uint64_t *positives)
@@ -823,24 +807,39 @@ static double KFN(bce)(const void *job, size_t begin, size_t len, uint64_t *posi
                                  : bce_block(job, begin, len, positives);
 }
 
-/* MSE weights are per plane of h*w elements; a group that straddles planes builds its
- * weight vector lane by lane. */
-INLINE vf mse_weights(const dafl_mse_job *j, size_t at, int part)
+/* MSE weights are per plane of h*w elements.  The plane is found once per group (the
+ * divisions cost more than the loss); a group that straddles planes builds its weight
+ * vectors lane by lane. */
+typedef struct mse_group {
+    int straddles;
+    vf weight; /* the group's weight when it does not straddle */
+} mse_group;
+
+INLINE mse_group mse_group_at(const dafl_mse_job *j, size_t at)
 {
+    mse_group g = {0, vf_set(1.0f)};
     if (!j->weights)
-        return vf_set(1.0f);
-    size_t first = at + (size_t)part * VW, last = first + VW - 1;
-    size_t plane = first / j->plane;
-    if (last / j->plane == plane)
-        return vf_set(j->weights[plane % j->weights_count]);
+        return g;
+    size_t plane = at / j->plane;
+    g.straddles = (at + GROUP - 1) / j->plane != plane;
+    if (!g.straddles)
+        g.weight = vf_set(j->weights[plane % j->weights_count]);
+    return g;
+}
+
+INLINE vf mse_weights(const dafl_mse_job *j, const mse_group *g, size_t at, int part)
+{
+    if (!g->straddles)
+        return g->weight;
+    size_t first = at + (size_t)part * VW;
     float w[VW];
     for (int k = 0; k < VW; k++)
         w[k] = j->weights[((first + (size_t)k) / j->plane) % j->weights_count];
     return vf_load(w);
 }
 
-DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0,
-                  mse_math(j, xv, yv, mse_weights(j, at, part), want_grad))
+DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0, const mse_group group = mse_group_at(j, at),
+                  mse_math(j, xv, yv, mse_weights(j, &group, at, part), want_grad))
 DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job, 0)
 
 #include "softmax_kernels.h"
