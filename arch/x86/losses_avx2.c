@@ -108,4 +108,6 @@ static inline void vacc_store(const vacc *acc, double out[16])
         _mm256_storeu_pd(out + 4 * i, acc->lane[i]);
 }
 
+/* softmax focal: 16 pixels per vector, see arch/x86/softmax_avx2.c */
+#define DAFL_SOFTMAX_ELSEWHERE dafl_softmax_focal_avx2_pairs
 #include "kernels/loss_kernels.h"

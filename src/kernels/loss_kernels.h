@@ -208,6 +208,14 @@ INLINE void two_sum(vf a, vf b, vf *s, vf *err)
     *err = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
 }
 
+/* a * b where a == 0 means the term vanishes even if b is infinite (the limits
+ * q * softplus(x) -> 0 as x -> +inf, and the like). */
+INLINE vf mul_zero_wins(vf a, vf b)
+{
+    return vf_select(vf_eq(a, vf_set(0.0f)), vf_set(0.0f), vf_mul(a, b));
+}
+
+#if !defined(DAFL_SOFTMAX_ONLY)
 /* Everything the sigmoid-family losses need from one exp and one log1p:
  *   e = exp(-|x|), l = log1p(e), r = 1/(1+e)
  *   p = sigmoid(x), q = sigmoid(-x)   (x >= +0: p = r, q = e*r; else swapped)
@@ -335,13 +343,6 @@ INLINE vf answer_pow(const answer_parts *a, const sigmoid_parts *s, float k)
     vf hi, lo;
     two_sum(a->m_relu, s->l, &hi, &lo);
     return exp_neg_scaled(hi, lo, k);
-}
-
-/* a * b where a == 0 means the term vanishes even if b is infinite (the limits
- * q * softplus(x) -> 0 as x -> +inf, and the like). */
-INLINE vf mul_zero_wins(vf a, vf b)
-{
-    return vf_select(vf_eq(a, vf_set(0.0f)), vf_set(0.0f), vf_mul(a, b));
 }
 
 /* The same for o * c, a probability of the right answer times the cross-entropy of the
@@ -842,7 +843,27 @@ DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0, const mse_group group = mse_group_a
                   mse_math(j, xv, yv, mse_weights(j, &group, at, part), want_grad))
 DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job, 0)
 
+#endif /* !DAFL_SOFTMAX_ONLY */
+
+/* An ISA whose softmax loop wants another vector width than its element-wise losses
+ * compiles softmax focal in a translation unit of its own (arch/x86/softmax_avx2.c):
+ * that unit defines DAFL_SOFTMAX_ONLY as the name of its entry point, the main one
+ * DAFL_SOFTMAX_ELSEWHERE as the same name. */
+#if defined(DAFL_SOFTMAX_ONLY)
 #include "softmax_kernels.h"
+double DAFL_SOFTMAX_ONLY(const dafl_softmax_job *j, size_t begin, size_t len);
+double DAFL_SOFTMAX_ONLY(const dafl_softmax_job *j, size_t begin, size_t len)
+{
+    return KFN(softmax_focal)(j, begin, len);
+}
+#else
+#if defined(DAFL_SOFTMAX_ELSEWHERE)
+double DAFL_SOFTMAX_ELSEWHERE(const dafl_softmax_job *j, size_t begin, size_t len);
+#define SOFTMAX_KERNEL DAFL_SOFTMAX_ELSEWHERE
+#else
+#include "softmax_kernels.h"
+#define SOFTMAX_KERNEL KFN(softmax_focal)
+#endif
 
 /* ---- target scan: validation and positive count --------------------------------------- */
 static int KFN(scan_targets)(const float *y, size_t n, uint64_t *positives)
@@ -872,7 +893,8 @@ const dafl_kernels DAFL_CAT(dafl_kernels_, DAFL_ISA_SUFFIX) = {
     KFN(sigmoid_focal),
     KFN(bce),
     KFN(mse),
-    KFN(softmax_focal),
+    SOFTMAX_KERNEL,
     KFN(scan_targets),
     KFN(penalty_focal_all_negative),
 };
+#endif /* DAFL_SOFTMAX_ONLY */
