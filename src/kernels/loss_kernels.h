@@ -235,7 +235,7 @@ typedef struct sigmoid_parts {
  * reduction; its polynomial; log1p and the division), and the core overlaps them
  * (measured on Zen 3: 1.25x for exp and log1p in separate passes, 1.05x more for exp in
  * two).  The operations are the same, so are the bits. */
-#define SUB_BLOCK (8 * GROUP)
+#define SUB_BLOCK (16 * GROUP)
 typedef struct sigmoid_cache {
     float e[SUB_BLOCK], l[SUB_BLOCK], r[SUB_BLOCK];
 } sigmoid_cache;
