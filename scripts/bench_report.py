@@ -41,8 +41,10 @@ SHORT_TITLES = {
     "penalty_focal.clamped.one_pass": "penalty focal, clamped, one pass",
     "sigmoid_focal.gamma2": "sigmoid focal, gamma 2",
     "sigmoid_focal.gamma2_5": "sigmoid focal, gamma 2.5",
+    "sigmoid_focal.gamma2.hard": "sigmoid focal, gamma 2, hard targets",
     "bce_with_logits": "BCE with logits",
     "softmax_focal.c16": "softmax focal, 16 classes",
+    "softmax_focal.c19": "softmax focal, 19 classes",
     "mse.c16": "MSE, 16 channels",
 }
 
@@ -55,8 +57,10 @@ LOSS_TITLES = {
                                       "one pass",
     "sigmoid_focal.gamma2": "sigmoid focal, gamma 2",
     "sigmoid_focal.gamma2_5": "sigmoid focal, gamma 2.5",
+    "sigmoid_focal.gamma2.hard": "sigmoid focal, gamma 2, hard (0/1) targets",
     "bce_with_logits": "BCE with logits",
     "softmax_focal.c16": "softmax focal, 16 classes",
+    "softmax_focal.c19": "softmax focal, 19 classes",
     "mse.c16": "heatmap MSE, 16 weighted channels",
 }
 
@@ -128,8 +132,8 @@ class Results:
                 continue
             # a benchmark timed in real time (the threaded ones) carries a suffix
             parts = b["run_name"].removesuffix("/real_time").split("/")
-            if len(parts) != 4:
-                continue
+            if len(parts) != 4 or not parts[3].isdigit():
+                continue  # the keypoint batch rows have no size; README covers them
             key = (parts[0], parts[1], parts[2], int(parts[3]))
             if b.get("run_type") == "aggregate":
                 # results saved with aggregates only (older runs): their medians

@@ -500,13 +500,15 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
  * hard targets, and the 0 * inf limits resolved to 0.  A hard target is the answer_of
  * view (m, o = p*q/m, ce = c, p - y = -+m), where the bracket is
  * -+(gamma * o * c + m), the sign riding on grad_factor as in penalty focal; the general
- * formulas run only for vectors that hold a soft target. */
+ * formulas run only for vectors that hold a soft target.
+ * gamma_halves: gamma as a compile-time count of halves (4: gamma 2), or RUNTIME. */
 INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
                                     const sigmoid_parts *s, const int want_grad,
-                                    const int gamma_c)
+                                    const int gamma_halves)
 {
-    const int gamma_int = gamma_c == RUNTIME ? j->gamma_int : gamma_c;
-    const float gamma = gamma_c == RUNTIME ? j->gamma : (float)gamma_c;
+    const int gamma_int = gamma_halves == RUNTIME ? j->gamma_int
+                          : gamma_halves % 2 == 0 ? gamma_halves / 2 : -1;
+    const float gamma = gamma_halves == RUNTIME ? j->gamma : 0.5f * (float)gamma_halves;
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
     const vf factor = vf_set(j->io.grad_factor);
     loss_grad r;
@@ -780,18 +782,25 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
 DEFINE_PF_KERNELS(, 0)
 DEFINE_PF_KERNELS(_all_negative, 1)
 
-/* Sigmoid focal: gamma 2 (RetinaNet's) with straight-line code, any other from the job. */
+/* Sigmoid focal: gamma 2 (RetinaNet's) and 2.5 with straight-line code, any other from
+ * the job (the same operations: the exponent's branches are decided at compile time). */
 DEFINE_GROUP_STEP(sf_step_gamma2, dafl_sf_job, 1, (void)0,
-                  sigmoid_focal_math(j, xv, yv, sp, want_grad, 2))
+                  sigmoid_focal_math(j, xv, yv, sp, want_grad, 4))
+DEFINE_GROUP_STEP(sf_step_gamma2_5, dafl_sf_job, 1, (void)0,
+                  sigmoid_focal_math(j, xv, yv, sp, want_grad, 5))
 DEFINE_GROUP_STEP(sf_step, dafl_sf_job, 1, (void)0,
                   sigmoid_focal_math(j, xv, yv, sp, want_grad, RUNTIME))
 DEFINE_BLOCK_KERNEL(sf_block_gamma2, sf_step_gamma2, dafl_sf_job, 1)
+DEFINE_BLOCK_KERNEL(sf_block_gamma2_5, sf_step_gamma2_5, dafl_sf_job, 1)
 DEFINE_BLOCK_KERNEL(sf_block, sf_step, dafl_sf_job, 1)
 static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint64_t *positives)
 {
     const dafl_sf_job *j = job;
-    return j->gamma_int == 2 ? sf_block_gamma2(job, begin, len, positives)
-                             : sf_block(job, begin, len, positives);
+    if (j->gamma == 2.0f)
+        return sf_block_gamma2(job, begin, len, positives);
+    if (j->gamma == 2.5f)
+        return sf_block_gamma2_5(job, begin, len, positives);
+    return sf_block(job, begin, len, positives);
 }
 
 /* BCE: pos_weight 1 (PyTorch's default) with the hard-target shortcut, any other plain. */
