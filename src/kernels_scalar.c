@@ -68,7 +68,6 @@ static inline vf vf_pow2_rounded(vf t)
     memcpy(&f, &bits, sizeof f);
     return f;
 }
-static inline vf vf_exp(vf a) { return SLEEF_SCALAR(exp)(a); }
 static inline vf vf_log(vf a) { return SLEEF_SCALAR(log)(a); }
 static inline vf vf_log1p(vf a) { return SLEEF_SCALAR(log1p)(a); }
 static inline vf vf_pow(vf a, vf b) { return SLEEF_SCALAR(pow)(a, b); }

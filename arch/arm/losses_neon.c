@@ -69,7 +69,6 @@ typedef uint32x4_t vcnt;
 static inline vcnt vcnt_zero(void) { return vdupq_n_u32(0); }
 static inline void vcnt_add(vcnt *c, vm m) { *c = vsubq_u32(*c, m); }
 static inline unsigned vcnt_total(vcnt c) { return vaddvq_u32(c); }
-static inline vf vf_exp(vf a) { return Sleef_expf4_u10advsimd(a); }
 static inline vf vf_log(vf a) { return Sleef_logf4_u10advsimd(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf4_u10advsimd(a); }
 static inline vf vf_pow(vf a, vf b) { return Sleef_powf4_u10advsimd(a, b); }

@@ -85,7 +85,6 @@ static inline unsigned vcnt_total(vcnt c)
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
     return (unsigned)_mm_cvtsi128_si32(s);
 }
-static inline vf vf_exp(vf a) { return Sleef_expf8_u10avx2(a); }
 static inline vf vf_log(vf a) { return Sleef_logf8_u10avx2(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf8_u10avx2(a); }
 static inline vf vf_pow(vf a, vf b) { return Sleef_powf8_u10avx2(a, b); }

@@ -59,7 +59,6 @@ static inline vf vf_pow2_rounded(vf t)
     __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
     return _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
 }
-static inline vf vf_exp(vf a) { return Sleef_expf16_u10avx512f(a); }
 static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
 static inline vf vf_pow(vf a, vf b) { return Sleef_powf16_u10avx512f(a, b); }

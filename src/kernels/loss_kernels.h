@@ -21,7 +21,7 @@
  *   vf_pow2_rounded(t)        2^k for t = 0x1.8p23 + k, k an integer in [-126, 127]
  *                             (held in t's low mantissa bits): (bits(t) << 23) +
  *                             (127 << 23) as 32-bit integers; any value for other t
- *   vf_exp, vf_log, vf_log1p, vf_pow
+ *   vf_log, vf_log1p, vf_pow
  *                             SLEEF u10 functions (the FMA variants where the CPU has FMA)
  *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
  *                             16 double lanes; vacc_add adds v's VW lanes, converted
