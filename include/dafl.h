@@ -308,7 +308,7 @@ DAFL_API dafl_status dafl_penalty_focal(const float *input, const float *target,
 typedef struct dafl_sigmoid_focal_params {
     size_t struct_size;       /**< sizeof(dafl_sigmoid_focal_params)                   */
     float gamma;              /**< >= 0, any real value (default 2)                    */
-    float alpha;              /**< class balance in [0, 1]; < 0 turns it off (0.25)    */
+    float alpha;              /**< class balance, finite; < 0 turns it off (0.25)      */
     dafl_reduction reduction; /**< default DAFL_REDUCTION_NONE (torchvision's default) */
     float normalizer;
     float grad_scale;

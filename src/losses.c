@@ -411,7 +411,9 @@ dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t c
     reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
     if ((st = check_reduction(&r, 1)) != DAFL_OK)
         return st;
-    if (!is_exponent(p.gamma) || isnan(p.alpha) || p.alpha > 1.0f)
+    /* alpha: any value below +inf (torchvision takes any alpha: above 1 the negatives'
+     * weight 1 - alpha is negative); NaN and +inf are invalid. */
+    if (!is_exponent(p.gamma) || !(p.alpha < INFINITY))
         return DAFL_ERR_INVALID_PARAMETER;
 
     dafl_sf_job job;

@@ -143,6 +143,9 @@ START_TEST(invalid_parameters)
     sp.alpha = NAN;
     EXPECT_FAILS(DAFL_ERR_INVALID_PARAMETER,
                  dafl_sigmoid_focal(x, y, N, &sp, o.loss, o.grad, &o.stats));
+    sp.alpha = INFINITY;
+    EXPECT_FAILS(DAFL_ERR_INVALID_PARAMETER,
+                 dafl_sigmoid_focal(x, y, N, &sp, o.loss, o.grad, &o.stats));
 
     dafl_bce_params bp;
     dafl_bce_params_init(&bp);

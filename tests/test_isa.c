@@ -90,7 +90,8 @@ static dafl_status run_config(int config, const float *x, const float *y, size_t
             p.reduction = red;
             p.gamma = config == 6 ? 2.0f : config == 7 ? 2.5f : config == 8 ? 0.0f
                     : config == 16 ? 1.7f : 3.0f;
-            p.alpha = config == 8 ? -1.0f : 0.25f;
+            /* config 9: alpha above 1 (torchvision's any alpha: negative weights) */
+            p.alpha = config == 8 ? -1.0f : config == 9 ? 2.0f : 0.25f;
             if (config == 9 && pass == 1)
                 p.reduction = DAFL_REDUCTION_SUM;
             st = dafl_sigmoid_focal(x, y, n, &p, loss, g, &stats);

@@ -19,7 +19,7 @@ failing libdafl status raises DaflError (a ValueError) with dafl_status_string's
 
 import numpy as np
 
-from . import _dafl, _losses
+from . import _dafl, _keypoints, _losses
 from ._convert import NumpyArrays
 from ._dafl import DaflError, Stats
 
@@ -28,7 +28,8 @@ __all__ = [
     "softmax_focal", "mse", "count_positives", "gaussian_radius", "draw_gaussian",
     "draw_gaussian_sigma", "distance_targets", "combine_stats", "reduce_stats",
     "set_isa", "active_isa", "isa_available", "set_num_threads", "get_num_threads",
-    "version", "version_number", "status_string",
+    "version", "version_number", "status_string", "render_heatmaps", "collate_keypoints",
+    "penalty_focal_keypoints", "stop_threads",
 ]
 
 _NP = NumpyArrays()
@@ -174,6 +175,58 @@ def distance_targets(mask, sigma):
     return out
 
 
+# ---- keypoint batches (SPEC section 12) -------------------------------------------------
+
+def collate_keypoints(keypoints, dtype=np.float32):
+    """A list of per-image keypoints -> (padded (N, K, 4|5) array, counts (N,) int64).
+
+    Each image's keypoints: an array, tensor or list of rows (x, y, class, size) or
+    (x, y, class, size, k) - centre, heatmap channel, radius (umich) or sigma (msra,
+    distance), peak (default 1); an image may have none.  Rows past counts[i] are zero
+    padding.  Every keypoint function takes this pair (or the list itself)."""
+    return _keypoints.collate_keypoints(keypoints, dtype)
+
+
+def render_heatmaps(keypoints, counts=None, shape=None, *, style="umich", out=None):
+    """Gaussian targets of a keypoint batch as one (N, C, H, W) float32 batch.
+
+    keypoints: padded (N, K, 4|5) rows (x, y, class, size[, k]) with counts (N,), or a
+    list of per-image rows (see collate_keypoints).  style: "umich" (CenterNet's
+    draw_umich_gaussian: integer x, y, radius), "msra" (draw_msra_gaussian: real x, y,
+    sigma) or "distance" (exp(-d^2 / (2 sigma^2)) over the whole plane).  Into a new
+    array of ``shape``, or into ``out`` (a writable C-contiguous float32 array or tensor
+    of that shape: pinned or shared-memory tensors too), which is returned.  The bits of
+    zeroing the batch and calling draw_gaussian / draw_gaussian_sigma per keypoint; on
+    dafl's threads, the GIL released.  Bad keypoints raise before anything is written,
+    naming the keypoint."""
+    return _keypoints.render_heatmaps(keypoints, counts, shape, style=style, out=out)
+
+
+def penalty_focal_keypoints(logits, keypoints, counts=None, *, style="umich", alpha=2.0,
+                            beta=4.0, pos_weight=1.0, neg_weight=1.0, input_mode="logits",
+                            clamp_eps=1e-4, log_eps=0.0, reduction="positives",
+                            normalizer=None, grad_scale=1.0, gradient=True,
+                            return_stats=False):
+    """penalty_focal(logits, render_heatmaps(keypoints, counts, logits.shape, style=style))
+    bit for bit - loss, gradient, statistics - without the (N, C, H, W) targets: each
+    block of 1024 elements gets its targets rendered on the thread's stack.  logits
+    (N, C, H, W); the other arguments as penalty_focal's."""
+    fn = "dafl.penalty_focal_keypoints"
+    x = _NP.floats(logits, "logits", fn)
+    code, value, loss_buf, grad, stats = _keypoints.penalty_focal_keypoints(
+        x, keypoints, counts, style=style, alpha=alpha, beta=beta, pos_weight=pos_weight,
+        neg_weight=neg_weight, input_mode=input_mode, clamp_eps=clamp_eps, log_eps=log_eps,
+        reduction=reduction, normalizer=normalizer, grad_scale=grad_scale,
+        want_grad=gradient, fn=fn)
+    if code == _dafl.REDUCTION_NONE:
+        loss = _NP.like_input(loss_buf, logits)
+    else:
+        loss = _NP.scalar(value, logits)
+    if grad is not None:
+        grad = _NP.like_input(grad, logits)
+    return _result(loss, grad, stats, return_stats)
+
+
 # ---- dispatch, threads, version --------------------------------------------------------
 
 def set_isa(name):
@@ -199,11 +252,21 @@ def isa_available(name):
 def set_num_threads(threads):
     """dafl's thread count for later calls (1: the calling thread only; 0: the default,
     the CPUs this process may use).  Results are the same bits for any count."""
-    _dafl.set_threads(int(threads))
+    _dafl.set_threads(_losses.check_integer("dafl.set_num_threads", "threads", threads, 0,
+                                            _dafl.MAX_THREADS))
 
 
 def get_num_threads():
     return _dafl.threads()
+
+
+def stop_threads():
+    """Stop and join dafl's pool threads now (dafl_stop_threads; waits for a call that
+    uses them); the next large call starts the pool again.  For leak checkers and before
+    an embedding host unloads dafl.  (dafl_set_parallel_for, the C hook that hands
+    dafl's work to a host's own thread pool, takes C function pointers and has no Python
+    binding.)"""
+    _dafl.stop_threads()
 
 
 def version():

@@ -9,7 +9,13 @@ documented copy:
   rounded back to the input's dtype;
 - another layout (a transposed or strided view, channels_last, an expanded tensor) is
   copied into C order, and the gradient is given back in the input's layout (torch:
-  ``torch.empty_like(input)``, which keeps channels_last);
+  ``torch.empty_like(input)``, which keeps channels_last) - except that, with torch, the
+  element-wise losses read logits and target that share their strides and are dense
+  (channels_last, any permutation) in place and write the gradient in that layout;
+- torch's float32 output and scratch buffers come from dafl._buffers' cache (no fresh
+  mmap, no page faults, in steady state);
+- torch: the loss is float32 whatever the input's dtype (dafl.torch casts it to the
+  input's dtype outside autocast, as PyTorch's losses return);
 - a read-only numpy array is copied (numpy cannot export one through DLPack).
 
 Refused: a tensor on another device (ValueError), a non-float input or target, a
@@ -49,20 +55,65 @@ class NumpyArrays:
         return np.empty(shape, dtype=np.float32)
 
     @staticmethod
+    def elementwise_operands(input, target, fn):
+        """(x, y, layout): C-order float32 arrays (one copy for anything else)."""
+        return NumpyArrays.floats(input, "input", fn), NumpyArrays.floats(target, "target",
+                                                                         fn), None
+
+    @staticmethod
+    def output(layout, shape):
+        return np.empty(shape, dtype=np.float32)
+
+    @staticmethod
+    def c_view(a):
+        return a
+
+    @staticmethod
+    def remap_label(a, old, new, what, fn):
+        """Labels with the value ``old`` (outside int32) become ``new`` (int64)."""
+        a = np.asarray(a)
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"{fn}: '{what}' must be an integer array, got {a.dtype}")
+        if np.any(a == new):
+            raise ValueError(f"{fn}: '{what}' holds {new}, which an 'ignore_index' outside "
+                             "int32 cannot be told apart from")
+        return np.where(a == old, np.int64(new), a.astype(np.int64))
+
+    @staticmethod
+    def any_not_equal(a, value):
+        return bool(np.any(a != value))
+
+    @staticmethod
     def like_input(g, original):
         """The float32 C-order result g in the dtype of the caller's array."""
         original = np.asarray(original)
         return g if original.dtype == np.float32 else g.astype(original.dtype)
 
     @staticmethod
-    def cast_like(a, original):
-        """a in the dtype of the caller's array (a new shape: no layout to keep)."""
+    def loss_like(loss, original):
+        """The per-element loss in the dtype of the caller's array."""
+        return NumpyArrays.like_input(loss, original)
+
+    @staticmethod
+    def pixel_loss(a, original):
+        """A per-pixel loss (softmax focal) in the dtype of the caller's array."""
         dtype = np.asarray(original).dtype
         return a if dtype == np.float32 else a.astype(dtype)
 
     @staticmethod
     def scalar(value, original):
         return np.asarray(original).dtype.type(np.float32(value))
+
+
+def _dense(t):
+    """Whether the tensor's elements fill its memory span with no gap and no overlap
+    (some permutation of C order: what torch.empty_like keeps)."""
+    expected = 1
+    for stride, size in sorted((st, n) for st, n in zip(t.stride(), t.shape) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _check_int32_range(lo, hi, what, fn):
@@ -77,12 +128,14 @@ class TorchArrays:
 
     def __init__(self):
         import torch
+        from ._buffers import CACHE
         self.torch = torch
+        self.cache = CACHE
 
     def _tensor(self, t, what, fn):
         if not isinstance(t, self.torch.Tensor):
             raise TypeError(f"{fn}: '{what}' must be a torch.Tensor, not {type(t).__name__}")
-        if t.device.type != "cpu":
+        if not t.is_cpu:
             raise ValueError(f"{fn}: '{what}' is on {t.device}; dafl computes on the CPU "
                              "(move it with .cpu())")
         return t.detach()
@@ -91,9 +144,38 @@ class TorchArrays:
         t = self._tensor(t, what, fn)
         if not t.is_floating_point():
             raise TypeError(f"{fn}: '{what}' must be a floating-point tensor, got {t.dtype}")
-        if t.dtype != self.torch.float32:
-            return t.to(self.torch.float32, memory_format=self.torch.contiguous_format)
-        return t if t.is_contiguous() else t.contiguous()
+        if t.dtype == self.torch.float32 and t.is_contiguous():
+            return t
+        out = self.empty(tuple(t.shape))  # one copy, into a reused buffer
+        out.copy_(t)
+        return out
+
+    def elementwise_operands(self, input, target, fn):
+        """(x, y, layout) for an element-wise loss.  Logits and target that share their
+        strides and are dense (channels_last, any permutation) are read in place as 1-D
+        views in memory order, and layout is the input: outputs are then made with its
+        strides (the sums are exact, so the order of the elements changes no bit).
+        Otherwise x, y are C-order float32 (one copy) and layout is None."""
+        x, y = self._tensor(input, "input", fn), self._tensor(target, "target", fn)
+        if (not x.is_contiguous() and x.stride() == y.stride() and x.shape == y.shape
+                and _dense(x)):
+            n = x.numel()
+            return (self.floats(x.as_strided((n,), (1,)), "input", fn),
+                    self.floats(y.as_strided((n,), (1,)), "target", fn), x)
+        return self.floats(x, "input", fn), self.floats(y, "target", fn), None
+
+    def output(self, layout, shape):
+        """A float32 output buffer: C order, or the strides of the input read in place."""
+        if layout is None:
+            return self.empty(shape)
+        return self.cache.empty(tuple(layout.shape), layout.stride())
+
+    @staticmethod
+    def c_view(t):
+        """What the C call writes: the buffer itself, or its 1-D view in memory order."""
+        if t is None or t.is_contiguous():
+            return t
+        return t.as_strided((t.numel(),), (1,))
 
     def integers(self, t, what, fn):
         t = self._tensor(t, what, fn)
@@ -107,19 +189,51 @@ class TorchArrays:
         return t if t.is_contiguous() else t.contiguous()
 
     def empty(self, shape):
-        return self.torch.empty(shape, dtype=self.torch.float32)
+        """A float32 C-order buffer, from the buffer cache (dafl._buffers)."""
+        strides, step = [], 1
+        for n in reversed(shape):
+            strides.append(step)
+            step *= max(n, 1)
+        return self.cache.empty(shape, strides[::-1])
 
-    def like_input(self, g, original):
-        """The float32 C-order result g in the dtype and layout of the caller's tensor."""
-        if original.dtype == self.torch.float32 and original.is_contiguous():
-            return g
-        out = self.torch.empty_like(original, memory_format=self.torch.preserve_format)
+    def remap_label(self, t, old, new, what, fn):
+        """Labels with the value ``old`` (outside int32) become ``new`` (int64)."""
+        t = self._tensor(t, what, fn)
+        if t.is_floating_point() or t.is_complex() or t.dtype == self.torch.bool:
+            raise TypeError(f"{fn}: '{what}' must be an integer (class index) tensor, "
+                            f"got {t.dtype}")
+        t = t.long()
+        if bool((t == new).any()):
+            raise ValueError(f"{fn}: '{what}' holds {new}, which an 'ignore_index' outside "
+                             "int32 cannot be told apart from")
+        return self.torch.where(t == old, self.torch.full_like(t, new), t)
+
+    def any_not_equal(self, t, value):
+        return bool((t != value).any())
+
+    def like_input(self, g, original, dtype=None):
+        """The float32 C-order result g in the layout of the caller's tensor and in its
+        dtype (or ``dtype``): what torch.empty_like(original) gives, as the fake kernels
+        of dafl._torch_ops promise."""
+        dtype = original.dtype if dtype is None else dtype
+        if dtype == self.torch.float32 and (
+                g.stride() == original.stride()
+                or (g.is_contiguous() and (original.is_contiguous() or not _dense(original)))):
+            return g  # already what empty_like(original) would be
+        out = self.torch.empty_like(original, dtype=dtype,
+                                    memory_format=self.torch.preserve_format)
         out.copy_(g.view(original.shape))
         return out
 
-    def cast_like(self, t, original):
-        """t in the dtype of the caller's tensor (a new shape: no layout to keep)."""
-        return t if t.dtype == original.dtype else t.to(original.dtype)
+    def loss_like(self, loss, original):
+        """The per-element loss: float32 (the loss of a dafl.torch op is float32 for
+        every input dtype; dafl.torch casts it), in the layout of the caller's tensor."""
+        return self.like_input(loss, original, self.torch.float32)
+
+    @staticmethod
+    def pixel_loss(t, original):
+        """A per-pixel loss (softmax focal): float32, C order."""
+        return t
 
     def scalar(self, value, original):
-        return self.torch.tensor(value, dtype=self.torch.float32).to(original.dtype)
+        return self.torch.scalar_tensor(value, dtype=self.torch.float32)

@@ -20,7 +20,38 @@
  * around every libdafl call.
  */
 #define PY_SSIZE_T_CLEAN
+/* The limited C API of CPython 3.9 only, in every build: the wheel is one abi3 wheel for
+ * every CPython >= 3.9 (Meson >= 1.3 defines this itself from limited_api : '3.9' in
+ * python/dafl/meson.build and names the module _dafl.abi3.so), and an older Meson's
+ * build compiles against the same subset, so that nothing outside it creeps in. */
+#ifndef Py_LIMITED_API
+#define Py_LIMITED_API 0x03090000
+#endif
 #include <Python.h>
+
+/* Newer than the 3.9 limited API, and written here with the API it has (Python 3.11's
+ * headers define Py_NewRef as an inline function whatever the limited API's version). */
+#if Py_LIMITED_API + 0 < 0x030a0000
+#ifndef Py_NewRef
+static inline PyObject *dafl_py_newref(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+#define Py_NewRef(o) dafl_py_newref((PyObject *)(o))
+#endif
+/* PyModule_AddObjectRef (3.10): adds a new reference; the caller keeps its own. */
+static int dafl_py_module_add_object_ref(PyObject *m, const char *name, PyObject *value)
+{
+    Py_XINCREF(value);
+    if (PyModule_AddObject(m, name, value) < 0) {
+        Py_XDECREF(value);
+        return -1;
+    }
+    return 0;
+}
+#define PyModule_AddObjectRef dafl_py_module_add_object_ref
+#endif
 
 #include <dlpack/dlpack.h>
 #include <stdint.h>
@@ -87,9 +118,14 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
     if (!capsule) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
+            /* (the type's __name__: its tp_name is outside the limited API) */
+            PyObject *type_name = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), "__name__");
+            if (!type_name)
+                PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "%U: '%s' must be an array or tensor with "
-                         "__dlpack__ (numpy >= 1.22, torch), not %.100s", fn, what,
-                         Py_TYPE(obj)->tp_name);
+                         "__dlpack__ (numpy >= 1.22, torch), not %S", fn, what,
+                         type_name ? type_name : Py_None);
+            Py_XDECREF(type_name);
         }
         return -1;
     }
@@ -115,6 +151,11 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
                      dtype_name(want), dtype_name(t->dtype));
         goto fail;
     }
+    /* An empty array (a dimension of extent 0, anywhere) has no layout to check: a
+     * (2, 0, 4, 4) tensor's strides are whatever its producer chose. */
+    int empty = 0;
+    for (int d = 0; d < t->ndim; d++)
+        empty |= t->shape[d] == 0;
     size_t count = 1;
     int64_t expect = 1;
     for (int d = t->ndim - 1; d >= 0; d--) {
@@ -123,7 +164,7 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
             PyErr_Format(PyExc_ValueError, "%U: '%s' has an invalid size", fn, what);
             goto fail;
         }
-        if (t->strides && n > 1 && t->strides[d] != expect) {
+        if (t->strides && !empty && n > 1 && t->strides[d] != expect) {
             PyErr_Format(PyExc_ValueError, "%U: '%s' must be C-contiguous", fn, what);
             goto fail;
         }
@@ -164,8 +205,13 @@ static PyObject *shape_repr(const DLTensor *t)
     PyObject *dims = PyTuple_New(t->ndim);
     if (!dims)
         return NULL;
-    for (int d = 0; d < t->ndim; d++)
-        PyTuple_SET_ITEM(dims, d, PyLong_FromLongLong(t->shape[d]));
+    for (int d = 0; d < t->ndim; d++) {
+        PyObject *n = PyLong_FromLongLong(t->shape[d]);
+        if (!n || PyTuple_SetItem(dims, d, n) < 0) { /* (SetItem steals n) */
+            Py_DECREF(dims);
+            return NULL;
+        }
+    }
     PyObject *r = PyObject_Repr(dims);
     Py_DECREF(dims);
     return r;
@@ -222,11 +268,13 @@ typedef struct {
     dafl_stats s;
 } StatsObject;
 
-static PyTypeObject StatsType;
+/* A heap type made from its spec at import (PyType_FromSpec: a static PyTypeObject is
+ * outside the limited API). */
+static PyTypeObject *StatsType;
 
 static StatsObject *stats_new_empty(void)
 {
-    StatsObject *o = PyObject_New(StatsObject, &StatsType);
+    StatsObject *o = PyObject_New(StatsObject, StatsType);
     if (o)
         dafl_stats_init(&o->s);
     return o;
@@ -236,15 +284,23 @@ static PyObject *Stats_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     (void)args;
     (void)kw;
-    StatsObject *o = (StatsObject *)type->tp_alloc(type, 0);
+    StatsObject *o = (StatsObject *)PyType_GenericAlloc(type, 0);
     if (o)
         dafl_stats_init(&o->s);
     return (PyObject *)o;
 }
 
+/* Instances of a heap type hold a reference to it. */
+static void Stats_dealloc(PyObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_Free(self);
+    Py_DECREF(type);
+}
+
 static PyObject *Stats_combine(StatsObject *self, PyObject *other)
 {
-    if (!PyObject_TypeCheck(other, &StatsType))
+    if (!PyObject_TypeCheck(other, StatsType))
         return PyErr_Format(PyExc_TypeError, "Stats.combine: 'other' must be dafl.Stats");
     dafl_status st = dafl_stats_combine(&self->s, &((StatsObject *)other)->s);
     if (st != DAFL_OK)
@@ -275,18 +331,28 @@ static PyObject *Stats_to_bytes(StatsObject *self, PyObject *unused)
 static PyObject *Stats_from_bytes(PyObject *cls, PyObject *arg)
 {
     (void)cls;
-    Py_buffer b;
-    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
+    /* Any bytes-like object, read through a memoryview: Py_buffer is outside the 3.9
+     * limited API. */
+    PyObject *mv = PyMemoryView_FromObject(arg);
+    if (!mv)
         return NULL;
-    if ((size_t)b.len != sizeof(dafl_stats)) {
-        PyBuffer_Release(&b);
+    PyObject *bytes = PyBytes_FromObject(mv);
+    Py_DECREF(mv);
+    char *data;
+    Py_ssize_t len;
+    if (!bytes || PyBytes_AsStringAndSize(bytes, &data, &len) < 0) {
+        Py_XDECREF(bytes);
+        return NULL;
+    }
+    if ((size_t)len != sizeof(dafl_stats)) {
+        Py_DECREF(bytes);
         return PyErr_Format(PyExc_ValueError, "Stats.from_bytes: 'data' must be %zu bytes, "
-                            "got %zd", sizeof(dafl_stats), b.len);
+                            "got %zd", sizeof(dafl_stats), len);
     }
     StatsObject *o = stats_new_empty();
     if (o)
-        memcpy(&o->s, b.buf, sizeof o->s);
-    PyBuffer_Release(&b);
+        memcpy(&o->s, data, sizeof o->s);
+    Py_DECREF(bytes);
     return (PyObject *)o;
 }
 
@@ -332,16 +398,20 @@ static PyGetSetDef Stats_getset[] = {
      NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyTypeObject StatsType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dafl.Stats",
-    .tp_basicsize = sizeof(StatsObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Exact partial statistics of a loss call (dafl_stats): combine shards with "
-              "combine(), get the loss with reduce().",
-    .tp_new = Stats_new,
-    .tp_methods = Stats_methods,
-    .tp_getset = Stats_getset,
+static PyType_Slot Stats_slots[] = {
+    {Py_tp_doc, (void *)"Exact partial statistics of a loss call (dafl_stats): combine "
+                        "shards with combine(), get the loss with reduce()."},
+    {Py_tp_new, (void *)Stats_new},
+    {Py_tp_dealloc, (void *)Stats_dealloc},
+    {Py_tp_methods, Stats_methods},
+    {Py_tp_getset, Stats_getset},
+    {0, NULL}};
+
+static PyType_Spec Stats_spec = {
+    .name = "dafl.Stats",
+    .basicsize = sizeof(StatsObject),
+    .flags = Py_TPFLAGS_DEFAULT,
+    .slots = Stats_slots,
 };
 
 /* ---- element-wise losses --------------------------------------------------------- */
@@ -796,6 +866,276 @@ done:
     return result;
 }
 
+/* ---- keypoint batches (SPEC section 12) --------------------------------------------- */
+
+/* A keypoint batch as the Python layer hands it over: `keypoints` (N, K, 4 or 5) float64,
+ * per image K rows of (x, y, class, size[, k]), of which the first counts[i] (int64, (N,))
+ * are keypoints - all K when counts is None - and the rest padding; size is the radius
+ * (umich) or sigma (msra, distance), k the peak (1 without a fifth column).  Read into
+ * an array of dafl_keypoint of one style. */
+typedef struct keypoint_list {
+    view kp, counts;
+    dafl_keypoint *points;
+    size_t count, rows;
+} keypoint_list;
+
+static void keypoint_list_release(keypoint_list *l)
+{
+    view_release(&l->kp);
+    view_release(&l->counts);
+    PyMem_Free(l->points);
+    l->points = NULL;
+}
+
+static int keypoint_list_get(PyObject *fn, PyObject *kp_o, PyObject *counts_o, size_t n,
+                             size_t c, int style, keypoint_list *l)
+{
+    memset(l, 0, sizeof *l);
+    if (style < DAFL_KEYPOINT_UMICH || style > DAFL_KEYPOINT_DISTANCE) {
+        PyErr_Format(PyExc_ValueError, "%U: 'style' %d is not a dafl.KEYPOINT_* code", fn,
+                     style);
+        return -1;
+    }
+    if (view_get(fn, kp_o, "keypoints", kDLFloat, 64, &l->kp) < 0 ||
+        view_get_opt(fn, counts_o, "counts", kDLInt, 64, &l->counts) < 0)
+        goto fail;
+    const DLTensor *t = l->kp.t;
+    if (t->ndim != 3 || (size_t)t->shape[0] != n || (t->shape[2] != 4 && t->shape[2] != 5)) {
+        PyObject *s = shape_repr(t);
+        if (s)
+            PyErr_Format(PyExc_ValueError, "%U: 'keypoints' has shape %U, expected (%zu, K, 4) "
+                         "or (%zu, K, 5): per image K rows of (x, y, class, size[, k])", fn, s,
+                         n, n);
+        Py_XDECREF(s);
+        goto fail;
+    }
+    if (l->counts.t && (l->counts.t->ndim != 1 || (size_t)l->counts.t->shape[0] != n)) {
+        PyObject *s = shape_repr(l->counts.t);
+        if (s)
+            PyErr_Format(PyExc_ValueError, "%U: 'counts' has shape %U, expected (%zu,): the "
+                         "number of keypoints of each image", fn, s, n);
+        Py_XDECREF(s);
+        goto fail;
+    }
+    const size_t rows = (size_t)t->shape[1], cols = (size_t)t->shape[2];
+    const int64_t *counts = l->counts.data;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const int64_t k = counts ? counts[i] : (int64_t)rows;
+        if (k < 0 || (uint64_t)k > rows) {
+            PyErr_Format(PyExc_ValueError, "%U: 'counts'[%zu] is %lld, outside 0..%zu (the "
+                         "rows of 'keypoints')", fn, i, (long long)k, rows);
+            goto fail;
+        }
+        total += (size_t)k;
+    }
+    l->rows = rows;
+    l->points = PyMem_Malloc((total ? total : 1) * sizeof *l->points);
+    if (!l->points) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    const double *data = l->kp.data;
+    for (size_t i = 0; i < n; i++) {
+        const size_t k = counts ? (size_t)counts[i] : rows;
+        for (size_t j = 0; j < k; j++) {
+            const double *r = data + (i * rows + j) * cols;
+            /* the class becomes the channel: an integer in 0 .. c-1 (NaN fails) */
+            if (!(r[2] >= 0.0 && r[2] < (double)c) || r[2] != (double)(int64_t)r[2]) {
+                PyObject *v = PyFloat_FromDouble(r[2]);
+                if (v)
+                    PyErr_Format(PyExc_ValueError, "%U: 'keypoints'[%zu, %zu, 2], the class, "
+                                 "is %R: expected an integer in 0..%zd (C = %zu classes)", fn,
+                                 i, j, v, (Py_ssize_t)c - 1, c);
+                Py_XDECREF(v);
+                goto fail;
+            }
+            dafl_keypoint p = DAFL_KEYPOINT_INIT;
+            p.image = (int64_t)i;
+            p.channel = (int64_t)r[2];
+            p.x = r[0];
+            p.y = r[1];
+            p.size = r[3];
+            p.k = cols == 5 ? (float)r[4] : 1.0f;
+            p.style = (dafl_keypoint_style)style;
+            l->points[l->count++] = p;
+        }
+    }
+    return 0;
+fail:
+    keypoint_list_release(l);
+    return -1;
+}
+
+/* DaflError for a failing keypoint call: when one keypoint alone fails dafl's checks
+ * (each validated against the batch's n and c on an empty plane), the message names it,
+ * as 'keypoints'[image, row] with its values. */
+static PyObject *raise_keypoint_status(PyObject *fn, dafl_status st, const keypoint_list *l,
+                                       size_t n, size_t c)
+{
+    size_t bad = l->count;
+    if (st == DAFL_ERR_INVALID_PARAMETER || st == DAFL_ERR_INVALID_LABEL ||
+        st == DAFL_ERR_INVALID_ENUM)
+        for (size_t i = 0; i < l->count && bad == l->count; i++)
+            if (dafl_render_heatmaps(&l->points[i], 1, n, c, 0, 0, NULL) != DAFL_OK)
+                bad = i;
+    const char *text = dafl_status_string(st);
+    PyObject *msg;
+    if (bad < l->count) {
+        const dafl_keypoint *p = &l->points[bad];
+        const int64_t *counts = l->counts.data;
+        size_t image = 0, row = bad;
+        while (row >= (counts ? (size_t)counts[image] : l->rows)) {
+            row -= counts ? (size_t)counts[image] : l->rows;
+            image++;
+        }
+        PyObject *x = PyFloat_FromDouble(p->x), *y = PyFloat_FromDouble(p->y);
+        PyObject *size = PyFloat_FromDouble(p->size), *k = PyFloat_FromDouble(p->k);
+        static const char *hints[] = {
+            "umich: x, y and the radius integers, radius >= 0, k in [0, 1]",
+            "msra: finite x, y, sigma > 0, k in [0, 1]",
+            "distance: integer x, y, sigma > 0, k in [0, 1]"};
+        msg = x && y && size && k
+                  ? PyUnicode_FromFormat("%U: 'keypoints'[%zu, %zu] (x %R, y %R, size %R, "
+                                         "k %R; %s): %s", fn, image, row, x, y, size, k,
+                                         hints[p->style], text)
+                  : NULL;
+        Py_XDECREF(x);
+        Py_XDECREF(y);
+        Py_XDECREF(size);
+        Py_XDECREF(k);
+    } else {
+        msg = PyUnicode_FromFormat("%U: %s", fn, text);
+    }
+    if (!msg)
+        return NULL;
+    PyObject *e = PyObject_CallFunctionObjArgs(DaflError, msg, NULL);
+    Py_DECREF(msg);
+    if (!e)
+        return NULL;
+    PyObject *code = PyLong_FromLong((long)st);
+    PyObject *name = PyUnicode_FromStringAndSize(text, (Py_ssize_t)strcspn(text, ":"));
+    if (code && name && PyObject_SetAttrString(e, "status", code) == 0 &&
+        PyObject_SetAttrString(e, "status_name", name) == 0)
+        PyErr_SetObject(DaflError, e);
+    Py_XDECREF(code);
+    Py_XDECREF(name);
+    Py_DECREF(e);
+    return NULL;
+}
+
+static PyObject *py_render_heatmaps(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"keypoints", "counts", "out", "style", NULL};
+    PyObject *kp_o, *counts_o, *out_o;
+    int style = DAFL_KEYPOINT_UMICH;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|i:render_heatmaps", names, &kp_o,
+                                     &counts_o, &out_o, &style))
+        return NULL;
+    PyObject *fn = FN_NAME("render_heatmaps");
+    if (!fn)
+        return NULL;
+    view out;
+    keypoint_list l;
+    memset(&l, 0, sizeof l);
+    PyObject *result = NULL;
+    if (view_get(fn, out_o, "out", kDLFloat, 32, &out) < 0)
+        goto done;
+    if (out.t->ndim != 4) {
+        PyErr_Format(PyExc_ValueError, "%U: 'out' must be 4-D (N, C, H, W), got %d "
+                     "dimensions", fn, out.t->ndim);
+        goto done;
+    }
+    const size_t n = (size_t)out.t->shape[0], c = (size_t)out.t->shape[1];
+    const size_t h = (size_t)out.t->shape[2], w = (size_t)out.t->shape[3];
+    if (keypoint_list_get(fn, kp_o, counts_o, n, c, style, &l) < 0)
+        goto done;
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dafl_render_heatmaps(l.points, l.count, n, c, h, w, out.data);
+    Py_END_ALLOW_THREADS
+    result = st == DAFL_OK ? Py_NewRef(Py_None) : raise_keypoint_status(fn, st, &l, n, c);
+done:
+    view_release(&out);
+    keypoint_list_release(&l);
+    Py_DECREF(fn);
+    return result;
+}
+
+static PyObject *py_penalty_focal_keypoints(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"input", "keypoints", "counts", "loss", "grad", "style", "alpha",
+                            "beta", "pos_weight", "neg_weight", "input_mode", "clamp_eps",
+                            "log_eps", "reduction", "normalizer", "grad_scale", "flags", NULL};
+    PyObject *x_o, *kp_o, *counts_o, *loss_o = Py_None, *grad_o = Py_None;
+    dafl_penalty_focal_params p = DAFL_PENALTY_FOCAL_PARAMS_INIT;
+    int style = DAFL_KEYPOINT_UMICH, mode = p.input_mode, reduction = p.reduction;
+    unsigned int flags = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOiffffiffiffI:penalty_focal_keypoints",
+                                     names, &x_o, &kp_o, &counts_o, &loss_o, &grad_o, &style,
+                                     &p.alpha, &p.beta, &p.pos_weight, &p.neg_weight, &mode,
+                                     &p.clamp_eps, &p.log_eps, &reduction, &p.normalizer,
+                                     &p.grad_scale, &flags))
+        return NULL;
+    p.input_mode = (dafl_input_mode)mode;
+    p.reduction = (dafl_reduction)reduction;
+    p.flags = flags;
+    PyObject *fn = FN_NAME("penalty_focal_keypoints");
+    if (!fn)
+        return NULL;
+    view x, loss, grad;
+    memset(&loss, 0, sizeof loss);
+    memset(&grad, 0, sizeof grad);
+    keypoint_list l;
+    memset(&l, 0, sizeof l);
+    PyObject *result = NULL;
+    if (view_get(fn, x_o, "input", kDLFloat, 32, &x) < 0)
+        goto done;
+    if (x.t->ndim != 4) {
+        PyErr_Format(PyExc_ValueError, "%U: 'input' must be 4-D (N, C, H, W), got %d "
+                     "dimensions", fn, x.t->ndim);
+        goto done;
+    }
+    if (view_get_opt(fn, loss_o, "loss", kDLFloat, 32, &loss) < 0 ||
+        view_get_opt(fn, grad_o, "grad", kDLFloat, 32, &grad) < 0 ||
+        require_same_shape(fn, &grad, "grad", &x, "input") < 0 ||
+        require_same_shape(fn, &loss, "loss", &x, "input") < 0)
+        goto done;
+    if ((reduction == DAFL_REDUCTION_NONE) != (loss.t != NULL)) {
+        PyErr_Format(PyExc_ValueError, "%U: 'loss' must be an output array exactly when the "
+                     "reduction is none", fn);
+        goto done;
+    }
+    const size_t n = (size_t)x.t->shape[0], c = (size_t)x.t->shape[1];
+    const size_t h = (size_t)x.t->shape[2], w = (size_t)x.t->shape[3];
+    if (keypoint_list_get(fn, kp_o, counts_o, n, c, style, &l) < 0)
+        goto done;
+    StatsObject *stats = stats_new_empty();
+    if (!stats)
+        goto done;
+    float value = 0.0f;
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dafl_penalty_focal_keypoints(x.data, n, c, h, w, l.points, l.count, &p,
+                                      loss.t ? loss.data : &value, grad.data, &stats->s);
+    Py_END_ALLOW_THREADS
+    if (st != DAFL_OK) {
+        Py_DECREF(stats);
+        raise_keypoint_status(fn, st, &l, n, c);
+    } else {
+        result = loss_result(st, reduction, value, stats);
+    }
+done:
+    view_release(&x);
+    view_release(&loss);
+    view_release(&grad);
+    keypoint_list_release(&l);
+    Py_DECREF(fn);
+    return result;
+}
+
 /* ---- ISA, threads, version ----------------------------------------------------------- */
 
 static PyObject *py_set_isa(PyObject *self, PyObject *arg)
@@ -839,14 +1179,27 @@ static PyObject *py_isa_name(PyObject *self, PyObject *arg)
 static PyObject *py_set_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
-    int n = (int)PyLong_AsLong(arg);
+    long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred())
         return NULL;
+    if (n < 0 || n > DAFL_MAX_THREADS) /* never truncated to an int */
+        return PyErr_Format(PyExc_ValueError, "set_threads: 'threads' must be in [0, %d], "
+                            "got %ld", DAFL_MAX_THREADS, n);
     dafl_status st;
     Py_BEGIN_ALLOW_THREADS /* may wait for the pool's threads */
-    st = dafl_set_threads(n);
+    st = dafl_set_threads((int)n);
     Py_END_ALLOW_THREADS
     return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
+}
+
+static PyObject *py_stop_threads(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_BEGIN_ALLOW_THREADS /* waits for a call that is using the pool */
+    dafl_stop_threads();
+    Py_END_ALLOW_THREADS
+    return Py_NewRef(Py_None);
 }
 
 static PyObject *py_threads(PyObject *self, PyObject *unused)
@@ -891,6 +1244,11 @@ static PyMethodDef methods[] = {
     KW(draw_gaussian, "dafl_draw_gaussian into a 2-D float32 heatmap, in place"),
     KW(draw_gaussian_sigma, "dafl_draw_gaussian_sigma into a 2-D float32 heatmap, in place"),
     KW(distance_targets, "dafl_distance_targets of a 2-D uint8 mask into a float32 array"),
+    KW(render_heatmaps, "dafl_render_heatmaps: keypoints (N, K, 4|5) float64, counts (N,) "
+       "int64 or None, into out (N, C, H, W) float32"),
+    KW(penalty_focal_keypoints, "dafl_penalty_focal_keypoints: input (N, C, H, W) float32, "
+       "keypoints (N, K, 4|5) float64, counts (N,) int64 or None"),
+    {"stop_threads", py_stop_threads, METH_NOARGS, "dafl_stop_threads"},
     {"set_isa", py_set_isa, METH_O, "dafl_set_isa"},
     {"active_isa", py_active_isa, METH_NOARGS, "dafl_active_isa"},
     {"isa_available", py_isa_available, METH_O, "dafl_isa_available"},
@@ -909,7 +1267,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__dafl(void)
 {
-    if (PyType_Ready(&StatsType) < 0)
+    if (!StatsType && !(StatsType = (PyTypeObject *)PyType_FromSpec(&Stats_spec)))
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
@@ -919,7 +1277,7 @@ PyMODINIT_FUNC PyInit__dafl(void)
         ".status is the dafl_status code, .status_name its name.",
         PyExc_ValueError, NULL);
     if (!DaflError || PyModule_AddObjectRef(m, "DaflError", DaflError) < 0 ||
-        PyModule_AddObjectRef(m, "Stats", (PyObject *)&StatsType) < 0) {
+        PyModule_AddObjectRef(m, "Stats", (PyObject *)StatsType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
@@ -935,6 +1293,8 @@ PyMODINIT_FUNC PyInit__dafl(void)
         {"FLAG_TRUST_TARGETS", DAFL_FLAG_TRUST_TARGETS},
         {"BLOCK_ELEMENTS", DAFL_BLOCK_ELEMENTS}, {"MAX_THREADS", DAFL_MAX_THREADS},
         {"MIN_PARALLEL_ELEMENTS", DAFL_MIN_PARALLEL_ELEMENTS},
+        {"KEYPOINT_UMICH", DAFL_KEYPOINT_UMICH}, {"KEYPOINT_MSRA", DAFL_KEYPOINT_MSRA},
+        {"KEYPOINT_DISTANCE", DAFL_KEYPOINT_DISTANCE},
         {"VERSION_NUMBER", DAFL_VERSION_NUMBER},
     };
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)

@@ -1,13 +1,11 @@
-"""dafl.torch: autograd for dafl's fused losses, and drop-ins for the losses in use.
+"""dafl.torch: dafl's fused losses for PyTorch, and drop-ins for the losses in use.
 
-Every loss here is one ``torch.autograd.Function`` (_FusedLoss): its forward makes the
-fused C call, which computes the loss *and* d(loss)/d(input) in one pass over memory;
-its backward returns that stored gradient times ``grad_output`` (no second pass; when
-``grad_output`` is 1, as after ``loss.backward()``, the stored tensor itself).  The
-gradient pass is skipped entirely when no gradient is wanted (``torch.no_grad()``, or an
-input that does not require grad).  The graph can be backpropagated once (no
-retain_graph=True): the stored gradient is handed to autograd, not copied.  Targets are data: no gradient flows to them.
-Higher-order gradients are not available (``once_differentiable``).
+Each loss is one operator (``torch.ops.dafl.*`` on torch >= 2.4, a custom operator that
+``torch.compile(fullgraph=True)`` captures; an autograd.Function on older torch): one C
+call computes the loss *and* d(loss)/d(input) in one pass over memory, and backward hands
+that gradient to autograd (times ``grad_output``; when that is 1, the tensor itself).
+No gradient pass runs when none is wanted (``torch.no_grad()``, or an input that does
+not require grad).  See dafl._torch_ops for the autograd rules and docs/python.md.
 
 Drop-ins (same signature, values and gradients as the peer):
 
@@ -23,159 +21,193 @@ F.mse_loss, plus per-channel weights                    mse_loss
 CornerNet / CenterNet penalty-reduced focal on logits   penalty_focal_loss
 ======================================================  ===================================
 
-Tensors: CPU only; float32 contiguous tensors are used in place; float16, bfloat16,
-float64 and other layouts (strided views, channels_last) go through one copy, and the
-gradient comes back in the input's dtype and layout (dafl._convert).  dafl's thread
-pool is sized by ``torch.get_num_threads()`` when this module is imported; change it
-with ``dafl.set_num_threads()``.
+Tensors: CPU.  float32 inputs are computed as they are; bfloat16 and float16 are widened
+to float32 inside the operator and the gradient rounded back to their dtype; float64
+takes the exact path in float64 (the formula in torch operations).  The loss has the
+input's dtype, except under CPU autocast, where it is float32 (as PyTorch's losses on
+autocast's float32 list).  Layouts: contiguous float32 is read in place; softmax focal
+reads channels_last in place; other layouts go through one copy and the gradient comes
+back in the input's layout.  dafl's thread pool is sized by ``torch.get_num_threads()``
+when this module is imported; change it with ``dafl.set_num_threads()``.
 """
 
-import torch
-from torch.autograd.function import once_differentiable
+from typing import Optional, Union
 
-from . import _dafl, _losses
-from ._convert import TorchArrays
+import torch
+
+from . import _dafl, _losses, _torch_ops
+from ._torch_ops import HAVE_CUSTOM_OPS
 
 __all__ = [
     "sigmoid_focal_loss", "CenterNetFocalLoss", "GaussianFocalLoss", "PenaltyFocalLoss",
     "penalty_focal_loss", "binary_cross_entropy_with_logits", "softmax_focal_loss",
-    "mse_loss",
+    "mse_loss", "HAVE_CUSTOM_OPS", "collate_keypoints", "render_heatmaps",
+    "penalty_focal_keypoints", "PenaltyFocalKeypointLoss", "CenterNetFocalKeypointLoss",
+    "set_buffer_cache",
 ]
 
-_T = TorchArrays()
+Number = Union[int, float]
+TensorOrNumber = Union[torch.Tensor, int, float]
+
 _dafl.set_threads(max(1, min(torch.get_num_threads(), _dafl.MAX_THREADS)))
 
 
-class _FusedLoss(torch.autograd.Function):
-    """loss = compute(...)'s loss; d(loss)/d(input) = the gradient it computed with it.
+# ---- shared argument handling -------------------------------------------------------------
 
-    compute(want_grad) -> (loss, grad): grad is d(loss)/d(input) (None when not wanted).
-    class_dim: for a per-pixel loss of class logits (softmax focal, reduction none), the
-    dimension of the input the upstream gradient is broadcast along."""
+def _tensor(t, name: str, fn: str, floating: bool = True) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{fn}: '{name}' must be a torch.Tensor, not {type(t).__name__}")
+    if not t.is_cpu:
+        raise ValueError(f"{fn}: '{name}' is on {t.device}; dafl computes on the CPU "
+                         "(move it with .cpu())")
+    if floating and not t.is_floating_point():
+        raise TypeError(f"{fn}: '{name}' must be a floating-point tensor, got {t.dtype}")
+    return t
 
-    @staticmethod
-    def forward(ctx, input, compute, class_dim):
-        loss, grad = compute(True)
-        ctx.grad = grad
-        ctx.class_dim = class_dim
+
+def _pair(input, target, fn: str, names=("input", "target")):
+    _tensor(input, names[0], fn)
+    _tensor(target, names[1], fn)
+    if target.shape != input.shape:
+        raise ValueError(f"{fn}: '{names[1]}' has shape {tuple(target.shape)}, expected the "
+                         f"shape of '{names[0]}' {tuple(input.shape)}")
+
+
+def _want_grad(input: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and input.requires_grad
+
+
+def _autocast_cpu() -> bool:
+    try:
+        return torch.is_autocast_enabled("cpu")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
+def _in_dtype(loss: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
+    """The operators' float32 loss in the input's dtype, as PyTorch's losses return it;
+    under CPU autocast it stays float32 (autocast's float32 list)."""
+    if loss.dtype == input.dtype or _autocast_cpu():
         return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):
-        # The stored gradient is handed over, not kept: autograd then accumulates the
-        # tensor itself into .grad instead of cloning it (a whole extra pass).  So a
-        # second backward through the same graph (retain_graph=True) cannot work.
-        grad, ctx.grad = ctx.grad, None
-        if grad is None:
-            raise RuntimeError("dafl.torch: this loss's gradient was already used by an "
-                               "earlier backward(); compute the loss again (a fused loss "
-                               "does not support retain_graph=True)")
-        if grad_output.dim() == 0:
-            if grad_output.item() == 1.0:  # loss.backward(): the fused gradient itself
-                return grad, None, None
-        elif ctx.class_dim is not None:
-            grad_output = grad_output.unsqueeze(ctx.class_dim)
-        return grad * grad_output, None, None
+    return loss.to(input.dtype)
 
 
-def _fused(input, compute, class_dim=None):
-    if torch.is_grad_enabled() and isinstance(input, torch.Tensor) and input.requires_grad:
-        return _FusedLoss.apply(input, compute, class_dim)
-    return compute(False)[0]
+def _reduction(reduction: str, fn: str, allowed=("none", "mean", "sum")) -> None:
+    if reduction not in allowed:
+        raise ValueError(f"{fn}: 'reduction' must be one of {', '.join(allowed)}; "
+                         f"got {reduction!r}")
 
 
-def _drop_stats(run, scale=1.0):
-    """compute(want_grad) for _fused from a dafl._losses call run(want_grad) whose gradient
-    is already multiplied by ``scale`` (its grad_scale): the loss is scaled here."""
-    def compute(want_grad):
-        loss, grad, _ = run(want_grad)
-        return (loss * scale if scale != 1.0 else loss), grad
-    return compute
+def _normalizer(normalizer):
+    """A tensor normalizer (a global positive count) as a number: a graph break under
+    torch.compile; pass a Python number there."""
+    return float(normalizer) if isinstance(normalizer, torch.Tensor) else normalizer
 
 
-def _weighted(input, weight, run_none, reduction, divisor, scale, fn):
+def _weighted(per_element: torch.Tensor, weight, input: torch.Tensor, reduction: str,
+              divisor, fn: str) -> torch.Tensor:
     """An element-wise weight (broadcast to the input), which no fused kernel takes: the
-    per-element loss and gradient come from one fused call (run_none, reduction none),
-    the weighting and the sum from PyTorch (an unfused fallback, exact all the same).
-    reduction "none", "sum", or "mean" (divided by ``divisor``); times ``scale``."""
+    fused per-element loss times the weight, reduced by PyTorch (autograd gives the
+    weight its gradient); "mean" divides by ``divisor``."""
     if not isinstance(weight, torch.Tensor):
         weight = torch.as_tensor(weight, dtype=input.dtype)
+    _tensor(weight, "weight", fn)
     try:
-        w = weight.detach().expand_as(input)
+        torch.broadcast_shapes(weight.shape, input.shape)
     except RuntimeError:
         raise ValueError(f"{fn}: 'weight' of shape {tuple(weight.shape)} does not broadcast "
                          f"to the input's shape {tuple(input.shape)}") from None
-    factor = scale if reduction != "mean" else scale / divisor
-
-    def compute(want_grad):
-        loss, grad, _ = run_none(want_grad)
-        loss = loss * w
-        if reduction == "sum":
-            loss = loss.sum()
-        elif reduction == "mean":
-            loss = loss.sum() / divisor
-        if grad is not None:
-            grad = grad * w * factor if factor != 1.0 else grad * w
-        return (loss * scale if scale != 1.0 else loss), grad
-    return compute
+    loss = per_element * weight
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "mean":
+        return loss.sum() / divisor
+    return loss
 
 
 # ---- torchvision ------------------------------------------------------------------------
 
-def sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2, reduction="none"):
-    """torchvision.ops.sigmoid_focal_loss, fused: ``alpha`` < 0 turns the class weights
-    off; reduction "none", "mean" (over elements) or "sum"."""
+def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
+                       gamma: float = 2, reduction: str = "none") -> torch.Tensor:
+    """torchvision.ops.sigmoid_focal_loss, fused.
+
+    inputs: logits of any shape; targets: the same shape, in [0, 1] (soft targets
+    allowed).  loss = alpha_t * (1 - p_t)^gamma * BCE, alpha_t = alpha*y + (1-alpha)*(1-y);
+    any alpha torchvision takes (alpha < 0: no weighting; alpha > 1: negative weights on
+    the negatives), gamma >= 0.  reduction "none" (per element, the input's shape),
+    "mean" (over elements) or "sum".  Matches torchvision to float32 rounding."""
     fn = "dafl.torch.sigmoid_focal_loss"
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{fn}: invalid value for arg 'reduction': '{reduction}'; "
-                         "supported reduction modes: 'none', 'mean', 'sum'")
-    return _fused(inputs, _drop_stats(lambda want_grad: _losses.sigmoid_focal(
-        _T, inputs, targets, gamma=float(gamma), alpha=float(alpha), reduction=reduction,
-        want_grad=want_grad, fn=fn)))
+    _reduction(reduction, fn)
+    _pair(inputs, targets, fn, ("inputs", "targets"))
+    gamma, alpha = _losses.sigmoid_params(fn, gamma, alpha)
+    loss = _torch_ops.sigmoid_focal(inputs, targets, gamma, alpha,
+                                    _losses.REDUCTIONS[reduction], 1.0, 1.0, False,
+                                    _want_grad(inputs))
+    return _in_dtype(loss, inputs)
 
 
 # ---- CenterNet / CornerNet ----------------------------------------------------------------
 
-def penalty_focal_loss(logits, target, alpha=2, beta=4, reduction="positives",
-                       normalizer=None, *, pos_weight=1.0, neg_weight=1.0,
-                       input_mode="logits", clamp_eps=1e-4, grad_scale=1.0):
-    """Penalty-reduced focal loss on the head's logits (CornerNet eq. 1).
+def penalty_focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: Number = 2,
+                       beta: Number = 4, reduction: str = "positives",
+                       normalizer: Optional[TensorOrNumber] = None, *,
+                       pos_weight: Number = 1.0, neg_weight: Number = 1.0,
+                       input_mode: str = "logits", clamp_eps: float = 1e-4,
+                       log_eps: float = 0.0, grad_scale: float = 1.0,
+                       trust_targets: bool = False) -> torch.Tensor:
+    """Penalty-reduced focal loss (CornerNet eq. 1, CenterNet's heatmap loss), fused.
 
-    reduction "positives" divides by the number of targets equal to 1 (CenterNet; the
-    raw sum when there is none); "sum", "mean", "none" as usual.  ``normalizer`` (a
-    number) replaces that divisor: a data-parallel trainer passes the global positive
-    count.  input_mode "clamped_logits" is CenterNet's clamp(sigmoid(x), 1e-4, 1-1e-4)."""
+    logits: the head's output, any shape (N, C, H, W typically); target: the same shape,
+    Gaussian heatmaps in [0, 1] with exact 1.0 at the keypoints.
+    y == 1: pos_weight * (1-p)^alpha * -log p;  y < 1: neg_weight * (1-y)^beta * p^alpha *
+    -log(1-p), p = sigmoid(logits) (input_mode "logits"), clamp(sigmoid(logits), clamp_eps,
+    1 - clamp_eps) ("clamped_logits", CenterNet's code) or logits itself ("probabilities",
+    log_eps added inside both logs).
+    reduction: "positives" (the sum over the number of targets equal to 1, the raw sum
+    when there is none; CenterNet), "sum", "mean", "none"; ``normalizer`` replaces that
+    divisor (a data-parallel trainer passes the global positive count; a tensor
+    normalizer is read with float(), a graph break under torch.compile).  grad_scale
+    multiplies the gradient only (DDP's averaging undone, for instance)."""
     fn = "dafl.torch.penalty_focal_loss"
-    if isinstance(normalizer, torch.Tensor):
-        normalizer = float(normalizer)
-    return _fused(logits, _drop_stats(lambda want_grad: _losses.penalty_focal(
-        _T, logits, target, alpha=float(alpha), beta=float(beta), pos_weight=pos_weight,
-        neg_weight=neg_weight, input_mode=input_mode, clamp_eps=clamp_eps,
-        reduction=reduction, normalizer=normalizer, grad_scale=grad_scale,
-        want_grad=want_grad, fn=fn)))
+    _pair(logits, target, fn, ("logits", "target"))
+    params = _losses.penalty_params(fn, alpha, beta, pos_weight, neg_weight, input_mode,
+                                    clamp_eps, log_eps)
+    code, norm = _losses.reduction_code(reduction, _normalizer(normalizer), fn,
+                                        ("none", "sum", "mean", "positives"))
+    loss = _torch_ops.penalty_focal(logits, target, *params, code, norm,
+                                    _losses.check_common(fn, grad_scale), bool(trust_targets),
+                                    _want_grad(logits))
+    return _in_dtype(loss, logits)
 
 
 class PenaltyFocalLoss(torch.nn.Module):
-    """Module form of penalty_focal_loss (on logits)."""
+    """Module form of :func:`penalty_focal_loss` (on logits): ``forward(logits, target,
+    normalizer=None)``, the loss as that function returns it."""
 
-    def __init__(self, alpha=2.0, beta=4.0, reduction="positives", input_mode="logits"):
+    def __init__(self, alpha: Number = 2.0, beta: Number = 4.0,
+                 reduction: str = "positives", input_mode: str = "logits"):
         super().__init__()
         self.alpha, self.beta = alpha, beta
         self.reduction, self.input_mode = reduction, input_mode
 
-    def forward(self, logits, target, normalizer=None):
+    def forward(self, logits: torch.Tensor, target: torch.Tensor,
+                normalizer: Optional[TensorOrNumber] = None) -> torch.Tensor:
+        """logits, target: (N, C, H, W) (any shape, the same for both); returns the
+        reduced loss (0-d) or, for reduction "none", the per-element loss."""
         return penalty_focal_loss(logits, target, self.alpha, self.beta, self.reduction,
                                   normalizer, input_mode=self.input_mode)
 
 
 class CenterNetFocalLoss(torch.nn.Module):
-    """CenterNet's ``FocalLoss`` (``_neg_loss``) applied to ``_sigmoid(logits)``, i.e. to
-    clamp(sigmoid(logits), 1e-4, 1 - 1e-4), taking the head's logits: alpha 2, beta 4,
-    divided by the number of positives (the raw negative sum when there is none); zero
-    gradient where the clamp is active, as torch.clamp gives."""
+    """CenterNet's ``FocalLoss`` (``_neg_loss``) applied to ``_sigmoid(logits)``, taking the
+    head's logits: p = clamp(sigmoid(logits), 1e-4, 1 - 1e-4), alpha 2, beta 4, divided by
+    the number of positives (the raw negative sum when there is none); zero gradient where
+    the clamp is active, as torch.clamp gives.  Matches CenterNet to float32 rounding."""
 
-    def forward(self, logits, target):
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """logits: (N, C, H, W) heatmap logits; target: (N, C, H, W) Gaussian heatmaps
+        with 1.0 at object centres.  Returns the 0-d loss (float32 for float32, bfloat16
+        and float16 under autocast; the input's dtype otherwise)."""
         return penalty_focal_loss(logits, target, 2.0, 4.0, "positives",
                                   input_mode="clamped_logits", clamp_eps=1e-4)
 
@@ -185,25 +217,32 @@ class CenterNetFocalLoss(torch.nn.Module):
 class GaussianFocalLoss(torch.nn.Module):
     """mmdetection's GaussianFocalLoss on probabilities ``pred`` (the head's sigmoid):
     -log(pred + eps) * (1 - pred)^alpha where target == 1, -log(1 - pred + eps) * pred^alpha
-    * (1 - target)^gamma elsewhere, eps = 1e-12 inside the logs; reduction "mean" (over
-    elements), "sum" or "none"; ``avg_factor`` divides the sum by avg_factor + float32
-    eps instead of the mean; the result times ``loss_weight``.  An element-wise
-    ``weight`` is applied by PyTorch around the fused call (unfused, but exact)."""
+    * (1 - target)^gamma elsewhere, eps = 1e-12 inside the logs, times pos_weight /
+    neg_weight; reduction "mean" (over elements), "sum" or "none"; ``avg_factor`` divides
+    the sum by avg_factor + float32 eps instead of the mean; the result times
+    ``loss_weight``.  An element-wise ``weight`` multiplies the fused per-element loss
+    (PyTorch reduces it; the weight gets its gradient)."""
 
     EPS = 1e-12  # mmdetection's eps inside the logs
 
-    def __init__(self, alpha=2.0, gamma=4.0, reduction="mean", loss_weight=1.0,
-                 pos_weight=1.0, neg_weight=1.0):
+    def __init__(self, alpha: Number = 2.0, gamma: Number = 4.0, reduction: str = "mean",
+                 loss_weight: float = 1.0, pos_weight: Number = 1.0,
+                 neg_weight: Number = 1.0):
         super().__init__()
         self.alpha, self.gamma = alpha, gamma
         self.reduction, self.loss_weight = reduction, loss_weight
         self.pos_weight, self.neg_weight = pos_weight, neg_weight
 
-    def forward(self, pred, target, weight=None, avg_factor=None, reduction_override=None):
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                weight: Optional[TensorOrNumber] = None,
+                avg_factor: Optional[Number] = None,
+                reduction_override: Optional[str] = None) -> torch.Tensor:
+        """pred: probabilities in [0, 1], any shape; target: the same shape; weight:
+        broadcast to pred.  Returns the loss as mmdetection's does."""
         fn = "dafl.torch.GaussianFocalLoss"
         reduction = reduction_override if reduction_override else self.reduction
-        if reduction not in ("none", "mean", "sum"):
-            raise ValueError(f"{fn}: 'reduction' must be none, mean or sum, got {reduction!r}")
+        _reduction(reduction, fn)
+        _pair(pred, target, fn, ("pred", "target"))
         normalizer = None
         if avg_factor is not None:
             if reduction == "sum":
@@ -211,20 +250,18 @@ class GaussianFocalLoss(torch.nn.Module):
             if reduction == "mean":  # mmdetection: loss.sum() / (avg_factor + eps)
                 normalizer = float(torch.tensor(float(avg_factor), dtype=torch.float32)
                                    + torch.finfo(torch.float32).eps)
-        scale = float(self.loss_weight)
-
-        def run(want_grad, reduction=reduction, normalizer=normalizer, grad_scale=scale):
-            return _losses.penalty_focal(
-                _T, pred, target, alpha=float(self.alpha), beta=float(self.gamma),
-                pos_weight=self.pos_weight, neg_weight=self.neg_weight,
-                input_mode="probabilities", log_eps=self.EPS, reduction=reduction,
-                normalizer=normalizer, grad_scale=grad_scale, want_grad=want_grad, fn=fn)
-
-        if weight is None:
-            return _fused(pred, _drop_stats(run, scale))
-        divisor = normalizer if normalizer is not None else pred.numel()
-        return _fused(pred, _weighted(pred, weight, lambda g: run(g, "none", None, 1.0),
-                                      reduction, divisor, scale, fn))
+        params = _losses.penalty_params(fn, self.alpha, self.gamma, self.pos_weight,
+                                        self.neg_weight, "probabilities", 1e-4, self.EPS)
+        fused = reduction if weight is None else "none"
+        code, norm = _losses.reduction_code(fused, normalizer if weight is None else None, fn)
+        loss = _torch_ops.penalty_focal(pred, target, *params, code, norm, 1.0, False,
+                                        _want_grad(pred))
+        if weight is not None:
+            divisor = normalizer if normalizer is not None else pred.numel()
+            loss = _weighted(loss, weight, pred, reduction, divisor, fn)
+        if self.loss_weight != 1.0:
+            loss = loss * float(self.loss_weight)
+        return _in_dtype(loss, pred)
 
 
 # ---- torch.nn.functional ------------------------------------------------------------------
@@ -236,77 +273,114 @@ def _legacy_reduction(size_average, reduce, reduction):
     return _reduction.legacy_get_string(size_average, reduce)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
-                                     reduce=None, reduction="mean", pos_weight=None):
-    """F.binary_cross_entropy_with_logits, fused.  ``pos_weight`` must be one number (a
-    Python number or a one-element tensor): the kernel takes one positive weight, so a
-    per-class pos_weight tensor raises ValueError (use PyTorch's function for it).  An
-    element-wise ``weight`` is applied around the fused call (see _weighted)."""
+def binary_cross_entropy_with_logits(
+        input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor] = None,
+        size_average: Optional[bool] = None, reduce: Optional[bool] = None,
+        reduction: str = "mean",
+        pos_weight: Optional[TensorOrNumber] = None) -> torch.Tensor:
+    """F.binary_cross_entropy_with_logits, fused: l = pos_weight*y*-log p + (1-y)*-log(1-p).
+
+    input, target: the same shape.  ``pos_weight``: a number or a one-element tensor
+    (fused), or a tensor broadcast to the input as PyTorch does (per class, e.g. (C, 1, 1)
+    for NCHW): computed then by PyTorch's own formula inside the operator (exact,
+    unfused).  ``weight``: broadcast to the input, multiplies the fused per-element loss.
+    reduction "none", "mean", "sum"."""
     fn = "dafl.torch.binary_cross_entropy_with_logits"
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{fn}: {reduction} is not a valid value for reduction")
-    pw = 1.0
-    if pos_weight is not None:
-        if isinstance(pos_weight, torch.Tensor):
-            if pos_weight.numel() != 1:
-                raise ValueError(
-                    f"{fn}: 'pos_weight' must be one number; a per-class pos_weight of "
-                    f"shape {tuple(pos_weight.shape)} is not supported by the fused "
-                    "kernel (use torch.nn.functional.binary_cross_entropy_with_logits)")
-            pos_weight = pos_weight.item()
-        pw = float(pos_weight)
-    if weight is None:
-        return _fused(input, _drop_stats(lambda want_grad: _losses.bce_with_logits(
-            _T, input, target, pos_weight=pw, reduction=reduction, want_grad=want_grad,
-            fn=fn)))
-    return _fused(input, _weighted(
-        input, weight, lambda want_grad: _losses.bce_with_logits(
-            _T, input, target, pos_weight=pw, reduction="none", want_grad=want_grad, fn=fn),
-        reduction, input.numel(), 1.0, fn))
+    _reduction(reduction, fn)
+    _pair(input, target, fn)
+    pw, pw_tensor = 1.0, None
+    if isinstance(pos_weight, torch.Tensor):
+        _tensor(pos_weight, "pos_weight", fn)
+        if pos_weight.numel() == 1 and not pos_weight.requires_grad:
+            pw = _losses.weight(fn, "pos_weight", float(pos_weight))
+        else:
+            try:
+                torch.broadcast_shapes(pos_weight.shape, input.shape)
+            except RuntimeError:
+                raise ValueError(f"{fn}: 'pos_weight' of shape {tuple(pos_weight.shape)} "
+                                 "does not broadcast to the input's shape "
+                                 f"{tuple(input.shape)}") from None
+            pw_tensor = pos_weight
+    elif pos_weight is not None:
+        pw = _losses.weight(fn, "pos_weight", pos_weight)
+    fused = reduction if weight is None else "none"
+    loss = _torch_ops.bce_with_logits(input, target, pw, pw_tensor, _losses.REDUCTIONS[fused],
+                                      1.0, 1.0, False, _want_grad(input))
+    if weight is not None:
+        loss = _weighted(loss, weight, input, reduction, input.numel(), fn)
+    return _in_dtype(loss, input)
 
 
-def _channels_last_view(logits):
-    """(N, C, H, W) stored channels_last is (N, H, W, C) stored contiguously: that view
-    goes to the kernel's class-contiguous layout with no copy."""
-    if (logits.dim() == 4 and not logits.is_contiguous()
-            and logits.is_contiguous(memory_format=torch.channels_last)):
-        return logits.permute(0, 2, 3, 1)
-    return None
+def softmax_focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: Number = 2,
+                       weight: Optional[torch.Tensor] = None, ignore_index: int = -100,
+                       reduction: str = "mean") -> torch.Tensor:
+    """Softmax focal loss, -w[t] (1 - p_t)^gamma log p_t, fused.
 
-
-def softmax_focal_loss(logits, labels, gamma=2, weight=None, ignore_index=-100,
-                       reduction="mean"):
-    """Softmax focal loss, -w[t] (1 - p_t)^gamma log p_t, over logits (N, C) or
-    (N, C, d1, ...) and integer labels (N,) or (N, d1, ...); gamma 0 is F.cross_entropy
-    (weight, ignore_index, reduction as there: "mean" divides by the sum of the weights
-    of the non-ignored labels).  channels_last logits are read in place."""
+    logits: (N, C) or (N, C, d1, ...) (channels_last is read in place); labels: integer
+    class indices (N,) or (N, d1, ...); gamma 0 is F.cross_entropy (weight (C,),
+    ignore_index — any 64-bit integer —, reduction as there: "mean" divides by the sum of
+    the weights of the labels that are not ignored).  reduction "none" gives (N, d1, ...)."""
     fn = "dafl.torch.softmax_focal_loss"
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{fn}: {reduction} is not a valid value for reduction")
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{fn}: 'logits' must be a torch.Tensor")
-    nhwc = _channels_last_view(logits)
+    _reduction(reduction, fn)
+    _tensor(logits, "logits", fn)
+    _tensor(labels, "labels", fn, floating=False)
+    if logits.dim() < 2:
+        raise ValueError(f"{fn}: 'logits' must be (N, C) or (N, C, d1, ...), got "
+                         f"{tuple(logits.shape)}")
+    pixels = (logits.shape[0],) + tuple(logits.shape[2:])
+    if tuple(labels.shape) != pixels:
+        raise ValueError(f"{fn}: 'labels' has shape {tuple(labels.shape)}, expected {pixels} "
+                         f"(the shape of 'logits' {tuple(logits.shape)} without its class "
+                         "dimension)")
+    if weight is not None:
+        _tensor(weight, "weight", fn)
+        if tuple(weight.shape) != (logits.shape[1],):
+            raise ValueError(f"{fn}: 'weight' must have shape ({logits.shape[1]},) (one per "
+                             f"class), got {tuple(weight.shape)}")
+    loss = _torch_ops.softmax_focal(
+        logits, labels, weight, _losses.exponent(fn, "gamma", gamma),
+        _losses.check_integer(fn, "ignore_index", ignore_index, -2**63, 2**63 - 1),
+        _losses.REDUCTIONS[reduction], 1.0, 1.0, _want_grad(logits))
+    return _in_dtype(loss, logits)
 
-    def compute(want_grad):
-        x = logits if nhwc is None else nhwc
-        loss, grad, _ = _losses.softmax_focal(
-            _T, x, labels, gamma=float(gamma), class_weights=weight,
-            ignore_index=int(ignore_index), reduction=reduction,
-            channels_last=nhwc is not None, want_grad=want_grad, fn=fn)
-        if grad is not None and nhwc is not None:
-            grad = grad.permute(0, 3, 1, 2)  # back to (N, C, H, W), channels_last strides
-        return loss, grad
-    return _fused(logits, compute, class_dim=1)
 
+def mse_loss(input: torch.Tensor, target: torch.Tensor,
+             weights: Optional[torch.Tensor] = None, reduction: str = "mean") -> torch.Tensor:
+    """Heatmap MSE, w[c] * (input - target)^2 over (N, C, ...), fused.
 
-def mse_loss(input, target, weights=None, reduction="mean"):
-    """Heatmap MSE, w[c] * (input - target)^2 over (N, C, ...); ``weights`` per channel
-    (C,) or per image and channel (N, C) (joint visibility, for example); without
-    weights it is F.mse_loss.  reduction "mean" divides by the number of elements."""
+    ``weights`` per channel (C,) or per image and channel (N, C) (joint visibility, for
+    example); without weights it is F.mse_loss.  reduction "mean" divides by the number of
+    elements; "sum", "none"."""
     fn = "dafl.torch.mse_loss"
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"{fn}: {reduction} is not a valid value for reduction")
-    return _fused(input, _drop_stats(lambda want_grad: _losses.mse(
-        _T, input, target, weights=weights, reduction=reduction, want_grad=want_grad,
-        fn=fn)))
+    _reduction(reduction, fn)
+    _pair(input, target, fn)
+    if weights is not None:
+        _tensor(weights, "weights", fn)
+        shape = tuple(input.shape)
+        allowed = [shape[1:2], shape[:2]] if input.dim() >= 2 else []
+        if tuple(weights.shape) not in allowed:
+            raise ValueError(f"{fn}: 'weights' must be (C,) or (N, C) for an input of shape "
+                             f"{shape}, got {tuple(weights.shape)}")
+    loss = _torch_ops.mse(input, target, weights, _losses.REDUCTIONS[reduction], 1.0, 1.0,
+                          False, _want_grad(input))
+    return _in_dtype(loss, input)
+
+
+# ---- keypoint batches (dafl._keypoints_torch) ---------------------------------------------
+
+from ._keypoints_torch import (CenterNetFocalKeypointLoss, PenaltyFocalKeypointLoss,  # noqa: E402
+                               collate_keypoints, penalty_focal_keypoints, render_heatmaps)
+
+
+# ---- buffers ------------------------------------------------------------------------------
+
+def set_buffer_cache(enabled: bool) -> None:
+    """Turn dafl's cache of float32 output buffers on or off (dafl._buffers: gradients and
+    rendered batches reused once nothing references them, so that a training step does
+    not fault in a fresh gradient's pages; on by default with torch >= 2.0, or set
+    DAFL_TORCH_BUFFER_CACHE=0).  Turning it off releases the buffers it holds."""
+    from ._buffers import CACHE, _use_count
+    CACHE.enabled = bool(enabled) and _use_count is not None
+    if not CACHE.enabled:
+        CACHE.clear()

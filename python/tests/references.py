@@ -81,3 +81,19 @@ def value_and_grad(fn, x, *args, **kw):
     loss = fn(x, *args, **kw)
     (loss.sum() if loss.dim() else loss).backward()
     return loss.detach(), x.grad
+
+
+def sigmoid_focal(inputs, targets, alpha=0.25, gamma=2.0, reduction="none"):
+    """torchvision.ops.sigmoid_focal_loss's published formula: ce * (1 - p_t)^gamma, times
+    alpha_t = alpha*y + (1-alpha)*(1-y) when alpha >= 0 (any alpha above that)."""
+    p = torch.sigmoid(inputs)
+    ce = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss

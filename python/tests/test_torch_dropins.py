@@ -183,10 +183,26 @@ def test_bce_equals_functional(rng, reduction):
     assert_close(g_d, g_t, 1e-4, 1e-6, "weighted grad")
 
 
-def test_bce_per_class_pos_weight_is_a_clear_error():
-    x = torch.zeros(4, 3)
-    with pytest.raises(ValueError, match="pos_weight"):
-        dt.binary_cross_entropy_with_logits(x, x, pos_weight=torch.ones(3))
+@pytest.mark.parametrize("shape,pw_shape", [((4, 3), (3,)), ((2, 3, 5, 4), (3, 1, 1)),
+                                             ((2, 3, 5, 4), (2, 3, 5, 4))])
+def test_bce_tensor_pos_weight_as_pytorch_broadcasts_it(rng, shape, pw_shape):
+    """A per-class pos_weight: PyTorch's value and gradient (also for the weight itself)."""
+    x = logits_like(rng, shape)
+    y = torch.tensor((rng.random(shape) < 0.3).astype(np.float32))
+    pw = torch.tensor(rng.uniform(0.5, 3.0, pw_shape).astype(np.float32))
+    for reduction in ("none", "mean", "sum"):
+        l_d, g_d = grads(dt.binary_cross_entropy_with_logits, x, y, pos_weight=pw,
+                         reduction=reduction)
+        l_t, g_t = grads(F.binary_cross_entropy_with_logits, x, y, pos_weight=pw,
+                         reduction=reduction)
+        assert_close(l_d, l_t, 1e-6, 1e-7, "loss")
+        assert_close(g_d, g_t, 1e-6, 1e-7, "grad")
+    # PyTorch does not differentiate pos_weight: an error naming it, never a silent None
+    for f in (dt.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits):
+        with pytest.raises(RuntimeError, match="pos_weight"):
+            f(x, y, pos_weight=pw.clone().requires_grad_()).backward()
+    with pytest.raises(ValueError, match="'pos_weight' of shape"):
+        dt.binary_cross_entropy_with_logits(x, y, pos_weight=torch.ones(7))
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
@@ -256,22 +272,28 @@ def test_backward_with_upstream_gradient_and_forward_only(rng):
 
 def test_backward_hands_over_the_fused_gradient(rng, monkeypatch):
     """loss.backward() costs no pass of its own: .grad is the very tensor the fused call
-    wrote (not a product, not a clone); a second backward is a clear error."""
-    written = {}
-    forward = dt._FusedLoss.forward
+    wrote (not a product, not a clone).  With retain_graph=True a second backward works
+    (and then .grad is accumulated, so it cannot be that tensor)."""
+    from dafl import _torch_ops
+    written = []
+    c_call = _torch_ops.penalty_focal.c_call
 
-    def spy(ctx, *args):
-        loss = forward(ctx, *args)
-        written["ptr"] = ctx.grad.data_ptr()
-        return loss
-    monkeypatch.setattr(dt._FusedLoss, "forward", staticmethod(spy))
+    def spy(*args):
+        loss, grad = c_call(*args)
+        written.append(grad.data_ptr())
+        return loss, grad
+    monkeypatch.setattr(_torch_ops.penalty_focal, "c_call", spy)
     y = torch.tensor(heatmap_batch(rng))
     x = logits_like(rng, y.shape).requires_grad_(True)
+    dt.CenterNetFocalLoss()(x, y).backward()
+    assert x.grad.data_ptr() == written[-1]
+    once = x.grad.clone()
+    x.grad = None
     loss = dt.CenterNetFocalLoss()(x, y)
     loss.backward(retain_graph=True)
-    assert x.grad.data_ptr() == written["ptr"]
-    with pytest.raises(RuntimeError, match="retain_graph"):
-        loss.backward()
+    assert torch.equal(x.grad, once)
+    loss.backward()
+    assert torch.equal(x.grad, 2 * once)
 
 
 def test_sigmoid_focal_and_bce_adversarial_logits():
