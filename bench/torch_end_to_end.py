@@ -24,7 +24,10 @@ torch >= 2 only) on contiguous inputs, as the interpreter's environment has it
 ("compile+sleef"): without it inductor's vector-ISA probe fails on this machine (undefined
 symbol Sleef_expf16_u10) and it emits scalar C++.  Each table header and each JSON
 record says which inductor ISA the probe picked (or "scalar"), which malloc is loaded and
-which torch.
+which torch; below each table, how many of inductor's kernels came out vectorized.
+Inductor's FX graph and AOT autograd caches are turned off in every process here: they do
+not key on the probed ISA, and would hand a process with libsleef the scalar code that
+one without it compiled earlier.
 
 Every configuration (implementation, layout, loss, size, thread count) runs in its own
 process, so that its minor page faults per step (getrusage ru_minflt, over the timed
@@ -34,17 +37,23 @@ processes are forked from one server per environment that has imported torch and
 high-water mark at its start (/proc/self/clear_refs), so "peak RSS" is the imported
 interpreter plus what the configuration itself used, as a fresh process would show.
 
-Timing: the first step (compile, first allocation) is reported apart; then warm-up steps;
-then --reps rounds in which every configuration of a group (same loss, size, threads)
-runs a block of steps in turn (interleaved: a noisy shared machine slows all of them
-alike), and each configuration's figure is its fastest block's time per step.
+Timing: the first step (compile, first allocation) is reported apart (JSON); then warm-up
+steps; then up to --reps rounds in which every configuration of a group (same loss, size,
+threads) runs a block of steps (about --block-s seconds) in turn - interleaved, so that a
+noisy shared machine slows all of them alike - and each configuration's figure is its
+fastest block's time per step.  A slow configuration (eager at 8x80x128x128 takes over a
+second a step) sits out the rounds past --min-reps once its blocks have taken --worker-s.
 
 --all runs every environment: Debian's torch 1.13 (/usr/bin/python3) and PyPI torch 2.x
 (--torch2-python, default /work/v2/bin/python), each with glibc's malloc and with a tuned
-one (--tuned-allocator: jemalloc or tcmalloc via LD_PRELOAD), one thread and all threads,
-at 8x80x128x128 (softmax: 8x19x128x128) and 2x80x32x32 (2x19x32x32).  Progress goes to
-stderr, the Markdown tables to stdout.  --quick: a tiny size (2x8x16x16), one thread,
-three short rounds: to check that it works, not to measure.
+one (--tuned-allocator, LD_PRELOADed: tcmalloc, the default, keeps freed 42 MB blocks;
+jemalloc 5.3 with its defaults hands them back to the kernel at once, so every one faults
+again as under glibc, unless --malloc-conf dirty_decay_ms:-1), one thread and all
+threads, at 8x80x128x128 (softmax: 8x19x128x128) and 2x80x32x32 (2x19x32x32): four
+tables, about ten minutes on a 2-CPU machine.  Progress goes to stderr, the Markdown tables to stdout;
+--render re-prints them from a --json file.  --quick: a tiny size (2x8x16x16), one
+thread, three short rounds: to check that it works (about 10 s for one interpreter, a
+minute with --all), not to measure.
 """
 
 import argparse
@@ -52,8 +61,6 @@ import json
 import os
 import platform
 import resource
-import select
-import signal
 import sys
 import tempfile
 import time
@@ -247,6 +254,9 @@ def environment_info():
         "sleef_loaded": any(lib.startswith("libsleef.so") for lib in libs),
         "sleef_preloaded": "libsleef" in os.environ.get("LD_PRELOAD", ""),
         "ld_preload": os.environ.get("LD_PRELOAD", ""),
+        "malloc_env": {k: v for k, v in os.environ.items()
+                       if k == "MALLOC_CONF" or k.startswith("MALLOC_")
+                       or k.startswith("TCMALLOC_")},
         "inductor_isa": _inductor_isa(),
         "cpus": all_threads(),
     }
@@ -315,11 +325,13 @@ class Case:
             self.info["inductor_kernels"] = getattr(metrics, "generated_kernel_count", None)
             self.info["inductor_vec_kernels"] = getattr(
                 metrics, "generated_cpp_vec_kernel_count", None)
-        t_step = float("inf")
+        t_step, t_warm = float("inf"), time.perf_counter()
         for _ in range(max(1, cfg["warmup"])):
             t0 = time.perf_counter()
             self.step()
             t_step = min(t_step, time.perf_counter() - t0)
+            if time.perf_counter() - t_warm >= cfg["warmup_s"]:
+                break  # a slow configuration: one warm-up step is enough
         self.info["warm_step_ms"] = t_step * 1e3
         # Peak RSS over the timed steps alone (the steady state, without the first
         # step's or the compiler's memory): the high-water mark reset again here.
@@ -347,7 +359,8 @@ class Case:
         faults = _rusage().ru_minflt - ru0.ru_minflt
         self.minflt += faults
         self.steps += n
-        return {"ms_per_step": t / n * 1e3, "faults_per_step": faults / n}
+        return {"ms_per_step": t / n * 1e3, "faults_per_step": faults / n, "steps": n,
+                "s": t}
 
     def close(self):
         return {"faults_per_step": self.minflt / max(self.steps, 1),
@@ -489,7 +502,7 @@ def log(msg):
 class Server:
     """A fork server in one environment (interpreter + LD_PRELOAD)."""
 
-    def __init__(self, name, python, preload, pythonpath, logdir, verbose):
+    def __init__(self, name, python, preload, pythonpath, extra_env, logdir, verbose):
         import subprocess
         env = dict(os.environ)
         if preload is not None:
@@ -498,9 +511,17 @@ class Server:
                 del env["LD_PRELOAD"]
         if pythonpath is not None:
             env["PYTHONPATH"] = pythonpath
+        env.update(extra_env)
         # One compile process (no worker pool beside the timed ones); numpy's BLAS idle.
         env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
         env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        # Inductor's on-disk FX graph / AOT autograd caches do not key on the vector ISA
+        # the probe picked: a process with libsleef preloaded gets the scalar code that a
+        # process without it compiled earlier (and reports its kernel counts).  Every
+        # compile here generates code for its own process (g++ output is still cached by
+        # source hash, so the vectorized and the scalar C++ each compile once).
+        env["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"
+        env["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "0"
         self.name = name
         self.logpath = os.path.join(logdir, name.replace(" ", "_").replace("/", "_") + ".log")
         self.logfile = open(self.logpath, "w")
@@ -564,6 +585,9 @@ def _column(impl, layout):
     return impl if layout == "contiguous" else f"{impl} CL"
 
 
+T0 = time.perf_counter()
+
+
 def run_table(table, servers, args):
     """table: {"name", "workers": [(impl, layout, server key)], ...} -> result records."""
     records = []
@@ -579,7 +603,8 @@ def run_table(table, servers, args):
             if impl.startswith("compile") and _torch_major(server.env["torch"]) < 2:
                 continue  # no torch.compile before torch 2
             cfg = {"loss": loss, "shape": shape, "threads": threads, "impl": impl,
-                   "layout": layout, "warmup": args.warmup, "block_s": args.block_s,
+                   "layout": layout, "warmup": args.warmup, "warmup_s": args.warmup_s,
+                   "block_s": args.block_s,
                    "max_steps": args.max_steps}
             t0 = time.perf_counter()
             wid, reply = server.spawn(cfg)
@@ -602,8 +627,11 @@ def run_table(table, servers, args):
             rec["blocks"] = []
             live.append((server, wid, rec))
             records.append(rec)
-        for _ in range(args.reps):
+        for rnd in range(args.reps):
             for server, wid, rec in live:
+                if (rnd >= args.min_reps
+                        and sum(b["s"] for b in rec["blocks"]) >= args.worker_s):
+                    continue  # a slow configuration: its minimum rounds are enough
                 reply = server.request({"op": "block", "id": wid})
                 if not reply.get("ok"):
                     rec["error"] = reply.get("error")
@@ -617,7 +645,7 @@ def run_table(table, servers, args):
             rec["ms_per_step"] = min(b["ms_per_step"] for b in rec["blocks"])
         summary = ", ".join(f"{r['column']} {r['ms_per_step']:.2f} ms"
                             for _, _, r in live if "ms_per_step" in r)
-        log(f"{label}: {summary}")
+        log(f"{label}: {summary} [{time.perf_counter() - T0:.0f} s]")
     return records
 
 
@@ -656,7 +684,8 @@ def render(result, out=sys.stdout):
         for skey, env in table["envs"].items():
             out.write(f"- `{skey}`: torch {env['torch']} (Python {env['python']}), "
                       f"{env['allocator']}"
-                      f"{', libsleef.so.3 in LD_PRELOAD' if env['sleef_preloaded'] else ''}; "
+                      f"{', libsleef.so.3 in LD_PRELOAD' if env['sleef_preloaded'] else ''}"
+                      f"{''.join(f', {k}={v}' for k, v in env.get('malloc_env', {}).items())}; "
                       f"inductor vector ISA: {env['inductor_isa']}; dafl {env['dafl']} "
                       f"({env['dafl_isa']}), custom ops: {'yes' if env['custom_ops'] else 'no'}"
                       "\n")
@@ -722,11 +751,14 @@ def render(result, out=sys.stdout):
         comp = [r for r in recs if r["impl"].startswith("compile")
                 and r.get("inductor_kernels") is not None]
         if comp:
-            out.write("\ninductor C++ kernels generated (vectorized/total), first compile "
-                      "of each: " + "; ".join(
-                          f"{r['column']} {r['loss']} {r['size']} thr={r['threads']}: "
-                          f"{r['inductor_vec_kernels']}/{r['inductor_kernels']}"
-                          for r in comp) + "\n")
+            counts = {}
+            for r in comp:
+                counts.setdefault((r["column"], r["loss"]), []).append(
+                    f"{r['inductor_vec_kernels']}/{r['inductor_kernels']}")
+            out.write("\ninductor's C++ kernels, vectorized/generated (forward and "
+                      "backward graphs, over the sizes and thread counts): " + "; ".join(
+                          f"{c} {loss} {' '.join(dict.fromkeys(v))}"
+                          for (c, loss), v in counts.items()) + "\n")
     out.flush()
 
 
@@ -740,28 +772,34 @@ def plan(args):
             if not os.path.exists(path):
                 sys.exit(f"{path} is missing (apt-get install libjemalloc2 "
                          "libtcmalloc-minimal4 libsleef3)")
-        servers = {
-            "t1-glibc": (t1, [], pp),
-            f"t1-{args.tuned_allocator}": (t1, [tuned], pp),
-            "t2-glibc": (t2, [], pp),
-            "t2-glibc+sleef": (t2, [SLEEF], pp),
-            f"t2-{args.tuned_allocator}": (t2, [tuned], pp),
-            f"t2-{args.tuned_allocator}+sleef": (t2, [tuned, SLEEF], pp),
-        }
-        base = [(i, l, None) for i in ("eager", "dafl")
-                for l in ("contiguous", "channels_last")]
         a = args.tuned_allocator
+        conf = {"MALLOC_CONF": args.malloc_conf} if args.malloc_conf else {}
+        servers = {
+            "t1-glibc": (t1, [], pp, {}),
+            f"t1-{a}": (t1, [tuned], pp, conf),
+            "t2-glibc": (t2, [], pp, {}),
+            "t2-glibc+sleef": (t2, [SLEEF], pp, {}),
+            f"t2-{a}": (t2, [tuned], pp, conf),
+            f"t2-{a}+sleef": (t2, [tuned, SLEEF], pp, conf),
+        }
+        full = [("eager", "contiguous"), ("eager", "channels_last"),
+                ("dafl", "contiguous"), ("dafl", "channels_last")]
+        # Under the tuned malloc eager's channels_last column only with --eager-cl-tuned
+        # (at 8x80x128x128 one eager step takes over a second on one thread).
+        tuned_base = full if args.eager_cl_tuned else [w for w in full
+                                                       if w != ("eager", "channels_last")]
+        name = a + (f" (MALLOC_CONF={args.malloc_conf})" if args.malloc_conf else "")
         tables = [
             {"name": "torch 1.13 (Debian), glibc malloc",
-             "workers": [(i, l, "t1-glibc") for i, l, _ in base]},
-            {"name": f"torch 1.13 (Debian), {a}",
-             "workers": [(i, l, f"t1-{a}") for i, l, _ in base]},
+             "workers": [(i, l, "t1-glibc") for i, l in full]},
+            {"name": f"torch 1.13 (Debian), {name}",
+             "workers": [(i, l, f"t1-{a}") for i, l in tuned_base]},
             {"name": "torch 2 (PyPI), glibc malloc",
-             "workers": [(i, l, "t2-glibc") for i, l, _ in base]
+             "workers": [(i, l, "t2-glibc") for i, l in full]
              + [("compile", "contiguous", "t2-glibc"),
                 ("compile+sleef", "contiguous", "t2-glibc+sleef")]},
-            {"name": f"torch 2 (PyPI), {a}",
-             "workers": [(i, l, f"t2-{a}") for i, l, _ in base]
+            {"name": f"torch 2 (PyPI), {name}",
+             "workers": [(i, l, f"t2-{a}") for i, l in tuned_base]
              + ([("compile", "contiguous", f"t2-{a}")] if args.scalar_compile_tuned else [])
              + [("compile+sleef", "contiguous", f"t2-{a}+sleef")]},
         ]
@@ -769,7 +807,7 @@ def plan(args):
             tables = tables[2:]
             servers = {k: v for k, v in servers.items() if not k.startswith("t1")}
     else:
-        servers = {"this": (sys.executable, None, None)}
+        servers = {"this": (sys.executable, None, None, {})}
         tables = [{"name": f"{os.path.basename(sys.executable)}, "
                            f"LD_PRELOAD={os.environ.get('LD_PRELOAD', '') or '(none)'}",
                    "workers": [("eager", "contiguous", "this"),
@@ -805,7 +843,13 @@ def main():
     ap.add_argument("--impls", nargs="+", choices=IMPLS)
     ap.add_argument("--layouts", nargs="+", choices=("contiguous", "channels_last"))
     ap.add_argument("--reps", type=int, help="interleaved rounds (default 5; quick 3)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
+    ap.add_argument("--min-reps", type=int, default=3,
+                    help="rounds every configuration runs; beyond them a configuration "
+                         "whose blocks took --worker-s seconds in all sits out")
+    ap.add_argument("--worker-s", type=float, default=3.0)
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="most untimed steps after the first (fewer past --warmup-s)")
+    ap.add_argument("--warmup-s", type=float, default=1.0)
     ap.add_argument("--block-s", type=float, help="seconds per timed block (default 0.15; "
                                                   "quick 0.02); at least one step")
     ap.add_argument("--max-steps", type=int, default=500, help="most steps in a block")
@@ -813,9 +857,16 @@ def main():
     ap.add_argument("--torch2-python", default="/work/v2/bin/python")
     ap.add_argument("--pythonpath", default=os.path.join(REPO, "build", "python"),
                     help="PYTHONPATH for --all (where dafl is); default build/python")
-    ap.add_argument("--tuned-allocator", choices=sorted(ALLOCATORS), default="jemalloc")
+    ap.add_argument("--tuned-allocator", choices=sorted(ALLOCATORS), default="tcmalloc",
+                    help="LD_PRELOADed for the tuned tables (default tcmalloc: with its "
+                         "defaults it keeps freed 42 MB blocks; jemalloc 5.3's defaults "
+                         "hand them back to the kernel at once, every one faulting again, "
+                         "unless --malloc-conf dirty_decay_ms:-1)")
+    ap.add_argument("--malloc-conf", help="MALLOC_CONF for the tuned tables (jemalloc)")
     ap.add_argument("--scalar-compile-tuned", action="store_true",
                     help="with --all, also time scalar torch.compile under the tuned malloc")
+    ap.add_argument("--eager-cl-tuned", action="store_true",
+                    help="with --all, also time eager channels_last under the tuned malloc")
     ap.add_argument("--skip-torch1", action="store_true", help="with --all: torch 2 only")
     ap.add_argument("--verbose", action="store_true", help="servers' stderr to stderr")
     args = ap.parse_args()
@@ -842,14 +893,13 @@ def main():
     logdir = tempfile.mkdtemp(prefix="dafl_e2e_")
     servers = {}
     records = []
-    old_int = signal.getsignal(signal.SIGINT)
     try:
         needed = {w[2] for t in tables for w in t["workers"]}
-        for key, (python, preload, pp) in server_specs.items():
+        for key, (python, preload, pp, extra) in server_specs.items():
             if key not in needed:
                 continue
             t0 = time.perf_counter()
-            servers[key] = Server(key, python, preload, pp, logdir, args.verbose)
+            servers[key] = Server(key, python, preload, pp, extra, logdir, args.verbose)
             e = servers[key].env
             log(f"server {key}: torch {e['torch']}, {e['allocator']}, inductor ISA "
                 f"{e['inductor_isa']}, dafl {e['dafl']} {e['dafl_isa']} "
@@ -860,7 +910,6 @@ def main():
     finally:
         for s in servers.values():
             s.close()
-        signal.signal(signal.SIGINT, old_int)
     result = {
         "meta": {"host": platform.node(), "machine": platform.machine(),
                  "cpus": all_threads(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -17,7 +17,10 @@ strides and read-only arrays are converted with one copy (see dafl._convert).  A
 failing libdafl status raises DaflError (a ValueError) with dafl_status_string's text.
 """
 
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _dafl, _keypoints, _losses
 from ._convert import NumpyArrays
@@ -44,10 +47,12 @@ def _result(loss, grad, stats, return_stats):
 
 # ---- losses --------------------------------------------------------------------------
 
-def penalty_focal(input, target, *, alpha=2.0, beta=4.0, pos_weight=1.0, neg_weight=1.0,
-                  input_mode="logits", clamp_eps=1e-4, log_eps=0.0, reduction="positives",
-                  normalizer=None, grad_scale=1.0, trust_targets=False, gradient=True,
-                  return_stats=False):
+def penalty_focal(input: ArrayLike, target: ArrayLike, *, alpha: float = 2.0,
+                  beta: float = 4.0, pos_weight: float = 1.0, neg_weight: float = 1.0,
+                  input_mode: str = "logits", clamp_eps: float = 1e-4, log_eps: float = 0.0,
+                  reduction: str = "positives", normalizer: Optional[float] = None,
+                  grad_scale: float = 1.0, trust_targets: bool = False, gradient: bool = True,
+                  return_stats: bool = False):
     """Penalty-reduced focal loss (CornerNet eq. 1; the distance-aware loss).
 
     y == 1: l = pos_weight * q^alpha * -log p;  y < 1: l = neg_weight * (1-y)^beta * p^alpha
@@ -63,7 +68,9 @@ def penalty_focal(input, target, *, alpha=2.0, beta=4.0, pos_weight=1.0, neg_wei
         trust_targets=trust_targets, want_grad=gradient), return_stats)
 
 
-def sigmoid_focal(input, target, *, gamma=2.0, alpha=0.25, reduction="none", normalizer=None,
+def sigmoid_focal(input: ArrayLike, target: ArrayLike, *, gamma: float = 2.0,
+                  alpha: float = 0.25, reduction: str = "none",
+                  normalizer: Optional[float] = None,
                   grad_scale=1.0, trust_targets=False, gradient=True, return_stats=False):
     """Sigmoid focal loss (RetinaNet; torchvision's semantics, soft targets allowed);
     alpha < 0 turns the class balance off."""
@@ -73,7 +80,8 @@ def sigmoid_focal(input, target, *, gamma=2.0, alpha=0.25, reduction="none", nor
         want_grad=gradient), return_stats)
 
 
-def bce_with_logits(input, target, *, pos_weight=1.0, reduction="mean", normalizer=None,
+def bce_with_logits(input: ArrayLike, target: ArrayLike, *, pos_weight: float = 1.0,
+                    reduction: str = "mean", normalizer: Optional[float] = None,
                     grad_scale=1.0, trust_targets=False, gradient=True, return_stats=False):
     """Binary cross-entropy with logits, l = pos_weight*y*-log p + (1-y)*-log q."""
     return _result(*_losses.bce_with_logits(
@@ -82,7 +90,8 @@ def bce_with_logits(input, target, *, pos_weight=1.0, reduction="mean", normaliz
         want_grad=gradient), return_stats)
 
 
-def softmax_focal(logits, labels, *, gamma=2.0, class_weights=None, ignore_index=-100,
+def softmax_focal(logits: ArrayLike, labels: ArrayLike, *, gamma: float = 2.0,
+                  class_weights: Optional[ArrayLike] = None, ignore_index: int = -100,
                   reduction="mean", normalizer=None, grad_scale=1.0, channels_last=False,
                   gradient=True, return_stats=False):
     """Softmax focal loss over logits (N, C, ...) (channels_last: (N, ..., C)) and integer
@@ -95,7 +104,8 @@ def softmax_focal(logits, labels, *, gamma=2.0, class_weights=None, ignore_index
         return_stats)
 
 
-def mse(input, target, *, weights=None, reduction="mean", normalizer=None, grad_scale=1.0,
+def mse(input: ArrayLike, target: ArrayLike, *, weights: Optional[ArrayLike] = None,
+        reduction: str = "mean", normalizer: Optional[float] = None, grad_scale: float = 1.0,
         trust_targets=False, gradient=True, return_stats=False):
     """Heatmap MSE over (N, C, ...): l = w[c] * (x - y)^2, weights per channel (C,) or per
     image and channel (N, C) (e.g. joint visibility)."""
@@ -105,7 +115,7 @@ def mse(input, target, *, weights=None, reduction="mean", normalizer=None, grad_
         return_stats)
 
 
-def count_positives(target, *, trust_targets=False):
+def count_positives(target: ArrayLike, *, trust_targets: bool = False) -> int:
     """Number of targets equal to 1 (what a data-parallel trainer all-reduces)."""
     return _dafl.count_positives(_NP.floats(target, "target", "dafl.count_positives"),
                                  _dafl.FLAG_TRUST_TARGETS if trust_targets else 0)
@@ -130,7 +140,8 @@ def reduce_stats(stats, reduction="positives", normalizer=None):
 
 # ---- targets --------------------------------------------------------------------------
 
-def gaussian_radius(height, width, min_overlap=0.7, variant="cornernet"):
+def gaussian_radius(height: float, width: float, min_overlap: float = 0.7,
+                    variant: str = "cornernet") -> float:
     """CornerNet's Gaussian radius (not rounded); variant "cornernet" (CenterNet master)
     or "exact" (mmdetection's corrected roots)."""
     if variant not in RADIUS_VARIANTS:
@@ -229,7 +240,7 @@ def penalty_focal_keypoints(logits, keypoints, counts=None, *, style="umich", al
 
 # ---- dispatch, threads, version --------------------------------------------------------
 
-def set_isa(name):
+def set_isa(name: str) -> None:
     """Select the kernels ("auto", "scalar", "avx2", "avx512", "neon"); DaflError when
     the CPU or the build lacks it (nothing changes then)."""
     if name not in ISAS:
@@ -238,29 +249,29 @@ def set_isa(name):
     _dafl.set_isa(ISAS[name])
 
 
-def active_isa():
+def active_isa() -> str:
     """The name of the ISA whose kernels run now."""
     return _dafl.isa_name(_dafl.active_isa())
 
 
-def isa_available(name):
+def isa_available(name: str) -> bool:
     if name not in ISAS:
         raise ValueError(f"dafl.isa_available: unknown ISA {name!r}")
     return _dafl.isa_available(ISAS[name])
 
 
-def set_num_threads(threads):
+def set_num_threads(threads: int) -> None:
     """dafl's thread count for later calls (1: the calling thread only; 0: the default,
     the CPUs this process may use).  Results are the same bits for any count."""
     _dafl.set_threads(_losses.check_integer("dafl.set_num_threads", "threads", threads, 0,
                                             _dafl.MAX_THREADS))
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     return _dafl.threads()
 
 
-def stop_threads():
+def stop_threads() -> None:
     """Stop and join dafl's pool threads now (dafl_stop_threads; waits for a call that
     uses them); the next large call starts the pool again.  For leak checkers and before
     an embedding host unloads dafl.  (dafl_set_parallel_for, the C hook that hands
@@ -269,16 +280,16 @@ def stop_threads():
     _dafl.stop_threads()
 
 
-def version():
+def version() -> str:
     """The version of the libdafl actually loaded."""
     return _dafl.version()
 
 
-def version_number():
+def version_number() -> int:
     return _dafl.version_number()
 
 
-def status_string(status):
+def status_string(status: int) -> str:
     return _dafl.status_string(int(status))
 
 

@@ -243,11 +243,15 @@ static int require_count(PyObject *fn, const view *v, const char *what, size_t c
 
 /* ---- statuses ---------------------------------------------------------------------- */
 
-/* DaflError(dafl_status_string(st)) with .status = st and .status_name. */
-static PyObject *raise_status(dafl_status st)
+/* DaflError(message) with .status = st and .status_name (the status string's name part);
+ * takes the reference to message (NULL: an error is already set). */
+static PyObject *raise_status_message(dafl_status st, PyObject *message)
 {
+    if (!message)
+        return NULL;
     const char *text = dafl_status_string(st);
-    PyObject *e = PyObject_CallFunction(DaflError, "s", text);
+    PyObject *e = PyObject_CallFunctionObjArgs(DaflError, message, NULL);
+    Py_DECREF(message);
     if (!e)
         return NULL;
     PyObject *code = PyLong_FromLong((long)st);
@@ -259,6 +263,12 @@ static PyObject *raise_status(dafl_status st)
     Py_XDECREF(name);
     Py_DECREF(e);
     return NULL;
+}
+
+/* DaflError(dafl_status_string(st)). */
+static PyObject *raise_status(dafl_status st)
+{
+    return raise_status_message(st, PyUnicode_FromString(dafl_status_string(st)));
 }
 
 /* ---- Stats: an exact dafl_stats ---------------------------------------------------- */
@@ -1007,21 +1017,7 @@ static PyObject *raise_keypoint_status(PyObject *fn, dafl_status st, const keypo
     } else {
         msg = PyUnicode_FromFormat("%U: %s", fn, text);
     }
-    if (!msg)
-        return NULL;
-    PyObject *e = PyObject_CallFunctionObjArgs(DaflError, msg, NULL);
-    Py_DECREF(msg);
-    if (!e)
-        return NULL;
-    PyObject *code = PyLong_FromLong((long)st);
-    PyObject *name = PyUnicode_FromStringAndSize(text, (Py_ssize_t)strcspn(text, ":"));
-    if (code && name && PyObject_SetAttrString(e, "status", code) == 0 &&
-        PyObject_SetAttrString(e, "status_name", name) == 0)
-        PyErr_SetObject(DaflError, e);
-    Py_XDECREF(code);
-    Py_XDECREF(name);
-    Py_DECREF(e);
-    return NULL;
+    return raise_status_message(st, msg);
 }
 
 static PyObject *py_render_heatmaps(PyObject *self, PyObject *args, PyObject *kw)
