@@ -3,9 +3,9 @@
 A fresh 42 MB gradient from glibc's allocator is a fresh mmap: every one of its pages
 faults on first write (about 10,000 minor faults, tens of milliseconds, per call at
 8x80x128x128).  PyTorch's CPU allocator keeps nothing, so each step would pay that again.
-This cache keeps, per (shape, strides), a few of the buffers dafl handed out - to
-autograd as a gradient, or as a scratch buffer - and reuses one only when nothing else
-holds it any more: the tensor handed out is dead (a weak reference to it is gone: after
+This cache keeps, per (shape, strides), a few of the buffers of 1 MiB and more that dafl
+handed out - to autograd as a gradient, or as a scratch buffer - and reuses one only when
+nothing else holds it any more: the tensor handed out is dead (a weak reference to it is gone: after
 ``.grad = None``, ``zero_grad()``, or the end of a backward that consumed it) and its
 storage has no other owner (no view of it survives; ``torch._C._storage_Use_Count``).
 A buffer still referenced is never reused.
@@ -17,6 +17,7 @@ dropped first), per process (a forked child starts empty), thread-safe.  Off wit
 """
 
 import collections
+import math
 import os
 import threading
 import weakref
@@ -25,6 +26,8 @@ import torch
 
 MAX_ENTRIES = 2           # per (shape, strides): a gradient in use and the next one
 MAX_BYTES = 1 << 30       # 1 GiB in all
+MIN_BYTES = 1 << 20       # below 1 MiB glibc's heap serves a buffer with no fresh mmap:
+                          # plain torch.empty_strided, without the cache's bookkeeping
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
 
 
@@ -45,7 +48,7 @@ class BufferCache:
 
     def empty(self, shape, strides):
         """An uninitialized float32 tensor of this shape and these strides."""
-        if not self.enabled:
+        if not self.enabled or math.prod(shape) * 4 < MIN_BYTES:
             return torch.empty_strided(shape, strides, dtype=torch.float32)
         key = (tuple(shape), tuple(strides))
         with self._lock:

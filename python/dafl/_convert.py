@@ -141,7 +141,10 @@ class TorchArrays:
         return t.detach()
 
     def floats(self, t, what, fn):
-        t = self._tensor(t, what, fn)
+        return self._floats(self._tensor(t, what, fn), what, fn)
+
+    def _floats(self, t, what, fn):
+        """floats() of a tensor _tensor() has already checked and detached."""
         if not t.is_floating_point():
             raise TypeError(f"{fn}: '{what}' must be a floating-point tensor, got {t.dtype}")
         if t.dtype == self.torch.float32 and t.is_contiguous():
@@ -160,9 +163,9 @@ class TorchArrays:
         if (not x.is_contiguous() and x.stride() == y.stride() and x.shape == y.shape
                 and _dense(x)):
             n = x.numel()
-            return (self.floats(x.as_strided((n,), (1,)), "input", fn),
-                    self.floats(y.as_strided((n,), (1,)), "target", fn), x)
-        return self.floats(x, "input", fn), self.floats(y, "target", fn), None
+            return (self._floats(x.as_strided((n,), (1,)), "input", fn),
+                    self._floats(y.as_strided((n,), (1,)), "target", fn), x)
+        return self._floats(x, "input", fn), self._floats(y, "target", fn), None
 
     def output(self, layout, shape):
         """A float32 output buffer: C order, or the strides of the input read in place."""

@@ -99,7 +99,7 @@ class LossOp:
     def setup_context(self, ctx, inputs, output):
         # the tensors are saved (version-checked, released after a backward without
         # retain_graph); ctx keeps the parameters
-        ctx.args = tuple(None if isinstance(a, torch.Tensor) else a for a in inputs)
+        ctx.args = [None if isinstance(a, torch.Tensor) else a for a in inputs]
         ctx.save_for_backward(*(inputs[i] for i in self.tensors), output[1])
         ctx.mark_non_differentiable(output[1])
         ctx.set_materialize_grads(False)
@@ -187,7 +187,7 @@ class LossOp:
             return self.op(*args)[0]
         if torch.is_grad_enabled() and any(
                 args[i] is not None and args[i].requires_grad for i in self.tensors):
-            return _FusedFunction.apply(self, *args)[0]
+            return _FusedFunction.apply(self, args, *(args[i] for i in self.tensors))[0]
         return self.c_call(*args)[0]
 
 
@@ -207,10 +207,12 @@ def _functorch_active():
 
 class _FusedFunction(torch.autograd.Function):
     """The operator's kernel and backward as an autograd.Function: torch < 2.4, and
-    plain eager calls on torch >= 2.4 (see _traced)."""
+    plain eager calls on torch >= 2.4 (see _traced).  apply(loss_op, args, *tensors):
+    the operator's arguments, and its tensors again as arguments of their own (what
+    autograd tracks; every argument of apply costs time on each call)."""
 
     @staticmethod
-    def forward(ctx, loss_op, *args):
+    def forward(ctx, loss_op, args, *tensors):
         loss, grad = loss_op.kernel(*args)
         loss_op.setup_context(ctx, args, (loss, grad))
         ctx.loss_op = loss_op
@@ -218,8 +220,12 @@ class _FusedFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, grad_of_grad):
-        return (None,) + ctx.loss_op.backward(ctx, grad_loss, grad_of_grad,
-                                              ctx.needs_input_grad[1:])
+        loss_op = ctx.loss_op
+        needs = [False] * len(ctx.args)
+        for i, need in zip(loss_op.tensors, ctx.needs_input_grad[2:]):
+            needs[i] = need
+        grads = loss_op.backward(ctx, grad_loss, grad_of_grad, needs)
+        return (None, None) + tuple(grads[i] for i in loss_op.tensors)
 
 
 # ---- the five losses -------------------------------------------------------------------
