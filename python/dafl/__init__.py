@@ -229,13 +229,8 @@ def penalty_focal_keypoints(logits, keypoints, counts=None, *, style="umich", al
         neg_weight=neg_weight, input_mode=input_mode, clamp_eps=clamp_eps, log_eps=log_eps,
         reduction=reduction, normalizer=normalizer, grad_scale=grad_scale,
         want_grad=gradient, fn=fn)
-    if code == _dafl.REDUCTION_NONE:
-        loss = _NP.like_input(loss_buf, logits)
-    else:
-        loss = _NP.scalar(value, logits)
-    if grad is not None:
-        grad = _NP.like_input(grad, logits)
-    return _result(loss, grad, stats, return_stats)
+    return _result(*_losses._finish(_NP, code, value, loss_buf, grad, logits, stats),
+                   return_stats)
 
 
 # ---- dispatch, threads, version --------------------------------------------------------
