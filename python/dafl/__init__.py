@@ -30,7 +30,8 @@ __all__ = [
     "DaflError", "Stats", "penalty_focal", "sigmoid_focal", "bce_with_logits",
     "softmax_focal", "mse", "count_positives", "gaussian_radius", "draw_gaussian",
     "draw_gaussian_sigma", "distance_targets", "combine_stats", "reduce_stats",
-    "set_isa", "active_isa", "isa_available", "set_num_threads", "get_num_threads",
+    "set_isa", "active_isa", "isa_available", "capabilities", "ISA_REQUIREMENTS",
+    "set_num_threads", "get_num_threads",
     "version", "version_number", "status_string", "render_heatmaps", "collate_keypoints",
     "penalty_focal_keypoints", "stop_threads",
 ]
@@ -253,6 +254,41 @@ def isa_available(name: str) -> bool:
     if name not in ISAS:
         raise ValueError(f"dafl.isa_available: unknown ISA {name!r}")
     return _dafl.isa_available(ISAS[name])
+
+
+ISA_REQUIREMENTS = {
+    "scalar": "any CPU (with FMA3 the FMA build of the scalar kernels, without it the "
+              "non-FMA build)",
+    "avx2": "x86-64 with AVX2 and FMA3 (CPUID) and the YMM state enabled by the operating "
+            "system (XGETBV)",
+    "avx512": "x86-64 with AVX-512 F, DQ, BW and VL (CPUID) and the opmask and ZMM state "
+              "enabled by the operating system (XGETBV)",
+    "neon": "AArch64 (Advanced SIMD is part of the baseline)",
+}
+
+
+def capabilities() -> dict:
+    """What dafl runs on this machine, as its CPU detection (CPUID and XGETBV, run once)
+    and its build decided:
+
+    - ``active_isa``: the kernels in use now;
+    - ``available``: for each ISA, whether this build has its kernels and this CPU and
+      operating system run them (``ISA_REQUIREMENTS`` says what each one needs: what
+      dafl's detection checked to say yes);
+    - ``DAFL_ISA``: the environment variable as read by this process (None if unset): a
+      name from ``available`` chooses the kernels at the first call; an unknown or
+      unavailable one prints one line on stderr and keeps the automatic choice;
+    - ``threads``: the thread count calls use; ``version``: libdafl's.
+
+    Every ISA gives the same bits."""
+    import os
+    return {
+        "active_isa": active_isa(),
+        "available": {name: isa_available(name) for name in ISAS if name != "auto"},
+        "DAFL_ISA": os.environ.get("DAFL_ISA"),
+        "threads": get_num_threads(),
+        "version": version(),
+    }
 
 
 def set_num_threads(threads: int) -> None:

@@ -132,3 +132,20 @@ def test_stats_shards_combine_to_the_bits_of_one_call(rng):
         dafl.penalty_focal(x, y, normalizer=n)[0]
     with pytest.raises(ValueError, match="bytes"):
         dafl.Stats.from_bytes(b"123")
+
+
+def test_capabilities_report_what_dafl_runs():
+    caps = dafl.capabilities()
+    assert caps["active_isa"] == dafl.active_isa()
+    assert set(caps["available"]) == {"scalar", "avx2", "avx512", "neon"}
+    assert caps["available"]["scalar"] is True
+    for name, available in caps["available"].items():
+        assert available == dafl.isa_available(name)
+        assert name in dafl.ISA_REQUIREMENTS
+    assert caps["available"][caps["active_isa"]]
+    assert caps["threads"] == dafl.get_num_threads() and caps["version"] == dafl.version()
+    # DAFL_ISA, read by a fresh process at its first call
+    from conftest import run_python
+    out = run_python("import dafl; c = dafl.capabilities(); print(c['DAFL_ISA'], "
+                     "c['active_isa'])", {"DAFL_ISA": "scalar"})
+    assert out.split() == ["scalar", "scalar"]
