@@ -30,7 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *block = fz_params_block(&p, sizeof p, declared, &owned);
     dafl_sigmoid_focal_params eff;
     fz_effective_params(&eff, &def, sizeof def, block, owned);
-    const int sane = fz_sane_exponent(eff.gamma) &&
+    /* alpha may be any number below +inf (torchvision's); one far above 1 scales the
+     * loss into overflow, as torchvision's formula does: moderate only up to 1e6 */
+    const int sane = fz_sane_exponent(eff.gamma) && eff.alpha <= 1e6f &&
                      fz_sane_reduction(eff.reduction, eff.normalizer, eff.grad_scale);
     fz_elementwise(&f, "dafl_sigmoid_focal", call, block, eff.reduction == DAFL_REDUCTION_NONE,
                    def.reduction == DAFL_REDUCTION_NONE, sane ? FZ_VALUES_MODERATE : -1);
