@@ -157,7 +157,8 @@ DAFL_API const char *dafl_isa_name(dafl_isa isa);
  * others run on their own threads.
  * Stack: a kernel call keeps about 4.5 KiB on the stack of the thread that runs it (its
  * sub-block's intermediate values), softmax focal up to 4 KiB (up to 64 classes' e_k),
- * and the keypoint loss 4 KiB more (below).
+ * the keypoint loss 4 KiB more (below), and a half-precision call (dafl_dtype) 3 KiB
+ * more (its sub-block widened to float32).
  *
  * Processes: fork() is safe at any time, as in a PyTorch DataLoader worker.  The child
  * has none of the parent's workers; its first large call starts a pool of its own and
