@@ -120,7 +120,7 @@ DAFL_API const char *dafl_status_string(dafl_status status);
 typedef enum dafl_isa {
     DAFL_ISA_AUTO = 0,   /**< the best the CPU supports (the default)          */
     DAFL_ISA_SCALAR = 1, /**< portable C with SLEEF's scalar functions         */
-    DAFL_ISA_AVX2 = 2,   /**< x86-64 AVX2 + FMA                                */
+    DAFL_ISA_AVX2 = 2,   /**< x86-64 AVX2 + FMA (+ F16C)                       */
     DAFL_ISA_AVX512 = 3, /**< x86-64 AVX-512 F + DQ (+ BW, VL)                 */
     DAFL_ISA_NEON = 4    /**< AArch64 Advanced SIMD                            */
 } dafl_isa;
@@ -157,7 +157,8 @@ DAFL_API const char *dafl_isa_name(dafl_isa isa);
  * others run on their own threads.
  * Stack: a kernel call keeps about 4.5 KiB on the stack of the thread that runs it (its
  * sub-block's intermediate values), softmax focal up to 4 KiB (up to 64 classes' e_k),
- * and the keypoint loss 4 KiB more (below).
+ * the keypoint loss 4 KiB more (below), and a half-precision call (dafl_dtype) 3 KiB
+ * more (its sub-block widened to float32).
  *
  * Processes: fork() is safe at any time, as in a PyTorch DataLoader worker.  The child
  * has none of the parent's workers; its first large call starts a pool of its own and
@@ -220,6 +221,37 @@ typedef enum dafl_reduction {
  *  the reduction does not need the positive count first).  Out-of-range targets then give
  *  unspecified (but memory-safe) values. */
 #define DAFL_FLAG_TRUST_TARGETS 0x1u
+
+/* ---- element types (half precision) --------------------------------------------- */
+/** The element type of a tensor the element-wise losses read or write (SPEC 13).
+ *  The element-wise parameter structs (penalty focal, sigmoid focal, BCE, MSE) end with
+ *  input_dtype, target_dtype and grad_dtype.  Their default, DAFL_DTYPE_FLOAT32 (0), is
+ *  what a caller built against an older header gets (its smaller struct_size ends before
+ *  them), so old binaries keep reading and writing float32.  The pointer parameters stay
+ *  `const float *input, *target` and `float *grad`: for another dtype pass the tensor's
+ *  address cast to them; it is read as `count` elements of that type (uint16_t bit
+ *  patterns for bfloat16 and float16), no alignment beyond the type's own required.
+ *  The per-element loss array of DAFL_REDUCTION_NONE, the reduced loss and the
+ *  statistics stay float32.
+ *
+ *  Why a dtype member and not typed entry points: a type is a property of the buffers,
+ *  not of the loss, so one enum value serves every loss at once.  A later type (float64,
+ *  float8...) is a new dafl_dtype value handled in the one place that widens and narrows
+ *  elements, with no new exported symbol per loss and no change to any struct layout;
+ *  a library that does not know a value refuses it with DAFL_ERR_INVALID_ENUM.
+ *
+ *  Contract: the loss, statistics and per-element losses are bit for bit those of the
+ *  float32 call on the exactly widened inputs (bfloat16 and float16 widen to float32
+ *  exactly); each gradient element is that call's float32 gradient rounded to nearest,
+ *  ties to even, into grad_dtype (float16: magnitudes from 65520 up become infinity;
+ *  NaN stays NaN, quiet).  The same bits on every ISA and thread count.
+ *  Buffers: each buffer's size is count times its element size; grad may be the input
+ *  itself only when both have the same element size (see "Buffers"). */
+typedef enum dafl_dtype {
+    DAFL_DTYPE_FLOAT32 = 0,  /**< IEEE binary32 (the default)                        */
+    DAFL_DTYPE_BFLOAT16 = 1, /**< bfloat16: the upper 16 bits of a binary32          */
+    DAFL_DTYPE_FLOAT16 = 2   /**< IEEE binary16                                      */
+} dafl_dtype;
 
 /** Block size of the fixed summation order (see "Determinism" above). */
 #define DAFL_BLOCK_ELEMENTS 1024
@@ -286,11 +318,17 @@ typedef struct dafl_penalty_focal_params {
                                      logs, c = -log(p + log_eps) or -log(1 - p + log_eps)
                                      (mmdetection's gaussian_focal_loss uses 1e-12);
                                      in [0, 0.5), default 0; other modes need 0        */
+    /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
+     * them gets float32 */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
 } dafl_penalty_focal_params;
 
 #define DAFL_PENALTY_FOCAL_PARAMS_INIT                                                   \
     { sizeof(dafl_penalty_focal_params), 2.0f, 4.0f, 1.0f, 1.0f, DAFL_INPUT_LOGITS, 1e-4f, \
-      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u, 0.0f }
+      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u, 0.0f, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, \
+      DAFL_DTYPE_FLOAT32 }
 DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
 
 /** Penalty-reduced focal loss over `count` elements:
@@ -313,10 +351,16 @@ typedef struct dafl_sigmoid_focal_params {
     float normalizer;
     float grad_scale;
     uint32_t flags;
+    /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
+     * them gets float32 */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
 } dafl_sigmoid_focal_params;
 
 #define DAFL_SIGMOID_FOCAL_PARAMS_INIT \
-    { sizeof(dafl_sigmoid_focal_params), 2.0f, 0.25f, DAFL_REDUCTION_NONE, 1.0f, 1.0f, 0u }
+    { sizeof(dafl_sigmoid_focal_params), 2.0f, 0.25f, DAFL_REDUCTION_NONE, 1.0f, 1.0f, 0u,    \
+      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
 DAFL_API void dafl_sigmoid_focal_params_init(dafl_sigmoid_focal_params *params);
 
 /** Sigmoid focal loss, soft targets allowed:
@@ -336,9 +380,16 @@ typedef struct dafl_bce_params {
     float normalizer;
     float grad_scale;
     uint32_t flags;
+    /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
+     * them gets float32 */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
 } dafl_bce_params;
 
-#define DAFL_BCE_PARAMS_INIT { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+#define DAFL_BCE_PARAMS_INIT                                                              \
+    { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u,                 \
+      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
 DAFL_API void dafl_bce_params_init(dafl_bce_params *params);
 
 /** l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q. */
@@ -394,9 +445,16 @@ typedef struct dafl_mse_params {
     float normalizer;
     float grad_scale;
     uint32_t flags;
+    /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
+     * them gets float32 */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
 } dafl_mse_params;
 
-#define DAFL_MSE_PARAMS_INIT { sizeof(dafl_mse_params), NULL, 0, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+#define DAFL_MSE_PARAMS_INIT                                                              \
+    { sizeof(dafl_mse_params), NULL, 0, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u,              \
+      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
 DAFL_API void dafl_mse_params_init(dafl_mse_params *params);
 
 /** l = w[ch] * (x - y)^2,  dl/dx = 2 * w[ch] * (x - y), over an NCHW batch of n*c*hw. */
@@ -515,7 +573,9 @@ DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t co
  *  blocks keypoints reach.  Memory besides the caller's buffers, whatever n x c x h x w:
  *  DAFL_BLOCK_ELEMENTS floats (4 KiB) of stack per thread, and 128 bytes per keypoint
  *  on the heap (its clipped window, sorted by plane; qsort may take as much again).
- *  Keypoints are validated as for dafl_render_heatmaps, before anything is written. */
+ *  Keypoints are validated as for dafl_render_heatmaps, before anything is written.
+ *  float32 only: params' input_dtype, target_dtype and grad_dtype must be
+ *  DAFL_DTYPE_FLOAT32 (DAFL_ERR_INVALID_ENUM otherwise). */
 DAFL_API dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
                                                   size_t h, size_t w,
                                                   const dafl_keypoint *points, size_t count,

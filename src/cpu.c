@@ -23,7 +23,7 @@ unsigned dafl_cpu_flags(void)
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
         return 0;
     const int has_fma = (ecx >> 12) & 1, has_osxsave = (ecx >> 27) & 1,
-              has_avx = (ecx >> 28) & 1;
+              has_avx = (ecx >> 28) & 1, has_f16c = (ecx >> 29) & 1;
     if (!has_osxsave || !has_avx)
         return 0;
     uint64_t xcr0 = read_xcr0();
@@ -37,7 +37,7 @@ unsigned dafl_cpu_flags(void)
     __cpuid_count(7, 0, eax, ebx, ecx, edx);
     const int avx2 = (ebx >> 5) & 1, avx512f = (ebx >> 16) & 1, avx512dq = (ebx >> 17) & 1,
               avx512bw = (ebx >> 30) & 1, avx512vl = (ebx >> 31) & 1;
-    if (avx2 && has_fma)
+    if (avx2 && has_fma && has_f16c) /* F16C: the AVX2 kernels' float16 conversions */
         flags |= DAFL_CPU_AVX2;
     if ((flags & DAFL_CPU_AVX2) && zmm_state && avx512f && avx512dq && avx512bw && avx512vl)
         flags |= DAFL_CPU_AVX512;

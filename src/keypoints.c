@@ -348,6 +348,8 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
     dafl_status st = dafl_penalty_focal_setup(params, &job, &r);
     if (st != DAFL_OK)
         return st;
+    if (job.io.x_dtype || job.io.y_dtype || job.io.grad_dtype) /* float32 only (dafl.h) */
+        return DAFL_ERR_INVALID_ENUM;
     keypoint_batch b;
     st = build_batch(points, count, n, c, h, w, &b);
     if (st == DAFL_OK && b.elements && !input)

@@ -12,6 +12,7 @@
 
 #include "exact_sum.h"
 #include "fpenv.h"
+#include "kernels/half.h"
 #include "kernels/kernel_api.h"
 #include "losses_internal.h"
 #include "parallel.h"
@@ -45,18 +46,21 @@ static const member_span penalty_focal_members[] = {
     PF_MEMBER(struct_size), PF_MEMBER(alpha),      PF_MEMBER(beta),
     PF_MEMBER(pos_weight),  PF_MEMBER(neg_weight), PF_MEMBER(input_mode),
     PF_MEMBER(clamp_eps),   PF_MEMBER(reduction),  PF_MEMBER(normalizer),
-    PF_MEMBER(grad_scale),  PF_MEMBER(flags),      PF_MEMBER(log_eps)};
-LAST_MEMBER(dafl_penalty_focal_params, log_eps);
+    PF_MEMBER(grad_scale),  PF_MEMBER(flags),      PF_MEMBER(log_eps),
+    PF_MEMBER(input_dtype), PF_MEMBER(target_dtype), PF_MEMBER(grad_dtype)};
+LAST_MEMBER(dafl_penalty_focal_params, grad_dtype);
 #define SF_MEMBER(m) MEMBER(dafl_sigmoid_focal_params, m)
 static const member_span sigmoid_focal_members[] = {
     SF_MEMBER(struct_size), SF_MEMBER(gamma),      SF_MEMBER(alpha), SF_MEMBER(reduction),
-    SF_MEMBER(normalizer),  SF_MEMBER(grad_scale), SF_MEMBER(flags)};
-LAST_MEMBER(dafl_sigmoid_focal_params, flags);
+    SF_MEMBER(normalizer),  SF_MEMBER(grad_scale), SF_MEMBER(flags),
+    SF_MEMBER(input_dtype), SF_MEMBER(target_dtype), SF_MEMBER(grad_dtype)};
+LAST_MEMBER(dafl_sigmoid_focal_params, grad_dtype);
 #define BCE_MEMBER(m) MEMBER(dafl_bce_params, m)
 static const member_span bce_members[] = {
     BCE_MEMBER(struct_size), BCE_MEMBER(pos_weight), BCE_MEMBER(reduction),
-    BCE_MEMBER(normalizer),  BCE_MEMBER(grad_scale), BCE_MEMBER(flags)};
-LAST_MEMBER(dafl_bce_params, flags);
+    BCE_MEMBER(normalizer),  BCE_MEMBER(grad_scale), BCE_MEMBER(flags),
+    BCE_MEMBER(input_dtype), BCE_MEMBER(target_dtype), BCE_MEMBER(grad_dtype)};
+LAST_MEMBER(dafl_bce_params, grad_dtype);
 #define SM_MEMBER(m) MEMBER(dafl_softmax_focal_params, m)
 static const member_span softmax_focal_members[] = {
     SM_MEMBER(struct_size),  SM_MEMBER(gamma),         SM_MEMBER(layout),
@@ -67,8 +71,9 @@ LAST_MEMBER(dafl_softmax_focal_params, flags);
 static const member_span mse_members[] = {
     MSE_MEMBER(struct_size), MSE_MEMBER(weights),    MSE_MEMBER(weights_count),
     MSE_MEMBER(reduction),   MSE_MEMBER(normalizer), MSE_MEMBER(grad_scale),
-    MSE_MEMBER(flags)};
-LAST_MEMBER(dafl_mse_params, flags);
+    MSE_MEMBER(flags),       MSE_MEMBER(input_dtype), MSE_MEMBER(target_dtype),
+    MSE_MEMBER(grad_dtype)};
+LAST_MEMBER(dafl_mse_params, grad_dtype);
 
 static const struct_layout penalty_focal_layout = LAYOUT(penalty_focal_members);
 static const struct_layout sigmoid_focal_layout = LAYOUT(sigmoid_focal_members);
@@ -288,6 +293,52 @@ dafl_status dafl_check_overlaps(byte_range input, byte_range other_input, byte_r
     return DAFL_OK;
 }
 
+/* ---- element types ------------------------------------------------------------------ */
+
+static size_t dtype_size(int dtype) { return dtype == DAFL_DTYPE_FLOAT32 ? 4 : 2; }
+
+static int dtype_valid(dafl_dtype d)
+{
+    return d == DAFL_DTYPE_FLOAT32 || d == DAFL_DTYPE_BFLOAT16 || d == DAFL_DTYPE_FLOAT16;
+}
+
+/* The dtypes of a call's buffers into its dafl_io (DAFL_ERR_INVALID_ENUM for a value this
+ * library does not know). */
+static dafl_status set_dtypes(dafl_io *io, dafl_dtype input, dafl_dtype target, dafl_dtype grad)
+{
+    if (!dtype_valid(input) || !dtype_valid(target) || !dtype_valid(grad))
+        return DAFL_ERR_INVALID_ENUM;
+    io->x_dtype = (int)input;
+    io->y_dtype = (int)target;
+    io->grad_dtype = (int)grad;
+    return DAFL_OK;
+}
+
+/* The ISA's target scan over targets of any dtype: half-precision targets are widened
+ * (exactly) a chunk at a time into a stack buffer first; the count and the verdict do
+ * not depend on the chunking. */
+static int scan_targets_of(const dafl_kernels *k, const float *target, int dtype, size_t count,
+                           uint64_t *positives)
+{
+    if (dtype == DAFL_DTYPE_FLOAT32)
+        return k->scan_targets(target, count, positives);
+    const uint16_t *h = (const uint16_t *)(const void *)target;
+    float chunk[512];
+    int bad = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < count; i += 512) {
+        size_t n = count - i < 512 ? count - i : 512;
+        for (size_t e = 0; e < n; e++)
+            chunk[e] = dtype == DAFL_DTYPE_BFLOAT16 ? dafl_bf16_to_float(h[i + e])
+                                                    : dafl_f16_to_float(h[i + e]);
+        uint64_t found = 0;
+        bad |= k->scan_targets(chunk, n, &found);
+        total += found;
+    }
+    *positives = total;
+    return bad;
+}
+
 /* Everything after the loss-specific checks: targets, normalizer, the block loop, the
  * outputs.  `io` is the job's dafl_io, filled here. */
 static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kernel kernel,
@@ -298,13 +349,15 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
 {
     size_t bytes = count * sizeof(float);
     byte_range loss_array = {r->reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes};
-    if (dafl_check_overlaps((byte_range){input, bytes}, (byte_range){target, bytes},
-                       (byte_range){grad, bytes}, loss_array) != DAFL_OK)
+    if (dafl_check_overlaps((byte_range){input, count * dtype_size(io->x_dtype)},
+                            (byte_range){target, count * dtype_size(io->y_dtype)},
+                            (byte_range){grad, count * dtype_size(io->grad_dtype)},
+                            loss_array) != DAFL_OK)
         return DAFL_ERR_OVERLAP;
     uint64_t positives = 0;
     int trust = (r->flags & DAFL_FLAG_TRUST_TARGETS) != 0;
     if (!trust || r->reduction == DAFL_REDUCTION_POSITIVES) {
-        int bad = k->scan_targets(target, count, &positives);
+        int bad = scan_targets_of(k, target, io->y_dtype, count, &positives);
         if (bad && !trust)
             return DAFL_ERR_INVALID_TARGET;
     }
@@ -380,7 +433,7 @@ dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, da
     job->neglog_eps = (float)-log((double)p.clamp_eps);
     job->neglog_1m_eps = (float)-log1p(-(double)p.clamp_eps);
     job->log_eps = p.log_eps;
-    return DAFL_OK;
+    return set_dtypes(&job->io, p.input_dtype, p.target_dtype, p.grad_dtype);
 }
 
 dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
@@ -422,6 +475,8 @@ dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t c
     job.gamma_int = integer_exponent(p.gamma);
     job.alpha = p.alpha < 0.0f ? -1.0f : p.alpha;
     job.one_minus_alpha = 1.0f - p.alpha;
+    if ((st = set_dtypes(&job.io, p.input_dtype, p.target_dtype, p.grad_dtype)) != DAFL_OK)
+        return st;
     const dafl_kernels *k = dafl_active_kernels();
     return run_elementwise(k, k->sigmoid_focal, &job, &job.io,
                            input, target, count, &r, loss, grad, stats);
@@ -446,6 +501,8 @@ dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t
     dafl_bce_job job;
     memset(&job, 0, sizeof job);
     job.pos_weight = p.pos_weight;
+    if ((st = set_dtypes(&job.io, p.input_dtype, p.target_dtype, p.grad_dtype)) != DAFL_OK)
+        return st;
     const dafl_kernels *k = dafl_active_kernels();
     return run_elementwise(k, k->bce, &job, &job.io,
                            input, target, count, &r, loss, grad, stats);
@@ -482,6 +539,8 @@ dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c
     job.weights = p.weights && p.weights_count ? p.weights : NULL;
     job.weights_count = p.weights_count;
     job.plane = hw;
+    if ((st = set_dtypes(&job.io, p.input_dtype, p.target_dtype, p.grad_dtype)) != DAFL_OK)
+        return st;
     const dafl_kernels *k = dafl_active_kernels();
     return run_elementwise(k, k->mse, &job, &job.io,
                            input, target, count, &r, loss, grad, stats);

@@ -361,19 +361,22 @@ START_TEST(struct_sizes_end_on_member_boundaries)
         SPAN(dafl_penalty_focal_params, neg_weight), SPAN(dafl_penalty_focal_params, input_mode),
         SPAN(dafl_penalty_focal_params, clamp_eps), SPAN(dafl_penalty_focal_params, reduction),
         SPAN(dafl_penalty_focal_params, normalizer), SPAN(dafl_penalty_focal_params, grad_scale),
-        SPAN(dafl_penalty_focal_params, flags), SPAN(dafl_penalty_focal_params, log_eps)};
+        SPAN(dafl_penalty_focal_params, flags), SPAN(dafl_penalty_focal_params, log_eps), SPAN(dafl_penalty_focal_params, input_dtype),
+        SPAN(dafl_penalty_focal_params, target_dtype), SPAN(dafl_penalty_focal_params, grad_dtype)};
     CHECK_SIZES(dafl_penalty_focal_params, dafl_penalty_focal_params_init, pf,
                 dafl_penalty_focal(x, y, N, &prm, o.loss, o.grad, &o.stats))
     const span sf[] = {
         SPAN(dafl_sigmoid_focal_params, struct_size), SPAN(dafl_sigmoid_focal_params, gamma),
         SPAN(dafl_sigmoid_focal_params, alpha), SPAN(dafl_sigmoid_focal_params, reduction),
         SPAN(dafl_sigmoid_focal_params, normalizer), SPAN(dafl_sigmoid_focal_params, grad_scale),
-        SPAN(dafl_sigmoid_focal_params, flags)};
+        SPAN(dafl_sigmoid_focal_params, flags), SPAN(dafl_sigmoid_focal_params, input_dtype),
+        SPAN(dafl_sigmoid_focal_params, target_dtype), SPAN(dafl_sigmoid_focal_params, grad_dtype)};
     CHECK_SIZES(dafl_sigmoid_focal_params, dafl_sigmoid_focal_params_init, sf,
                 dafl_sigmoid_focal(x, y, N, &prm, o.loss, o.grad, &o.stats))
     const span bce[] = {SPAN(dafl_bce_params, struct_size), SPAN(dafl_bce_params, pos_weight),
                         SPAN(dafl_bce_params, reduction), SPAN(dafl_bce_params, normalizer),
-                        SPAN(dafl_bce_params, grad_scale), SPAN(dafl_bce_params, flags)};
+                        SPAN(dafl_bce_params, grad_scale), SPAN(dafl_bce_params, flags), SPAN(dafl_bce_params, input_dtype),
+        SPAN(dafl_bce_params, target_dtype), SPAN(dafl_bce_params, grad_dtype)};
     CHECK_SIZES(dafl_bce_params, dafl_bce_params_init, bce,
                 dafl_bce_with_logits(x, y, N, &prm, o.loss, o.grad, &o.stats))
     const span sm[] = {
@@ -387,7 +390,8 @@ START_TEST(struct_sizes_end_on_member_boundaries)
     const span mse[] = {SPAN(dafl_mse_params, struct_size), SPAN(dafl_mse_params, weights),
                         SPAN(dafl_mse_params, weights_count), SPAN(dafl_mse_params, reduction),
                         SPAN(dafl_mse_params, normalizer), SPAN(dafl_mse_params, grad_scale),
-                        SPAN(dafl_mse_params, flags)};
+                        SPAN(dafl_mse_params, flags), SPAN(dafl_mse_params, input_dtype),
+        SPAN(dafl_mse_params, target_dtype), SPAN(dafl_mse_params, grad_dtype)};
     CHECK_SIZES(dafl_mse_params, dafl_mse_params_init, mse,
                 dafl_mse(x, y, 1, 1, N, &prm, o.loss, o.grad, &o.stats))
     /* the case of the issue: alpha's first two bytes the caller's, the rest the default's */

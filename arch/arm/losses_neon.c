@@ -89,5 +89,32 @@ static inline void vacc_store(const vacc *acc, double out[16])
         vst1q_f64(out + 2 * i, acc->lane[i]);
 }
 
+/* Half precision (src/kernels/half.h's bits): float16 by FCVT (IEEE half, FPCR.AHP = 0;
+ * round to nearest even and DN = 0 as every entry point sets FPCR), bfloat16 by integer
+ * code: widening a 16-bit shift, narrowing adds 0x7fff plus the kept lowest bit and
+ * keeps the top half, a NaN its top half with the quiet bit set. */
+#define DAFL_HAVE_HALF_VECTOR
+static inline vf vf_load_f16(const uint16_t *p)
+{
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+static inline void vf_store_f16(uint16_t *p, vf v)
+{
+    vst1_u16(p, vreinterpret_u16_f16(vcvt_f16_f32(v)));
+}
+static inline vf vf_load_bf16(const uint16_t *p)
+{
+    return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+}
+static inline void vf_store_bf16(uint16_t *p, vf v)
+{
+    uint32x4_t b = vreinterpretq_u32_f32(v);
+    uint32x4_t lsb = vandq_u32(vshrq_n_u32(b, 16), vdupq_n_u32(1));
+    uint32x4_t r = vaddq_u32(vaddq_u32(b, vdupq_n_u32(0x7fff)), lsb);
+    uint32x4_t nan = vorrq_u32(b, vdupq_n_u32(0x400000)); /* quiet bit, top half kept */
+    r = vbslq_u32(vceqq_f32(v, v), r, nan);
+    vst1_u16(p, vshrn_n_u32(r, 16));
+}
+
 #define DAFL_ONE_PASS_BLOCKS /* see src/kernels/loss_kernels.h */
 #include "kernels/loss_kernels.h"

@@ -3,7 +3,7 @@
  * ymm register.  The long dependency chain of each element (exp, log1p, the division, the
  * loss) is broken up by the block loop's passes over sub-blocks, so one register per
  * vector leaves the most registers for constants and intermediate values.  Compiled with
- * -mavx2 -mfma only; called only when the CPU and OS support both.
+ * -mavx2 -mfma -mf16c only; called only when the CPU and OS support all three.
  */
 #include <immintrin.h>
 #include <sleef.h>
@@ -105,6 +105,39 @@ static inline void vacc_store(const vacc *acc, double out[16])
 {
     for (int i = 0; i < 4; i++)
         _mm256_storeu_pd(out + 4 * i, acc->lane[i]);
+}
+
+/* Half precision (src/kernels/half.h's bits): float16 by F16C (vcvtph2ps, vcvtps2ph with
+ * round-to-nearest-even in the immediate), bfloat16 by integer code: widening is a
+ * 16-bit shift, narrowing adds 0x7fff plus the kept lowest bit and keeps the top half,
+ * a NaN its top half with the quiet bit set. */
+#define DAFL_HAVE_HALF_VECTOR
+static inline vf vf_load_f16(const uint16_t *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+static inline void vf_store_f16(uint16_t *p, vf v)
+{
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+static inline vf vf_load_bf16(const uint16_t *p)
+{
+    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+static inline void vf_store_bf16(uint16_t *p, vf v)
+{
+    __m256i b = _mm256_castps_si256(v);
+    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
+    __m256i nan = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
+    r = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(nan),
+                                             _mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
+    /* eight 32-bit lanes (each < 2^16) to eight 16-bit: pack within 128-bit halves */
+    __m256i packed = _mm256_packus_epi32(r, r); /* lanes 0-3, 0-3 | 4-7, 4-7 */
+    packed = _mm256_permute4x64_epi64(packed, 0x08); /* qwords 0, 2 */
+    _mm_storeu_si128((__m128i *)(void *)p, _mm256_castsi256_si128(packed));
 }
 
 /* softmax focal: 16 pixels per vector, see arch/x86/softmax_avx2.c */

@@ -32,6 +32,11 @@ typedef struct dafl_io {
     float *grad;       /* NULL: forward only                        */
     float *loss_out;   /* NULL unless the reduction is NONE         */
     float grad_factor;
+    /* dafl_dtype of x, y and grad (0: float32).  Any other makes the block kernel widen
+     * each sub-block of x and y into float32 on its stack, run the float32 math on it
+     * and narrow the gradient out (src/kernels/loss_kernels.h): the same bits by
+     * construction.  x, y and grad then point at elements of that type. */
+    int x_dtype, y_dtype, grad_dtype;
 } dafl_io;
 
 typedef struct dafl_pf_job {

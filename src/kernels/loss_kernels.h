@@ -37,6 +37,7 @@
  */
 #include <string.h>
 
+#include "half.h"
 #include "kernel_api.h"
 
 #define DAFL_CAT2(a, b) a##b
@@ -631,6 +632,98 @@ INLINE void tail_copy_out(float *dst, const float buf[GROUP], size_t n)
 }
 #endif
 
+/* ---- half precision: widening in, narrowing out ------------------------------------ */
+/* An ISA with vector conversions defines DAFL_HAVE_HALF_VECTOR and
+ *   vf_load_bf16(const uint16_t *), vf_load_f16(const uint16_t *)     VW elements widened
+ *   vf_store_bf16(uint16_t *, vf), vf_store_f16(uint16_t *, vf)       VW rounded (RNE)
+ * with the bits of src/kernels/half.h; otherwise they are built here from half.h's
+ * scalar integer code, element by element. */
+#if !defined(DAFL_HAVE_HALF_VECTOR)
+INLINE vf vf_load_bf16(const uint16_t *p)
+{
+    float t[VW];
+    for (int k = 0; k < VW; k++)
+        t[k] = dafl_bf16_to_float(p[k]);
+    return vf_load(t);
+}
+INLINE vf vf_load_f16(const uint16_t *p)
+{
+    float t[VW];
+    for (int k = 0; k < VW; k++)
+        t[k] = dafl_f16_to_float(p[k]);
+    return vf_load(t);
+}
+INLINE void vf_store_bf16(uint16_t *p, vf v)
+{
+    float t[VW];
+    vf_store(t, v);
+    for (int k = 0; k < VW; k++)
+        p[k] = dafl_float_to_bf16(t[k]);
+}
+INLINE void vf_store_f16(uint16_t *p, vf v)
+{
+    float t[VW];
+    vf_store(t, v);
+    for (int k = 0; k < VW; k++)
+        p[k] = dafl_float_to_f16(t[k]);
+}
+#endif
+
+/* Elements at .. at+n-1 of a buffer of `dtype` into float32 dst[0..n), n a multiple of
+ * VW (whole groups). */
+INLINE void half_widen(float *dst, const float *src, int dtype, size_t at, size_t n)
+{
+    const uint16_t *h = (const uint16_t *)(const void *)src + at;
+    if (dtype == DAFL_DTYPE_BFLOAT16)
+        for (size_t i = 0; i < n; i += VW)
+            vf_store(dst + i, vf_load_bf16(h + i));
+    else if (dtype == DAFL_DTYPE_FLOAT16)
+        for (size_t i = 0; i < n; i += VW)
+            vf_store(dst + i, vf_load_f16(h + i));
+    else
+        for (size_t i = 0; i < n; i += VW)
+            vf_store(dst + i, vf_load(src + at + i));
+}
+
+/* float32 src[0..n) rounded into elements at .. at+n-1 of a buffer of `dtype`. */
+INLINE void half_narrow(float *dst, int dtype, size_t at, const float *src, size_t n)
+{
+    uint16_t *h = (uint16_t *)(void *)dst + at;
+    if (dtype == DAFL_DTYPE_BFLOAT16)
+        for (size_t i = 0; i < n; i += VW)
+            vf_store_bf16(h + i, vf_load(src + i));
+    else if (dtype == DAFL_DTYPE_FLOAT16)
+        for (size_t i = 0; i < n; i += VW)
+            vf_store_f16(h + i, vf_load(src + i));
+    else
+        for (size_t i = 0; i < n; i += VW)
+            vf_store(dst + at + i, vf_load(src + i));
+}
+
+/* A partial group (n < GROUP) in and out, element by element, zero-filled beyond n. */
+INLINE void half_widen_tail(float buf[GROUP], const float *src, int dtype, size_t at, size_t n)
+{
+    const uint16_t *h = (const uint16_t *)(const void *)src + at;
+    memset(buf, 0, GROUP * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        buf[i] = dtype == DAFL_DTYPE_BFLOAT16  ? dafl_bf16_to_float(h[i])
+                 : dtype == DAFL_DTYPE_FLOAT16 ? dafl_f16_to_float(h[i])
+                                               : src[at + i];
+}
+
+INLINE void half_narrow_tail(float *dst, int dtype, size_t at, const float buf[GROUP], size_t n)
+{
+    uint16_t *h = (uint16_t *)(void *)dst + at;
+    for (size_t i = 0; i < n; i++) {
+        if (dtype == DAFL_DTYPE_BFLOAT16)
+            h[i] = dafl_float_to_bf16(buf[i]);
+        else if (dtype == DAFL_DTYPE_FLOAT16)
+            h[i] = dafl_float_to_f16(buf[i]);
+        else
+            dst[at + i] = buf[i];
+    }
+}
+
 /* One step of GROUP elements: inputs xp, yp, outputs gp (when want_grad) and lp (or
  * NULL), job index `at`, sigmoid parts at offset `off` of the cache (SIGMOID: the loss
  * reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest masked out).  The
@@ -738,9 +831,68 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
         vacc_store(&acc, lanes);                                                            \
         return dafl_fold_lanes16(lanes);                                                    \
     }                                                                                       \
+    /* Half precision (any dtype not float32): the same steps on float32 copies of each \
+     * sub-block, widened on the stack (3 KiB more), the gradient narrowed out after it;   \
+     * the per-element losses stay float32. */                                             \
+    INLINE double DAFL_CAT(KERNEL, _half_impl)(const JOB_T *job, size_t begin, size_t len,  \
+                                               uint64_t *positives, const int want_grad)    \
+    {                                                                                       \
+        const JOB_T job_copy = *job, *j = &job_copy;                                        \
+        const dafl_io *io = &j->io;                                                         \
+        vacc acc;                                                                           \
+        vacc_zero(&acc);                                                                    \
+        vcnt cnt = vcnt_zero();                                                             \
+        sigmoid_cache cache;                                                                \
+        float sums_buffer[SUB_BLOCK], *sums = SUMS_PASS(SIGMOID) ? sums_buffer : NULL;       \
+        float xb[SUB_BLOCK], yb[SUB_BLOCK], gb[SUB_BLOCK];                                  \
+        const size_t whole = len - len % GROUP;                                             \
+        for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
+            const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
+            const size_t at = begin + s;                                                    \
+            half_widen(xb, io->x, io->x_dtype, at, n);                                      \
+            half_widen(yb, io->y, io->y_dtype, at, n);                                      \
+            if (SIGMOID)                                                                    \
+                sigmoid_cache_fill(&cache, xb, n);                                          \
+            for (size_t g = 0; g < n; g += GROUP)                                           \
+                STEP(j, xb + g, yb + g, want_grad ? gb + g : NULL,                          \
+                     io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
+                     &acc, sums, &cnt, 0, want_grad);                                       \
+            if (sums)                                                                       \
+                vacc_add_losses(&acc, sums, n);                                             \
+            if (want_grad)                                                                  \
+                half_narrow(io->grad, io->grad_dtype, at, gb, n);                           \
+        }                                                                                   \
+        if (whole < len) {                                                                  \
+            float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
+            const size_t n = len - whole, at = begin + whole;                               \
+            half_widen_tail(xs, io->x, io->x_dtype, at, n);                                 \
+            half_widen_tail(ys, io->y, io->y_dtype, at, n);                                 \
+            if (SIGMOID)                                                                    \
+                sigmoid_cache_fill(&cache, xs, GROUP);                                      \
+            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, &acc, sums, &cnt, 1, want_grad);      \
+            if (sums)                                                                       \
+                vacc_add_losses(&acc, sums, GROUP);                                         \
+            if (want_grad)                                                                  \
+                half_narrow_tail(io->grad, io->grad_dtype, at, gs, n);                      \
+            if (io->loss_out)                                                               \
+                tail_copy_out(io->loss_out + at, ls, n);                                    \
+        }                                                                                   \
+        *positives = vcnt_total(cnt);                                                       \
+        double lanes[16];                                                                   \
+        vacc_store(&acc, lanes);                                                            \
+        return dafl_fold_lanes16(lanes);                                                    \
+    }                                                                                       \
+    static __attribute__((noinline)) double DAFL_CAT(KERNEL, _half)(                        \
+        const JOB_T *j, size_t begin, size_t len, uint64_t *positives)                      \
+    {                                                                                       \
+        return j->io.grad ? DAFL_CAT(KERNEL, _half_impl)(j, begin, len, positives, 1)       \
+                          : DAFL_CAT(KERNEL, _half_impl)(j, begin, len, positives, 0);      \
+    }                                                                                       \
     static double KERNEL(const void *job, size_t begin, size_t len, uint64_t *positives)    \
     {                                                                                       \
         const JOB_T *j = job;                                                               \
+        if (j->io.x_dtype | j->io.y_dtype | (j->io.grad ? j->io.grad_dtype : 0))            \
+            return DAFL_CAT(KERNEL, _half)(j, begin, len, positives);                       \
         return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1)            \
                           : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0);           \
     }
