@@ -40,10 +40,15 @@ class NumpyArrays:
         return np.array(a, dtype=np.float32, order="C", copy=True)
 
     @staticmethod
-    def integers(a, what, fn):
+    def _integer_array(a, what, fn):
         a = np.asarray(a)
         if a.dtype.kind not in "iu":
             raise TypeError(f"{fn}: '{what}' must be an integer array, got {a.dtype}")
+        return a
+
+    @staticmethod
+    def integers(a, what, fn):
+        a = NumpyArrays._integer_array(a, what, fn)
         if a.dtype != np.int32:
             _check_int32_range(a.min() if a.size else 0, a.max() if a.size else 0, what, fn)
         if a.dtype == np.int32 and a.flags.c_contiguous and a.flags.writeable:
@@ -71,9 +76,7 @@ class NumpyArrays:
     @staticmethod
     def remap_label(a, old, new, what, fn):
         """Labels with the value ``old`` (outside int32) become ``new`` (int64)."""
-        a = np.asarray(a)
-        if a.dtype.kind not in "iu":
-            raise TypeError(f"{fn}: '{what}' must be an integer array, got {a.dtype}")
+        a = NumpyArrays._integer_array(a, what, fn)
         if np.any(a == new):
             raise ValueError(f"{fn}: '{what}' holds {new}, which an 'ignore_index' outside "
                              "int32 cannot be told apart from")
@@ -132,12 +135,16 @@ class TorchArrays:
         self.torch = torch
         self.cache = CACHE
 
-    def _tensor(self, t, what, fn):
+    def check(self, t, what, fn):
+        """A CPU tensor, or TypeError / ValueError naming the argument."""
         if not isinstance(t, self.torch.Tensor):
             raise TypeError(f"{fn}: '{what}' must be a torch.Tensor, not {type(t).__name__}")
         if not t.is_cpu:
             raise ValueError(f"{fn}: '{what}' is on {t.device}; dafl computes on the CPU "
                              "(move it with .cpu())")
+
+    def _tensor(self, t, what, fn):
+        self.check(t, what, fn)
         return t.detach()
 
     def floats(self, t, what, fn):
@@ -180,11 +187,15 @@ class TorchArrays:
             return t
         return t.as_strided((t.numel(),), (1,))
 
-    def integers(self, t, what, fn):
+    def _integer_tensor(self, t, what, fn):
         t = self._tensor(t, what, fn)
         if t.is_floating_point() or t.is_complex() or t.dtype == self.torch.bool:
             raise TypeError(f"{fn}: '{what}' must be an integer (class index) tensor, "
                             f"got {t.dtype}")
+        return t
+
+    def integers(self, t, what, fn):
+        t = self._integer_tensor(t, what, fn)
         if t.dtype != self.torch.int32:
             if t.numel():
                 _check_int32_range(int(t.min()), int(t.max()), what, fn)
@@ -201,11 +212,7 @@ class TorchArrays:
 
     def remap_label(self, t, old, new, what, fn):
         """Labels with the value ``old`` (outside int32) become ``new`` (int64)."""
-        t = self._tensor(t, what, fn)
-        if t.is_floating_point() or t.is_complex() or t.dtype == self.torch.bool:
-            raise TypeError(f"{fn}: '{what}' must be an integer (class index) tensor, "
-                            f"got {t.dtype}")
-        t = t.long()
+        t = self._integer_tensor(t, what, fn).long()
         if bool((t == new).any()):
             raise ValueError(f"{fn}: '{what}' holds {new}, which an 'ignore_index' outside "
                              "int32 cannot be told apart from")

@@ -145,19 +145,29 @@ def penalty_focal_keypoints(x, keypoints, counts, *, style="umich", alpha=2.0, b
     if input_mode not in INPUT_MODES:
         raise ValueError(f"{fn}: 'input_mode' must be one of {', '.join(INPUT_MODES)}; "
                          f"got {input_mode!r}")
-    style = style_code(style, fn)
+    value, loss_buf, grad, stats = run_penalty_focal_keypoints(
+        x, keypoints, counts, style_code(style, fn), INPUT_MODES[input_mode], code, norm,
+        float(alpha), float(beta), float(pos_weight), float(neg_weight), float(clamp_eps),
+        float(log_eps), float(grad_scale), want_grad,
+        empty or (lambda s: np.empty(s, dtype=np.float32)), fn)
+    return code, value, loss_buf, grad, stats
+
+
+def run_penalty_focal_keypoints(x, keypoints, counts, style, input_mode, code, norm, alpha,
+                                beta, pos_weight, neg_weight, clamp_eps, log_eps,
+                                grad_scale, want_grad, empty, fn):
+    """The C call with the style, input mode and reduction as their C codes: x float32
+    C-contiguous (N, C, H, W), ``empty(shape)`` allocates the outputs.  Returns (loss
+    value, per-element loss buffer or None, grad or None, Stats)."""
     shape = tuple(x.shape)
     if len(shape) != 4:
         raise ValueError(f"{fn}: 'logits' must be (N, C, H, W), got shape {shape}")
     kp, counts = prepare(keypoints, counts, fn)
-    if empty is None:
-        empty = lambda s: np.empty(s, dtype=np.float32)  # noqa: E731
     loss_buf = empty(shape) if code == _dafl.REDUCTION_NONE else None
     grad = empty(shape) if want_grad else None
     value, stats = _dafl.penalty_focal_keypoints(
-        x, kp, counts, loss_buf, grad, style=style, alpha=float(alpha), beta=float(beta),
-        pos_weight=float(pos_weight), neg_weight=float(neg_weight),
-        input_mode=INPUT_MODES[input_mode], clamp_eps=float(clamp_eps),
-        log_eps=float(log_eps), reduction=code, normalizer=norm,
-        grad_scale=float(grad_scale))
-    return code, value, loss_buf, grad, stats
+        x, kp, counts, loss_buf, grad, style=style, alpha=alpha, beta=beta,
+        pos_weight=pos_weight, neg_weight=neg_weight, input_mode=input_mode,
+        clamp_eps=clamp_eps, log_eps=log_eps, reduction=code, normalizer=norm,
+        grad_scale=grad_scale)
+    return value, loss_buf, grad, stats

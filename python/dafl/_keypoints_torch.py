@@ -12,8 +12,6 @@ plus counts (N,)).  What dafl.torch exports from here:
   ``PenaltyFocalKeypointLoss`` / ``CenterNetFocalKeypointLoss``: the loss and gradient
   of render_heatmaps + penalty_focal_loss (CenterNetFocalLoss), bit for bit, with no
   (N, C, H, W) target tensor;
-- ``penalty_focal_keypoints_impl(...)``: the one C call, (loss float32, grad float32 or
-  None), for an operator registration to wrap.
 
 The loss is the operator ``dafl::penalty_focal_keypoints`` built and registered as
 dafl._torch_ops builds the other losses (a LossOp: on torch >= 2.4 a torch.library custom
@@ -33,8 +31,9 @@ import torch
 from . import _dafl, _keypoints, _torch_ops
 
 __all__ = ["collate_keypoints", "render_heatmaps", "penalty_focal_keypoints",
-           "penalty_focal_keypoints_impl", "PenaltyFocalKeypointLoss",
-           "CenterNetFocalKeypointLoss"]
+           "PenaltyFocalKeypointLoss", "CenterNetFocalKeypointLoss"]
+
+_T = _torch_ops._T  # float32 operands and outputs, from the buffer cache
 
 
 def collate_keypoints(keypoints, dtype=torch.float32):
@@ -92,33 +91,6 @@ def render_heatmaps(keypoints, counts=None, shape=None, *, style="umich", out=No
     return out
 
 
-# ---- the loss ---------------------------------------------------------------------------
-
-_T = _torch_ops._T  # float32 operands and outputs, from the buffer cache
-
-
-def penalty_focal_keypoints_impl(logits, keypoints, counts=None, *, style="umich",
-                                 alpha=2.0, beta=4.0, pos_weight=1.0, neg_weight=1.0,
-                                 input_mode="logits", clamp_eps=1e-4, log_eps=0.0,
-                                 reduction="positives", normalizer=None, grad_scale=1.0,
-                                 want_grad=True, fn="dafl.torch.penalty_focal_keypoints"):
-    """The fused C call: (loss, grad) as float32 tensors - loss 0-d (reduction "none":
-    per element, (N, C, H, W)), grad d(loss)/d(logits) * grad_scale, contiguous
-    (N, C, H, W), or None when not ``want_grad``.  logits of any float dtype/layout
-    are read as float32 (one copy unless float32 contiguous); keypoints/counts as for
-    render_heatmaps."""
-    x = _T.floats(logits, "logits", fn)
-    if isinstance(normalizer, torch.Tensor):
-        normalizer = float(normalizer)
-    code, value, loss_buf, grad, _ = _keypoints.penalty_focal_keypoints(
-        x, keypoints, counts, style=style, alpha=alpha, beta=beta, pos_weight=pos_weight,
-        neg_weight=neg_weight, input_mode=input_mode, clamp_eps=clamp_eps, log_eps=log_eps,
-        reduction=reduction, normalizer=normalizer, grad_scale=grad_scale,
-        want_grad=want_grad, empty=_T.empty, fn=fn)
-    loss = loss_buf if code == _dafl.REDUCTION_NONE else _T.scalar(value, x)
-    return loss, grad
-
-
 # ---- the operator: dafl::penalty_focal_keypoints, as dafl._torch_ops builds its losses ----
 
 STYLE_NAMES = {code: name for name, code in _keypoints.STYLES.items()}
@@ -133,17 +105,9 @@ def _keypoint_c(input, keypoints, counts, style, alpha, beta, pos_weight, neg_we
     del trust  # validated keypoints give valid targets (DAFL_FLAG_TRUST_TARGETS: no-op)
     fn = "dafl::penalty_focal_keypoints"
     x = _T.floats(input, "logits", fn)
-    if x.dim() != 4:
-        raise ValueError(f"{fn}: 'logits' must be (N, C, H, W), got shape {tuple(x.shape)}")
-    kp, counts = _keypoints.prepare(keypoints, counts, fn)
-    shape = tuple(x.shape)
-    loss_buf = _T.empty(shape) if reduction == _dafl.REDUCTION_NONE else None
-    grad = _T.empty(shape) if want_grad else None
-    value, _ = _dafl.penalty_focal_keypoints(
-        x, kp, counts, loss_buf, grad, style=style, alpha=alpha, beta=beta,
-        pos_weight=pos_weight, neg_weight=neg_weight, input_mode=input_mode,
-        clamp_eps=clamp_eps, log_eps=log_eps, reduction=reduction, normalizer=normalizer,
-        grad_scale=grad_scale)
+    value, loss_buf, grad, _ = _keypoints.run_penalty_focal_keypoints(
+        x, keypoints, counts, style, input_mode, reduction, normalizer, alpha, beta,
+        pos_weight, neg_weight, clamp_eps, log_eps, grad_scale, want_grad, _T.empty, fn)
     loss = _T.loss_like(loss_buf, input) if loss_buf is not None else _T.scalar(value, x)
     return loss, None if grad is None else _T.like_input(grad, input)
 
@@ -200,16 +164,10 @@ def penalty_focal_keypoints(logits, keypoints, counts=None, alpha=2, beta=4,
     from . import _losses
     from . import torch as dafl_torch  # (imported lazily: dafl.torch imports this module)
     fn = "dafl.torch.penalty_focal_keypoints"
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{fn}: 'logits' must be a torch.Tensor, not {type(logits).__name__}")
+    dafl_torch._tensor(logits, "logits", fn)
     if logits.dim() != 4:
         raise ValueError(f"{fn}: 'logits' must be (N, C, H, W), got shape "
                          f"{tuple(logits.shape)}")
-    if not logits.is_cpu:
-        raise ValueError(f"{fn}: 'logits' is on {logits.device}; dafl computes on the CPU "
-                         "(move it with .cpu())")
-    if not logits.is_floating_point():
-        raise TypeError(f"{fn}: 'logits' must be a floating-point tensor, got {logits.dtype}")
     kp, counts = _keypoint_tensors(keypoints, counts, fn)
     params = _losses.penalty_params(fn, alpha, beta, pos_weight, neg_weight, input_mode,
                                     clamp_eps, log_eps)

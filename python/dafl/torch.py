@@ -55,11 +55,7 @@ _dafl.set_threads(max(1, min(torch.get_num_threads(), _dafl.MAX_THREADS)))
 # ---- shared argument handling -------------------------------------------------------------
 
 def _tensor(t, name: str, fn: str, floating: bool = True) -> torch.Tensor:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{fn}: '{name}' must be a torch.Tensor, not {type(t).__name__}")
-    if not t.is_cpu:
-        raise ValueError(f"{fn}: '{name}' is on {t.device}; dafl computes on the CPU "
-                         "(move it with .cpu())")
+    _torch_ops._T.check(t, name, fn)
     if floating and not t.is_floating_point():
         raise TypeError(f"{fn}: '{name}' must be a floating-point tensor, got {t.dtype}")
     return t
@@ -92,10 +88,9 @@ def _in_dtype(loss: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
     return loss.to(input.dtype)
 
 
-def _reduction(reduction: str, fn: str, allowed=("none", "mean", "sum")) -> None:
-    if reduction not in allowed:
-        raise ValueError(f"{fn}: 'reduction' must be one of {', '.join(allowed)}; "
-                         f"got {reduction!r}")
+def _reduction(reduction: str, fn: str) -> int:
+    """The C code of a PyTorch reduction name ("none", "mean", "sum"), or ValueError."""
+    return _losses.reduction_code(reduction, None, fn, ("none", "mean", "sum"))[0]
 
 
 def _normalizer(normalizer):
@@ -137,11 +132,11 @@ def sigmoid_focal_loss(inputs: torch.Tensor, targets: torch.Tensor, alpha: float
     the negatives), gamma >= 0.  reduction "none" (per element, the input's shape),
     "mean" (over elements) or "sum".  Matches torchvision to float32 rounding."""
     fn = "dafl.torch.sigmoid_focal_loss"
-    _reduction(reduction, fn)
+    code = _reduction(reduction, fn)
     _pair(inputs, targets, fn, ("inputs", "targets"))
     gamma, alpha = _losses.sigmoid_params(fn, gamma, alpha)
     loss = _torch_ops.sigmoid_focal(inputs, targets, gamma, alpha,
-                                    _losses.REDUCTIONS[reduction], 1.0, 1.0, False,
+                                    code, 1.0, 1.0, False,
                                     _want_grad(inputs))
     return _in_dtype(loss, inputs)
 
@@ -322,7 +317,7 @@ def softmax_focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: Number
     ignore_index — any 64-bit integer —, reduction as there: "mean" divides by the sum of
     the weights of the labels that are not ignored).  reduction "none" gives (N, d1, ...)."""
     fn = "dafl.torch.softmax_focal_loss"
-    _reduction(reduction, fn)
+    code = _reduction(reduction, fn)
     _tensor(logits, "logits", fn)
     _tensor(labels, "labels", fn, floating=False)
     if logits.dim() < 2:
@@ -341,7 +336,7 @@ def softmax_focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: Number
     loss = _torch_ops.softmax_focal(
         logits, labels, weight, _losses.exponent(fn, "gamma", gamma),
         _losses.check_integer(fn, "ignore_index", ignore_index, -2**63, 2**63 - 1),
-        _losses.REDUCTIONS[reduction], 1.0, 1.0, _want_grad(logits))
+        code, 1.0, 1.0, _want_grad(logits))
     return _in_dtype(loss, logits)
 
 
@@ -353,7 +348,7 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor,
     example); without weights it is F.mse_loss.  reduction "mean" divides by the number of
     elements; "sum", "none"."""
     fn = "dafl.torch.mse_loss"
-    _reduction(reduction, fn)
+    code = _reduction(reduction, fn)
     _pair(input, target, fn)
     if weights is not None:
         _tensor(weights, "weights", fn)
@@ -362,7 +357,7 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor,
         if tuple(weights.shape) not in allowed:
             raise ValueError(f"{fn}: 'weights' must be (C,) or (N, C) for an input of shape "
                              f"{shape}, got {tuple(weights.shape)}")
-    loss = _torch_ops.mse(input, target, weights, _losses.REDUCTIONS[reduction], 1.0, 1.0,
+    loss = _torch_ops.mse(input, target, weights, code, 1.0, 1.0,
                           False, _want_grad(input))
     return _in_dtype(loss, input)
 
