@@ -43,6 +43,12 @@ HAVE_CUSTOM_OPS = all(hasattr(torch.library, f) for f in
                       ("custom_op", "register_fake", "register_autograd", "register_vmap"))
 _HALF = (torch.float16, torch.bfloat16)
 
+
+def _for_reference(x):
+    """The input as the formula in torch operations takes it: half precision widened to
+    float32 (differentiably), float32 and float64 as they are."""
+    return x.float() if x.dtype in _HALF else x
+
 _warned = set()
 
 
@@ -154,7 +160,7 @@ class LossOp:
                 for i in wanted:
                     args[i] = args[i].detach().requires_grad_()
             x = args[0]
-            args[0] = x.float() if x.dtype in _HALF else x
+            args[0] = _for_reference(x)
             loss = self.reference(*args[:-1])
             sources = [x if i == 0 else args[i] for i in wanted]
             return torch.autograd.grad(loss, sources, grad_loss.to(loss.dtype),
@@ -181,8 +187,7 @@ class LossOp:
             _warn_once((self.name, "exact"), f"dafl::{self.name}: float64 input, a "
                        "torch.func transform or an argument the fused kernel does not take: "
                        "the unfused path (the loss in torch operations), exact, slower")
-            x = args[0]
-            return self.reference(x.float() if x.dtype in _HALF else x, *args[1:-1])
+            return self.reference(_for_reference(args[0]), *args[1:-1])
         if self.op is not None and _traced(args[0]):
             return self.op(*args)[0]
         if torch.is_grad_enabled() and any(

@@ -171,7 +171,7 @@ def _minor_faults():
 
 @needs_cache
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-@pytest.mark.parametrize("name", ["sigmoid_focal", "bce", "softmax_focal"])
+@pytest.mark.parametrize("name", ["centernet", "sigmoid_focal", "bce", "softmax_focal"])
 def test_steady_state_faults_in_no_gradient(name, layout):
     """8x80x128x128 float32 (40 MiB: every fresh buffer is a fresh mmap under glibc):
     after two warm-up steps, fewer than half a gradient's pages of minor faults per
