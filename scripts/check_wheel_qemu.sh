@@ -82,4 +82,7 @@ for f in $(sed -n 's/^DAFL_API .*[ *]\(dafl_[a-z0-9_]*\)(.*/\1/p' "$here/include
     "$nm" "$ext" | grep -q " [tT] $f\$" || { echo "not in the extension: $f" >&2; exit 1; }
 done
 
+# The tests that start a fresh interpreter start it under qemu-aarch64 too: a machine
+# without binfmt_misc registration cannot exec the arm64 interpreter by itself.
+export DAFL_TEST_PYTHON="qemu-aarch64 -L / $work/interpreter/usr/bin/python3.11"
 guest -m pytest -q -p no:cacheprovider "$here/python/tests/test_numpy_api.py"

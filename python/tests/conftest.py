@@ -5,6 +5,7 @@ The tests import the dafl found on sys.path: the build tree under `meson test`
 
 import hashlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -56,15 +57,22 @@ def bits(*arrays):
     return h.hexdigest()
 
 
+def python_command():
+    """The command that starts a fresh interpreter like this one: sys.executable, or
+    DAFL_TEST_PYTHON (split like a shell line) where this interpreter runs under an
+    emulator that the kernel cannot start by itself (scripts/check_wheel_qemu.sh)."""
+    return shlex.split(os.environ.get("DAFL_TEST_PYTHON", "")) or [sys.executable]
+
+
 def run_python(code, env_extra=None, timeout=120):
-    """Run code in a fresh interpreter (this one) that imports the same dafl; returns
-    stdout.  A hang fails the test after `timeout` seconds; the whole process group (a
-    DataLoader's workers too) is killed then."""
+    """Run code in a fresh interpreter (python_command()) that imports the same dafl;
+    returns stdout.  A hang fails the test after `timeout` seconds; the whole process
+    group (a DataLoader's workers too) is killed then."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [os.path.dirname(os.path.dirname(dafl.__file__))] + sys.path[1:])
     env.update(env_extra or {})
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(python_command() + ["-c", code], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
