@@ -707,7 +707,7 @@ std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const std::string &f
 // CenterNet on COCO: a batch of 8 images x 80 classes x 128 x 128, about 7 objects per
 // image (1 to 13, uniformly), boxes with sides log-uniform in 3 .. 96 output pixels, a
 // "umich" Gaussian at each box centre (truncated to integers) with CenterNet's radius
-// max(0, int(gaussian_radius(ceil(h), ceil(w), 0.7))).  scripts/bench_keypoints_numpy.py
+// max(0, int(gaussian_radius(ceil(h), ceil(w), 0.7))).  bench/render_vs_numpy.py
 // builds the same batch from the same generator (splitmix64) and times CenterNet's numpy
 // per-object drawing of it.  Compared, with the best ISA on 1 and 2 threads:
 //   keypoints_coco/penalty_focal/dense          dafl_penalty_focal on rendered targets

@@ -424,7 +424,7 @@ END_TEST
 
 /* Settings changed by one thread between and during the calls of others: thread counts,
  * ISAs and the host parallel-for.  Every call must still give the reference bits; under
- * ThreadSanitizer (scripts/sanitize.sh tsan) the pool must show no race. */
+ * ThreadSanitizer (tests/sanitize.sh tsan) the pool must show no race. */
 static void ordered_parallel_for(void *host_ctx, size_t count, dafl_range_fn fn,
                                  void *range_ctx)
 {

@@ -3,7 +3,7 @@
 
     PYTHONPATH=build/python /usr/bin/python3 examples/centernet/bench_render.py [--repeat N]
 
-The batch is scripts/bench_keypoints_numpy.py's (bench/dafl_bench.cc's keypoints_coco):
+The batch is bench/render_vs_numpy.py's (bench/dafl_bench.cc's keypoints_coco):
 8 images x 80 classes x 128 x 128, 1 to 13 objects per image, CenterNet's radii.  Timed,
 as interleaved repetitions (one of each per round; the fastest of each is reported):
 
@@ -31,8 +31,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
-import bench_keypoints_numpy as ref  # noqa: E402  (the batch and CenterNet's drawing)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
+import render_vs_numpy as ref  # noqa: E402  (the batch and CenterNet's drawing)
 
 import dafl  # noqa: E402
 

@@ -60,7 +60,7 @@ def bits(*arrays):
 def python_command():
     """The command that starts a fresh interpreter like this one: sys.executable, or
     DAFL_TEST_PYTHON (split like a shell line) where this interpreter runs under an
-    emulator that the kernel cannot start by itself (scripts/check_wheel_qemu.sh)."""
+    emulator that the kernel cannot start by itself (python/wheel/check_qemu.sh)."""
     return shlex.split(os.environ.get("DAFL_TEST_PYTHON", "")) or [sys.executable]
 
 

@@ -4,7 +4,7 @@
 Each seed is an ordinary call in the byte format that the harness's comment describes
 (fuzz_common.h: a zero byte is always the default, sizes are 16-bit little-endian, 0xff
 then an index picks a huge size).  The fuzzer mutates from these; they are also what
-scripts/fuzz.sh starts from.  Run it again after changing a harness's byte format.
+tests/fuzz/run.sh starts from.  Run it again after changing a harness's byte format.
 """
 import os
 import random

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs a wheel of dafl (scripts/build_wheel.sh) into a fresh venv with PyPI's PyTorch,
+# Installs a wheel of dafl (python/wheel/build.sh) into a fresh venv with PyPI's PyTorch,
 # numpy and pytest, and tests it there, outside the source tree:
 #   - dafl is imported from the venv (not from a build tree or the system);
 #   - the libsleef the process maps is the wheel's own copy (dafl.libs/), never the
@@ -8,12 +8,12 @@
 #   - every function dafl.h declares is in the extension (libdafl is linked into it);
 #   - the pytest suite python/tests passes against the installed package.
 #
-# usage: scripts/check_wheel.sh WHEEL
+# usage: python/wheel/check.sh WHEEL
 # PYTHON picks the interpreter (default python3); DAFL_WHEEL_TORCH the torch requirement
 # (default torch==2.13.0).
 set -eu
 
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 whl=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 python=${PYTHON:-python3}
 torch=${DAFL_WHEEL_TORCH:-torch==2.13.0}

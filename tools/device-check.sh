@@ -14,7 +14,7 @@
 #                                   softmax focal at 64 K, 8x80x128x128 and 64 M elements,
 #                                   avx2 and avx512, next to the bandwidth loop
 #   6. threads.jsonl / summary.txt  the same losses and sizes on 1, 2, 4, 8, 16 threads per
-#                                   ISA (scripts/device_thread_sweep.c), next to the
+#                                   ISA (tools/device_thread_sweep.c), next to the
 #                                   bandwidth loop on as many threads
 #   7. device-check.json            what ran, what was skipped, and each step's status
 #
@@ -152,7 +152,7 @@ fi
 
 # ---- 6. threads ---------------------------------------------------------------------------------
 sweep="$BUILD/device_thread_sweep"
-step sweep-build 60 cc -std=c11 -O2 -Iinclude -Ibench -o "$sweep" scripts/device_thread_sweep.c \
+step sweep-build 60 cc -std=c11 -O2 -Iinclude -Ibench -o "$sweep" tools/device_thread_sweep.c \
     bench/bandwidth.c "$BUILD/libdafl.a" $(pkg-config --libs --static sleef 2>/dev/null || echo -lsleef) \
     -lm -lpthread >"$OUT/sweep-build.log" 2>&1 &&
     step threads 150 "$sweep" avx2 avx512 -- 1 2 4 8 16 >"$OUT/threads.jsonl" 2>"$OUT/threads.err"

@@ -12,7 +12,7 @@
 #   3. the Python tag set to cp39: meson-python names the interpreter that built the
 #      wheel (cp311 on Debian 12), while the extension needs only 3.9's limited API.
 #
-# usage: scripts/build_wheel.sh [--cross CROSS_FILE] [OUTPUT_DIR]   (default: dist/)
+# usage: python/wheel/build.sh [--cross CROSS_FILE] [OUTPUT_DIR]   (default: dist/)
 # Prerequisites (Debian packages): build-essential libsleef-dev libdlpack-dev
 # python3-dev python3-venv, and access to PyPI.  PYTHON picks the interpreter
 # (default python3).
@@ -20,10 +20,10 @@
 # --cross: a cross build with that Meson cross file, e.g. cross/aarch64-linux-gnu.ini
 # (the wheel's platform from its cpu_family).  Take Debian's /usr/bin/python3, whose
 # pyconfig.h picks the target's, and the target's packages: gcc-aarch64-linux-gnu
-# libsleef-dev:arm64 libpython3.11-dev:arm64 (scripts/check_wheel_qemu.sh tests it).
+# libsleef-dev:arm64 libpython3.11-dev:arm64 (python/wheel/check_qemu.sh tests it).
 set -eu
 
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 cross=
 if [ "${1:-}" = --cross ]; then
     cross=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")

@@ -17,7 +17,7 @@ dafl's fused call is.  It exits with status 1 when they disagree; a time never f
 Needs Debian's PyTorch (not installed by CI):
     sudo apt-get install python3-torch python3-torchvision
 Run from anywhere, after building (meson setup build && ninja -C build):
-    /usr/bin/python3 scripts/bench_torch.py [--lib build/libdafl.so] [--json out.json]
+    /usr/bin/python3 bench/torch_eager.py [--lib build/libdafl.so] [--json out.json]
 
 End to end (--end-to-end): a training step's loss work, forward + loss.backward() into
 the logits' .grad, through the dafl Python package (dafl.torch, found on PYTHONPATH, e.g.
@@ -29,8 +29,8 @@ the kernel and faults them in again every step, and glibc told to keep its memor
 tuned trainer's allocator (jemalloc, tcmalloc, these variables) does.  It also times
 one fused pass into a preallocated buffer, and one with the gradient freshly allocated,
 the floor that loss.backward() through dafl.torch is compared with:
-    PYTHONPATH=build/python /usr/bin/python3 scripts/bench_torch.py --end-to-end
-    PYTHONPATH=build/python venv-torch2/bin/python scripts/bench_torch.py --end-to-end
+    PYTHONPATH=build/python /usr/bin/python3 bench/torch_eager.py --end-to-end
+    PYTHONPATH=build/python venv-torch2/bin/python bench/torch_eager.py --end-to-end
 """
 
 import argparse
@@ -48,7 +48,7 @@ import numpy as np
 try:
     import torch
 except ImportError as e:  # say what to install rather than show a traceback
-    sys.exit(f"bench_torch.py: {e}; install Debian's PyTorch with\n"
+    sys.exit(f"torch_eager.py: {e}; install Debian's PyTorch with\n"
              "    sudo apt-get install python3-torch python3-torchvision\n"
              "and run this script with /usr/bin/python3")
 try:
@@ -121,7 +121,7 @@ class Dafl:
             p = cls()
             init(ctypes.byref(p))
             if p.struct_size != ctypes.sizeof(cls):
-                sys.exit(f"bench_torch.py: {cls.__name__} has {ctypes.sizeof(cls)} bytes here "
+                sys.exit(f"torch_eager.py: {cls.__name__} has {ctypes.sizeof(cls)} bytes here "
                          f"but {p.struct_size} in the library: update this script")
 
     def check(self, status):
@@ -376,7 +376,7 @@ def end_to_end(repeats, json_path):
             r = subprocess.run(cmd, env={**os.environ, **env, "TORCHINDUCTOR_CACHE_DIR": cache},
                                capture_output=True, text=True)
         if r.returncode:
-            sys.exit(f"bench_torch.py: the child failed:\n{r.stdout}\n{r.stderr}")
+            sys.exit(f"torch_eager.py: the child failed:\n{r.stdout}\n{r.stderr}")
         results[name] = json.loads(r.stdout.strip().splitlines()[-1])
     first = next(iter(results.values()))
     print(f"\nloss.backward() end to end, {'x'.join(map(str, SHAPE))}, one thread: "
@@ -420,12 +420,12 @@ def main():
     if args.end_to_end:
         return end_to_end(args.repeats, args.json)
     if torchvision is None:
-        sys.exit(f"bench_torch.py: {TORCHVISION_MISSING}; the ctypes comparison needs "
+        sys.exit(f"torch_eager.py: {TORCHVISION_MISSING}; the ctypes comparison needs "
                  "Debian's python3-torchvision (or use --end-to-end)")
 
     lib_path = pathlib.Path(args.lib)
     if not lib_path.exists():
-        sys.exit(f"bench_torch.py: {lib_path} not found: build first "
+        sys.exit(f"torch_eager.py: {lib_path} not found: build first "
                  "(meson setup build && ninja -C build) or pass --lib")
     dafl = Dafl(lib_path)
     torch.set_num_threads(1)
@@ -487,7 +487,7 @@ def main():
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1))
     if not all_agree:
-        print("bench_torch.py: dafl and PyTorch disagree beyond float tolerance (see above)")
+        print("torch_eager.py: dafl and PyTorch disagree beyond float tolerance (see above)")
         return 1
     print("losses and gradients agree (rtol %g, atol %g of the largest gradient)"
           % (RTOL, ATOL_FRACTION))

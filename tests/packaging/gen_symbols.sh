@@ -3,13 +3,13 @@
 # shared library: symbols already listed keep the version that introduced them, new
 # ones get VERSION (default: the upstream version of debian/changelog).  A listed symbol
 # the library no longer exports is kept, and reported: removing one is an ABI break
-# (tests/abi/README.md), and dpkg-gensymbols fails the package build on it.
+# (tests/packaging/abi/README.md), and dpkg-gensymbols fails the package build on it.
 #
-# usage: scripts/gen_symbols.sh LIBRARY [VERSION]
-#   e.g. scripts/gen_symbols.sh build/libdafl.so
+# usage: tests/packaging/gen_symbols.sh LIBRARY [VERSION]
+#   e.g. tests/packaging/gen_symbols.sh build/libdafl.so
 set -eu
 
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 lib=$1
 version=${2:-$(sed -n '1s/^[^ ]* (\(.*\)-[^-]*).*/\1/p' "$here/debian/changelog")}
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares the public struct layouts and enumerator values of two abidw descriptions
 (the ABI baseline and the library just built), by dafl's own rule, independently of
-libabigail's suppression engine (scripts/check_abi.sh runs it beside abidiff).
+libabigail's suppression engine (tests/packaging/check_abi.sh runs it beside abidiff).
 
 - Every member of a baseline struct is still there, at the same offset, with the same
   type (types compared by name: pointers, qualifiers, typedefs and arrays spelled out).

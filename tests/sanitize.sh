@@ -5,7 +5,7 @@
 #   tsan      ThreadSanitizer, the threaded tests (every test whose name has "thread")
 #   valgrind  memcheck (leaks included) of every test with DAFL_ISA=scalar
 #
-#   scripts/sanitize.sh [asan] [tsan] [valgrind]      (default: all three, in that order)
+#   tests/sanitize.sh [asan] [tsan] [valgrind]      (default: all three, in that order)
 #
 # Environment: SANITIZE_BUILD_DIR (default build-sanitize; one sub-directory per checker),
 # CC (default gcc; clang works too), TIMEOUT_MULTIPLIER (default 10, for meson and Check).

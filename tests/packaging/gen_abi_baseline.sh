@@ -1,19 +1,19 @@
 #!/bin/sh
-# Writes the ABI baseline that tests/abi checks against: the abidw description of
+# Writes the ABI baseline that tests/packaging/abi checks against: the abidw description of
 # libdafl.so built with debug info from SOURCE_DIR (default: this checkout).
 #
-# usage: scripts/gen_abi_baseline.sh [SOURCE_DIR [OUTPUT_DIR]]
-#   OUTPUT_DIR defaults to tests/abi of this checkout; the file is named after the
+# usage: tests/packaging/gen_abi_baseline.sh [SOURCE_DIR [OUTPUT_DIR]]
+#   OUTPUT_DIR defaults to tests/packaging/abi of this checkout; the file is named after the
 #   SONAME of what was built (libdafl.so.0.abi).
 #
 # Take the baseline from the released sources, e.g.
-#   git archive v0.1.0 | tar -x -C /tmp/dafl-0.1.0 && scripts/gen_abi_baseline.sh /tmp/dafl-0.1.0
+#   git archive v0.1.0 | tar -x -C /tmp/dafl-0.1.0 && tests/packaging/gen_abi_baseline.sh /tmp/dafl-0.1.0
 # Needs meson, ninja, SLEEF and abidw (Debian package abigail-tools).
 set -eu
 
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 src=$(cd "${1:-$here}" && pwd)
-out=${2:-$here/tests/abi}
+out=${2:-$here/tests/packaging/abi}
 
 command -v abidw > /dev/null || { echo "abidw not found: install abigail-tools" >&2; exit 1; }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """Runs dafl's benchmark suite and writes the results: docs/benchmarks.md and a plot.
 
-    /usr/bin/python3 scripts/bench_report.py [--build-dir build] [--quick]
+    /usr/bin/python3 bench/report.py [--build-dir build] [--quick]
 
 It runs build/bench/dafl-bench with --benchmark_format=json (every benchmark measured
 --min-time seconds, --repetitions times, the fastest repetition reported), optionally the PyTorch
-comparison (scripts/bench_torch.py, when Debian's python3-torch is installed), and writes
+comparison (bench/torch_eager.py, when Debian's python3-torch is installed), and writes
   - docs/benchmarks.md: the machine, the targets of issue #4 with what was measured, the
     tables, the PyTorch comparison;
   - docs/bench-throughput.png: the headline call on each ISA as a multiple of the naive
@@ -93,18 +93,18 @@ def run_suite(exe, min_time, repetitions, max_elements):
         proc.wait()
     print()
     if proc.returncode != 0:
-        sys.exit(f"bench_report.py: {exe.name} failed (exit status {proc.returncode})")
+        sys.exit(f"report.py: {exe.name} failed (exit status {proc.returncode})")
     return json.loads("".join(lines))
 
 
 def run_torch(lib, repeats, out_json):
-    script = ROOT / "scripts" / "bench_torch.py"
+    script = ROOT / "bench" / "torch_eager.py"
     cmd = ["/usr/bin/python3", str(script), "--lib", str(lib), "--repeats", str(repeats),
            "--json", str(out_json)]
     print("running:", " ".join(cmd), flush=True)
     status = subprocess.call(cmd)
     if status != 0:
-        sys.exit("bench_report.py: the PyTorch comparison failed (see above)")
+        sys.exit("report.py: the PyTorch comparison failed (see above)")
     return json.loads(out_json.read_text())
 
 
@@ -587,9 +587,9 @@ def bandwidth_fraction_table(res):
 def torch_section(torch_results):
     if not torch_results:
         return ["Not run: `sudo apt-get install python3-torch python3-torchvision`, then "
-                "`/usr/bin/python3 scripts/bench_torch.py` (or this script again)."]
+                "`/usr/bin/python3 bench/torch_eager.py` (or this script again)."]
     t = torch_results
-    lines = [f"`scripts/bench_torch.py`: PyTorch {t['torch']} / torchvision {t['torchvision']} "
+    lines = [f"`bench/torch_eager.py`: PyTorch {t['torch']} / torchvision {t['torchvision']} "
              f"eager against dafl {t['dafl']} ({t['isa']}) through ctypes, one thread each, in "
              f"one process, on the same arrays: {t['elements']} elements (8x80x128x128), "
              f"{t['positives']} positives. Times are the best of several runs of forward + "
@@ -624,8 +624,8 @@ def write_markdown(res, torch_results, machine, path, args, when):
     ctx = res.context
     skipped = ", ".join(res.skipped) or "none"
     md = ["# dafl benchmarks", "",
-          "Measured by `scripts/bench_report.py` (Google Benchmark program `bench/dafl_bench.cc`"
-          " and `scripts/bench_torch.py`); every number below comes from one run. "
+          "Measured by `bench/report.py` (Google Benchmark program `bench/dafl_bench.cc`"
+          " and `bench/torch_eager.py`); every number below comes from one run. "
           "Benchmarks measure, they never fail on a time.", "",
           "## Machine", "",
           f"- CPU: {machine['model']}, {machine['cpus']} logical cores"
@@ -692,7 +692,7 @@ def write_markdown(res, torch_results, machine, path, args, when):
            "(`dafl_draw_gaussian`), logits mostly confident negatives, some beyond the "
            "clamp limits.", "",
            "Reproduce: `meson setup build && ninja -C build && /usr/bin/python3 "
-           "scripts/bench_report.py` (about ten minutes; `--quick` for a short run).", ""]
+           "bench/report.py` (about ten minutes; `--quick` for a short run).", ""]
     pathlib.Path(path).write_text("\n".join(md))
 
 
@@ -733,7 +733,7 @@ def main():
     else:
         exe = build / "bench" / "dafl-bench"
         if not exe.exists():
-            sys.exit(f"bench_report.py: {exe} not found: meson setup {build} && ninja -C {build}")
+            sys.exit(f"report.py: {exe} not found: meson setup {build} && ninja -C {build}")
         when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
         raw = run_suite(exe, args.min_time, args.repetitions, args.max_elements)
         raw["dafl_report"] = {"min_time": args.min_time, "repetitions": args.repetitions,

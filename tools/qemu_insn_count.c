@@ -3,7 +3,7 @@
  * exit (with -d plugin), for instruction counts of the AArch64 kernels under qemu-user.
  * Debian packages no plugin header, so the few functions of QEMU's plugin API (version 1,
  * QEMU 7.2) it calls are declared here.
- *   gcc -shared -fPIC -O2 -o qemu_insn_count.so scripts/qemu_insn_count.c
+ *   gcc -shared -fPIC -O2 -o qemu_insn_count.so tools/qemu_insn_count.c
  *   qemu-aarch64 -d plugin -plugin ./qemu_insn_count.so PROGRAM ARGS...
  */
 #include <stdint.h>

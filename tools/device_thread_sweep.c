@@ -1,6 +1,6 @@
 /*
  * Thread scaling of the fused forward + gradient calls, per ISA, next to the bandwidth
- * loop on as many threads: what scripts/device-check.sh measures on a machine with
+ * loop on as many threads: what tools/device-check.sh measures on a machine with
  * AVX-512 (dafl-bench measures one thread per ISA, and all threads for the best ISA only).
  *
  *   device_thread_sweep ISA... -- THREADS...      e.g.  avx2 avx512 -- 1 2 4 8 16

@@ -3,14 +3,14 @@
 # undefined) against the library compiled with the same sanitizers, re-run every saved
 # crash input under tests/fuzz/regressions/, then fuzz each harness for a bounded time.
 #
-#   scripts/fuzz.sh [seconds per harness, default 60] [harness ...]
+#   tests/fuzz/run.sh [seconds per harness, default 60] [harness ...]
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), CC (default clang).
 # A crash, leak, timeout or out-of-memory input found while fuzzing is copied to
 # tests/fuzz/regressions/<harness>/ (commit it: from then on it is re-run here) and the
 # script exits non-zero.  Only Debian packages are needed: clang and libclang-rt-*-dev.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 SECONDS_PER_HARNESS=${1:-60}
 shift || true

@@ -3,7 +3,7 @@
  * one add per cycle, whatever the TSC's rate (on the VM of docs/benchmarks.md the TSC
  * ticks at 2.44 GHz while the core runs at 3.1-3.2 GHz).  Cycles per element are
  * nanoseconds per element times this.
- *   gcc -O2 -o core_clock scripts/core_clock.c && ./core_clock
+ *   gcc -O2 -o core_clock tools/core_clock.c && ./core_clock
  */
 #include <stdio.h>
 #include <time.h>

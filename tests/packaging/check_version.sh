@@ -3,8 +3,8 @@
 #   - the project version in meson.build and the DAFL_VERSION_* macros of dafl.h;
 #   - the upstream part of the newest debian/changelog entry;
 #   - the soversion, the Debian runtime package libdafl<soversion>, its symbols file and
-#     the ABI baseline tests/abi/libdafl.so.<soversion>.abi.
-# tests/abi/README.md describes a soversion bump step by step.
+#     the ABI baseline tests/packaging/abi/libdafl.so.<soversion>.abi.
+# tests/packaging/abi/README.md describes a soversion bump step by step.
 #
 # usage: check_version.sh SOURCE_ROOT VERSION SOVERSION
 set -eu
@@ -41,12 +41,12 @@ if [ -f "$root/debian/changelog" ]; then
     fi
 fi
 
-baseline=$root/tests/abi/libdafl.so.$soversion.abi
+baseline=$root/tests/packaging/abi/libdafl.so.$soversion.abi
 if [ -f "$baseline" ]; then
     grep -q "soname='libdafl\.so\.$soversion'" "$baseline" ||
         fail "$(basename "$baseline") was not made from libdafl.so.$soversion"
 else
-    fail "no ABI baseline tests/abi/libdafl.so.$soversion.abi (scripts/gen_abi_baseline.sh)"
+    fail "no ABI baseline tests/packaging/abi/libdafl.so.$soversion.abi (tests/packaging/gen_abi_baseline.sh)"
 fi
 
 [ $status -ne 0 ] || echo "version $version, soversion $soversion: consistent"

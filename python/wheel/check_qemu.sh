@@ -1,5 +1,5 @@
 #!/bin/sh
-# Tests a cross-built AArch64 wheel of dafl (scripts/build_wheel.sh --cross
+# Tests a cross-built AArch64 wheel of dafl (python/wheel/build.sh --cross
 # cross/aarch64-linux-gnu.ini) under qemu-aarch64, on Debian's arm64 Python 3.11 with
 # numpy and pytest from PyPI (PyTorch is left out: under emulation it would take most of
 # CI's time):
@@ -9,14 +9,14 @@
 #   - the numpy API tests (python/tests/test_numpy_api.py) pass, and the scalar and NEON
 #     kernels give the same bits on a batch with Gaussian targets and 2 threads.
 #
-# usage: scripts/check_wheel_qemu.sh WHEEL
+# usage: python/wheel/check_qemu.sh WHEEL
 # Needs (Debian, arm64 added with dpkg --add-architecture): qemu-user, libc6:arm64,
 # libpython3.11-stdlib:arm64 (libpython3.11-dev:arm64 brings it), binutils-aarch64-linux-gnu,
 # python3-venv; apt-get download fetches python3.11-minimal:arm64 (the interpreter, not
 # installed: it cannot sit beside the amd64 one); PyPI gives numpy and pytest.
 set -eu
 
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 whl=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 case $whl in
 *_aarch64.whl) ;;

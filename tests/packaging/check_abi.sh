@@ -1,6 +1,6 @@
 #!/bin/sh
 # Compares the ABI of the built shared library with the committed baseline (run by
-# `meson test`; tests/abi/README.md says when and how to change the baseline).
+# `meson test`; tests/packaging/abi/README.md says when and how to change the baseline).
 #
 # Functions and variables may be added: old binaries keep working.  Anything else that
 # abidiff reports fails: a removed function, a changed prototype, a public struct whose
@@ -9,7 +9,7 @@
 # run that ignores additions (--no-added-syms) and fails on any remaining change (bit 4).
 #
 # The baseline already holds only what the public header declares (see
-# scripts/gen_abi_baseline.sh), so no --headers-dir is passed here: abidiff would treat
+# tests/packaging/gen_abi_baseline.sh), so no --headers-dir is passed here: abidiff would treat
 # the baseline's types as private for want of headers and filter their changes out.
 #
 # Types can only be compared when the library carries DWARF (buildtype=debug or
@@ -19,12 +19,12 @@
 #
 # Enumerators added to an enum are harmless to libabigail and not reported.  Members
 # appended to a parameter struct are compatible by dafl's own rule (struct_size), which
-# the suppression file SUPPRESSIONS (tests/abi/dafl.suppr) tells abidiff.
+# the suppression file SUPPRESSIONS (tests/packaging/abi/dafl.suppr) tells abidiff.
 #
 # libabigail's has_data_member_inserted_at suppression (abigail-tools 2.2, Debian 12)
 # also hides a member retyped or moved in such a struct, not only one appended: so with
 # debug info the public structs' layouts and the enumerators' values are compared by
-# dafl's rule as well, member by member (scripts/abi_layouts.py, on abidw's description
+# dafl's rule as well, member by member (tests/packaging/abi_layouts.py, on abidw's description
 # of LIBRARY with the same options as the baseline), after abidiff.
 #
 # usage: check_abi.sh LIBRARY BASELINE [SUPPRESSIONS]
@@ -69,21 +69,21 @@ if [ $((rc & 3)) -ne 0 ]; then
 fi
 if [ "$rc" -ne 0 ]; then
     echo "FAIL: the ABI changed incompatibly against $(basename "$baseline") (see above)."
-    echo "      If the break is intended, follow tests/abi/README.md (bump the soversion)."
+    echo "      If the break is intended, follow tests/packaging/abi/README.md (bump the soversion)."
     exit 1
 fi
 
 if [ "$types" = yes ]; then
-    here=$(cd "$(dirname "$0")/.." && pwd)
+    here=$(cd "$(dirname "$0")/../.." && pwd)
     current=$(mktemp)
     trap 'rm -f "$current"' EXIT
     abidw --headers-dir "$here/include" \
         --drop-private-types --exported-interfaces-only --no-elf-needed \
         --no-show-locs --no-corpus-path --no-comp-dir-path --type-id-style hash \
         "$lib" > "$current" || { echo "FAIL: abidw could not describe $lib"; exit 1; }
-    if ! "${PYTHON3:-python3}" "$here/scripts/abi_layouts.py" "$baseline" "$current"; then
+    if ! "${PYTHON3:-python3}" "$here/tests/packaging/abi_layouts.py" "$baseline" "$current"; then
         echo "FAIL: a public struct or enum changed incompatibly against $(basename "$baseline")."
-        echo "      If the break is intended, follow tests/abi/README.md (bump the soversion)."
+        echo "      If the break is intended, follow tests/packaging/abi/README.md (bump the soversion)."
         exit 1
     fi
 fi

@@ -3,7 +3,7 @@
  * a run with CALLS = 0 (the setup) subtracted from one with CALLS = k, divided by k*65536,
  * is the loss's instructions per element.  docs/benchmarks.md ("How these were measured")
  * gives the commands, natively under callgrind and for AArch64 under qemu-aarch64 with
- * scripts/qemu_insn_count.c.
+ * tools/qemu_insn_count.c.
  *   loss_call LOSS CALLS     LOSS: pf, pf_clamped, sf2, sf2_hard, bce, softmax16, mse
  */
 #include <dafl.h>
