@@ -1,13 +1,19 @@
-/*
- * dafl.h — distance-aware focal loss and friends, fused forward + gradient on the CPU.
- *
- * The whole public API of libdafl.  Every loss is one call that computes the reduced
+/**
+ * @defgroup dafl distance-aware focal loss and friends, fused forward + gradient on the CPU
+ * @details
+ * dafl.h is the whole public API of libdafl (`#include <dafl.h>`, compile and link with
+ * `pkg-config --cflags --libs dafl`).  Every loss is one call that computes the reduced
  * loss and, when a gradient buffer is given, writes d(reduced loss)/d(input) for every
  * element, already divided by the reduction's normalizer and multiplied by the caller's
  * gradient scale.  Results are bit-identical on every CPU (scalar, AVX2, AVX-512, NEON),
  * every alignment of the buffers and every run: see "Determinism" below.
  *
- * Conventions
+ * The reference is grouped by topic, one manual page each (see "SEE ALSO" below), and
+ * every function's name leads to its page: `man dafl_penalty_focal` works.  Comments
+ * in this header use Doxygen's markup (`@param`, `@return`, `@{`...), which the
+ * manual pages and the HTML reference are built from.
+ *
+ * @section dafl_conventions Conventions
  *   - Tensors are dense float32, row-major.  A heatmap batch is NCHW.
  *   - x is a logit, p = sigmoid(x), q = 1 - p = sigmoid(-x),
  *     softplus(z) = max(z, 0) + log1p(exp(-|z|)), so -log p = softplus(-x) and
@@ -17,7 +23,7 @@
  *     that fails writes nothing to any of its outputs.  Nothing aborts or prints (except
  *     one warning on stderr for an unusable DAFL_ISA value).
  *
- * Parameter structs and ABI stability
+ * @section dafl_abi Parameter structs and ABI stability
  *   Each loss takes a pointer to a parameter struct whose first member, struct_size, the
  *   caller sets to sizeof(the struct) as its header knew it.  Fill one with the matching
  *   dafl_*_params_init() (or the DAFL_*_PARAMS_INIT initialiser), then change what you
@@ -28,7 +34,7 @@
  *   ending at the end of a member or in the padding after it, never inside a member
  *   (DAFL_ERR_STRUCT_SIZE otherwise).
  *
- * Buffers
+ * @section dafl_buffers Buffers
  *   Every loss's gradient may be written in place over its input: grad == input (or
  *   logits) exactly, the same pointer.  Every other overlap of an output - grad, or the
  *   per-element loss array of DAFL_REDUCTION_NONE - with an input (input, target,
@@ -36,18 +42,20 @@
  *   refused with DAFL_ERR_OVERLAP before anything is read or written: its result would
  *   depend on the order in which an ISA reads and writes.
  *
- * Reductions (dafl_reduction)
- *   NONE        per-element loss written to `loss` (count values); the gradient is the
- *               per-element derivative times grad_scale.
- *   SUM         loss = sum of per-element losses.
- *   MEAN        loss = sum / element count (softmax focal: / sum of class weights over
- *               non-ignored pixels, PyTorch's weighted cross-entropy convention).
- *   POSITIVES   loss = sum / max(number of positives, 1)  (CornerNet / CenterNet).
- *   NORMALIZER  loss = sum / params.normalizer  (mmdetection's avg_factor; what a
- *               data-parallel trainer passes with its global positive count).
+ * @section dafl_reduction_rules Reductions (dafl_reduction)
+ *   - DAFL_REDUCTION_NONE: per-element loss written to `loss` (count values); the
+ *     gradient is the per-element derivative times grad_scale.
+ *   - DAFL_REDUCTION_SUM: loss = sum of per-element losses.
+ *   - DAFL_REDUCTION_MEAN: loss = sum / element count (softmax focal: / sum of class
+ *     weights over non-ignored pixels, PyTorch's weighted cross-entropy convention).
+ *   - DAFL_REDUCTION_POSITIVES: loss = sum / max(number of positives, 1)  (CornerNet /
+ *     CenterNet).
+ *   - DAFL_REDUCTION_NORMALIZER: loss = sum / params.normalizer  (mmdetection's
+ *     avg_factor; what a data-parallel trainer passes with its global positive count).
+ *
  *   The gradient is always d(loss)/d(input) * grad_scale for the chosen reduction.
  *
- * Determinism and partial statistics
+ * @section dafl_determinism Determinism and partial statistics
  *   Elements are processed in blocks of DAFL_BLOCK_ELEMENTS counted from the first
  *   element of the call.  Inside a block, element i is added in double precision to
  *   virtual lane i % 16 in index order, and the 16 lanes are folded in a fixed pairwise
@@ -60,6 +68,26 @@
  *   bits one call over all the data gives, in any order.
  *   An x86 CPU without FMA (before 2013) runs the scalar kernels with SLEEF's non-FMA
  *   functions and forms a second, documented class of results.
+ *
+ * @section dafl_examples EXAMPLES
+ *   The penalty-reduced focal loss of four logits and its gradient (docs/man/example.c
+ *   in the source tree); build it with
+ *   `cc example.c $(pkg-config --cflags --libs dafl) -o example`:
+ *
+ *   @include example.c
+ *
+ * @section dafl_see_also SEE ALSO
+ *   - @ref dafl_losses "dafl_losses(3)": the five losses and their parameters
+ *   - @ref dafl_targets "dafl_targets(3)": Gaussian radius, Gaussians, distance targets
+ *   - @ref dafl_keypoints "dafl_keypoints(3)": targets from keypoint lists
+ *   - @ref dafl_statistics "dafl_statistics(3)": exact statistics of shards
+ *   - @ref dafl_reductions "dafl_reductions(3)": reductions and flags
+ *   - @ref dafl_half_precision "dafl_half_precision(3)": bfloat16 and float16 tensors
+ *   - @ref dafl_threading "dafl_threading(3)": threads, or the host's parallel-for
+ *   - @ref dafl_fp_environment "dafl_fp_environment(3)": the floating-point environment
+ *   - @ref dafl_dispatch "dafl_dispatch(3)": run-time dispatch (ISA)
+ *   - @ref dafl_status_codes "dafl_status_codes(3)": status codes
+ *   - @ref dafl_versioning "dafl_versioning(3)": versions
  */
 #ifndef DAFL_H
 #define DAFL_H
@@ -79,68 +107,117 @@ extern "C" {
 #endif
 
 /* ---- version -------------------------------------------------------------------- */
+/**
+ * @defgroup dafl_versioning the version of this header and of the library loaded
+ * @ingroup dafl
+ * @details
+ * The DAFL_VERSION_ macros give the version of the header a program was compiled with;
+ * dafl_version() and dafl_version_number() that of the library it runs with.
+ * @{
+ */
+/** The major version of this header. */
 #define DAFL_VERSION_MAJOR 0
+/** The minor version of this header. */
 #define DAFL_VERSION_MINOR 1
+/** The patch version of this header. */
 #define DAFL_VERSION_PATCH 0
+/** The version of this header as a string, "major.minor.patch". */
 #define DAFL_VERSION_STRING "0.1.0"
 /** major * 10000 + minor * 100 + patch, for compile-time comparisons. */
 #define DAFL_VERSION_NUMBER \
     (DAFL_VERSION_MAJOR * 10000 + DAFL_VERSION_MINOR * 100 + DAFL_VERSION_PATCH)
 
-/** The version of the library actually loaded, as "major.minor.patch". */
+/** The version of the library actually loaded, as "major.minor.patch".
+ *  @return a constant string, never NULL */
 DAFL_API const char *dafl_version(void);
-/** The version of the library actually loaded, as DAFL_VERSION_NUMBER would give it. */
+/** The version of the library actually loaded, as DAFL_VERSION_NUMBER would give it.
+ *  @return major * 10000 + minor * 100 + patch of the library */
 DAFL_API int dafl_version_number(void);
+/** @} */
 
 /* ---- status codes --------------------------------------------------------------- */
+/**
+ * @defgroup dafl_status_codes status codes: what every entry point returns
+ * @ingroup dafl
+ * @details
+ * Every entry point that can fail returns a dafl_status: DAFL_OK, or the reason it
+ * refused the call, in which case it wrote nothing to any of its outputs.
+ * @{
+ */
+/** What an entry point returns: DAFL_OK or the reason the call was refused. */
 typedef enum dafl_status {
-    DAFL_OK = 0,
-    DAFL_ERR_NULL_POINTER = 1,      /**< a required pointer is NULL for a non-zero size  */
-    DAFL_ERR_SIZE_OVERFLOW = 2,     /**< a product of sizes overflows size_t             */
+    DAFL_OK = 0,                    /**< success */
+    DAFL_ERR_NULL_POINTER = 1,      /**< a required pointer is NULL for a non-zero size */
+    DAFL_ERR_SIZE_OVERFLOW = 2,     /**< a product of sizes overflows size_t */
     DAFL_ERR_INVALID_PARAMETER = 3, /**< exponent < 0 or NaN, eps outside (0, 0.5), weight
                                          < 0 or NaN, normalizer <= 0, radius/sigma <= 0 */
-    DAFL_ERR_INVALID_TARGET = 4,    /**< a target is outside [0, 1] or NaN               */
+    DAFL_ERR_INVALID_TARGET = 4,    /**< a target is outside [0, 1] or NaN */
     DAFL_ERR_INVALID_LABEL = 5,     /**< a class label outside 0..c-1, not ignore_index;
-                                         a keypoint's image or channel out of range     */
+                                         a keypoint's image or channel out of range */
     DAFL_ERR_INVALID_ENUM = 6,      /**< an unknown reduction, mode, layout, flag or ISA */
     DAFL_ERR_STRUCT_SIZE = 7,       /**< params->struct_size too small, larger than this
-                                         library's struct, or ending inside a member     */
+                                         library's struct, or ending inside a member */
     DAFL_ERR_ISA_UNAVAILABLE = 8,   /**< the CPU (or this build) lacks the requested ISA */
-    DAFL_ERR_OUT_OF_MEMORY = 9,     /**< a temporary buffer could not be allocated       */
+    DAFL_ERR_OUT_OF_MEMORY = 9,     /**< a temporary buffer could not be allocated */
     DAFL_ERR_OVERLAP = 10,          /**< an output overlaps an input or the other output,
                                          other than grad == input exactly (see "Buffers") */
     DAFL_ERR_PARALLEL_FOR = 11      /**< the host's parallel-for broke its contract (see
                                          dafl_set_parallel_for): the outputs are complete */
 } dafl_status;
 
-/** A constant English name for a status, e.g. "DAFL_ERR_NULL_POINTER: ...".  Never NULL. */
+/** A constant English name for a status, for example "DAFL_ERR_NULL_POINTER: ...".
+ *  @param status  any value, a dafl_status or not
+ *  @return a constant string, never NULL */
 DAFL_API const char *dafl_status_string(dafl_status status);
+/** @} */
 
 /* ---- run-time dispatch ---------------------------------------------------------- */
+/**
+ * @defgroup dafl_dispatch run-time dispatch: the instruction set of the kernels
+ * @ingroup dafl
+ * @details
+ * Every ISA gives the same bits (see "Determinism" in dafl(3)); the choice changes only
+ * the speed.
+ * @{
+ */
+/** An instruction set whose kernels dafl can run. */
 typedef enum dafl_isa {
-    DAFL_ISA_AUTO = 0,   /**< the best the CPU supports (the default)          */
-    DAFL_ISA_SCALAR = 1, /**< portable C with SLEEF's scalar functions         */
-    DAFL_ISA_AVX2 = 2,   /**< x86-64 AVX2 + FMA (+ F16C)                       */
-    DAFL_ISA_AVX512 = 3, /**< x86-64 AVX-512 F + DQ (+ BW, VL)                 */
-    DAFL_ISA_NEON = 4    /**< AArch64 Advanced SIMD                            */
+    DAFL_ISA_AUTO = 0,   /**< the best the CPU supports (the default) */
+    DAFL_ISA_SCALAR = 1, /**< portable C with SLEEF's scalar functions */
+    DAFL_ISA_AVX2 = 2,   /**< x86-64 AVX2 + FMA (+ F16C) */
+    DAFL_ISA_AVX512 = 3, /**< x86-64 AVX-512 F + DQ (+ BW, VL) */
+    DAFL_ISA_NEON = 4    /**< AArch64 Advanced SIMD */
 } dafl_isa;
 
 /** Select the kernels used by every later call (process-wide, thread-safe).
- *  DAFL_ISA_AUTO picks the best available.  Returns DAFL_ERR_ISA_UNAVAILABLE, and changes
- *  nothing, when the CPU or this build lacks the ISA; DAFL_ERR_INVALID_ENUM for an unknown
- *  value.  The environment variable DAFL_ISA=scalar|avx2|avx512|neon|auto sets the initial
- *  choice; an unknown or unavailable name falls back to auto with one warning on stderr. */
+ *  DAFL_ISA_AUTO picks the best available.  The environment variable
+ *  `DAFL_ISA=scalar|avx2|avx512|neon|auto` sets the initial choice; an unknown or
+ *  unavailable name falls back to auto with one warning on stderr.
+ *  @param isa  the instruction set, or DAFL_ISA_AUTO
+ *  @return DAFL_OK; DAFL_ERR_ISA_UNAVAILABLE, and changes nothing, when the CPU or this
+ *          build lacks the ISA; DAFL_ERR_INVALID_ENUM for an unknown value */
 DAFL_API dafl_status dafl_set_isa(dafl_isa isa);
-/** The ISA whose kernels run now (never DAFL_ISA_AUTO). */
+/** The ISA whose kernels run now.
+ *  @return the active ISA, never DAFL_ISA_AUTO */
 DAFL_API dafl_isa dafl_active_isa(void);
-/** 1 when this CPU and this build can run the ISA, else 0. */
+/** Whether this CPU and this build can run an ISA.
+ *  @param isa  any value
+ *  @return 1 when this CPU and this build can run the ISA, else 0 */
 DAFL_API int dafl_isa_available(dafl_isa isa);
-/** "scalar", "avx2", "avx512", "neon" or "auto"; "unknown" for other values. */
+/** The name of an ISA, as DAFL_ISA takes it.
+ *  @param isa  any value
+ *  @return the name: "scalar", "avx2", "avx512", "neon" or "auto"; "unknown" for
+ *          other values */
 DAFL_API const char *dafl_isa_name(dafl_isa isa);
+/** @} */
 
 /* ---- threads ---------------------------------------------------------------------- */
-/* Every loss runs its blocks on several threads when the call is large enough.  The split
- * and the thread count never change a result: see "Determinism" above.
+/**
+ * @defgroup dafl_threading threads: dafl's own pool, or the host's parallel-for
+ * @ingroup dafl
+ * @details
+ * Every loss runs its blocks on several threads when the call is large enough.  The split
+ * and the thread count never change a result: see "Determinism" in dafl(3).
  *
  * By default dafl runs on its own small pthread pool, started on the first large call.
  * The default thread count is the CPUs this process may run on: its affinity mask
@@ -149,7 +226,8 @@ DAFL_API const char *dafl_isa_name(dafl_isa isa);
  * DAFL_THREADS=n (1..DAFL_MAX_THREADS; other values are ignored) replaces that default.
  * Both are read once, at the first call that asks.
  * Calls smaller than DAFL_MIN_PARALLEL_ELEMENTS elements always run on the calling
- * thread: waking the pool costs more than it saves there (measured: see README).
+ * thread: waking the pool costs more than it saves there (bench/pool_overhead.c times
+ * the pool against one thread).
  * A call wakes only the workers it uses, so its cost depends on its own thread count,
  * never on the most ever used; after a call the workers watch for the next one for
  * about 40 microseconds and then sleep.
@@ -157,17 +235,21 @@ DAFL_API const char *dafl_isa_name(dafl_isa isa);
  * others run on their own threads.
  * Stack: a kernel call keeps about 4.5 KiB on the stack of the thread that runs it (its
  * sub-block's intermediate values), softmax focal up to 4 KiB (up to 64 classes' e_k),
- * the keypoint loss 4 KiB more (below), and a half-precision call (dafl_dtype) 3 KiB
- * more (its sub-block widened to float32).
+ * the keypoint loss 4 KiB more (dafl_penalty_focal_keypoints), and a half-precision call
+ * (dafl_dtype) 3 KiB more (its sub-block widened to float32).
  *
  * Processes: fork() is safe at any time, as in a PyTorch DataLoader worker.  The child
  * has none of the parent's workers; its first large call starts a pool of its own and
  * gives the same bits.  Unloading: dlclose() of libdafl stops and joins the workers
- * before the code goes away; dafl_stop_threads() does the same at any time. */
+ * before the code goes away; dafl_stop_threads() does the same at any time.
+ * @{
+ */
+/** The most threads a call uses (the largest dafl_set_threads() and DAFL_THREADS take). */
 #define DAFL_MAX_THREADS 256
+/** Calls with fewer elements than this always run on the calling thread. */
 #define DAFL_MIN_PARALLEL_ELEMENTS 32768
 
-/** A piece of work: process the items begin .. end-1 of a call. */
+/** A piece of work: process the items [begin, end) of a call. */
 typedef void (*dafl_range_fn)(void *range_ctx, size_t begin, size_t end);
 
 /** A host's parallel-for: it must call fn(range_ctx, b, e) for sub-ranges [b, e) that
@@ -177,53 +259,85 @@ typedef void (*dafl_range_fn)(void *range_ctx, size_t begin, size_t end);
 typedef void (*dafl_parallel_for_fn)(void *host_ctx, size_t count, dafl_range_fn fn,
                                      void *range_ctx);
 
-/** Process-wide thread count for later calls: 1 runs everything on the calling thread,
- *  0 restores the default (see above).  DAFL_ERR_INVALID_PARAMETER when negative or
- *  above DAFL_MAX_THREADS.  May be called at any time, from any thread, also while
- *  other threads are in dafl calls (they keep the count they started with). */
+/** Process-wide thread count for later calls.
+ *  May be called at any time, from any thread, also while other threads are in dafl
+ *  calls (they keep the count they started with).
+ *  @param threads  1 runs everything on the calling thread, 0 restores the default (see
+ *                  above), at most DAFL_MAX_THREADS
+ *  @return DAFL_OK, or DAFL_ERR_INVALID_PARAMETER when `threads` is negative or above
+ *          DAFL_MAX_THREADS */
 DAFL_API dafl_status dafl_set_threads(int threads);
-/** The thread count later calls will use (never 0). */
+/** The thread count later calls will use.
+ *  @return the thread count, never 0 */
 DAFL_API int dafl_threads(void);
 /** Hand dafl's parallel work to the host's own pool (PyTorch's, TBB, OpenMP...) instead of
- *  dafl's: fn is then called for every call large enough to be split (the thread count
- *  set above still decides whether a call is split; the host decides how).  NULL restores
- *  dafl's pool.
+ *  dafl's.
+ *  fn is then called for every call large enough to be split (the thread count set by
+ *  dafl_set_threads() still decides whether a call is split; the host decides how).
  *  dafl checks the host's split: a range outside [0, count) or an item given twice is
  *  never run (twice), and items the host never ran are run on the calling thread after
  *  it returns.  Nothing is read or written out of bounds and every output holds the
  *  complete, correct result, but the call returns DAFL_ERR_PARALLEL_FOR to report the
- *  host's bug.  A host that returns before its ranges have finished cannot be checked. */
+ *  host's bug.  A host that returns before its ranges have finished cannot be checked.
+ *  @param fn        the host's parallel-for, or NULL to restore dafl's pool
+ *  @param host_ctx  passed to fn as its first argument
+ *  @return DAFL_OK */
 DAFL_API dafl_status dafl_set_parallel_for(dafl_parallel_for_fn fn, void *host_ctx);
 /** Stops and joins dafl's pool threads and frees the pool (for leak checkers and hosts
  *  that embed dafl); waits for a call that is using the pool.  A later large call starts
  *  the pool again. */
 DAFL_API void dafl_stop_threads(void);
+/** @} */
 
 /* ---- floating-point environment ---------------------------------------------------- */
-/* Results do not depend on the caller's floating-point environment: every entry point
+/**
+ * @defgroup dafl_fp_environment floating-point environment: results do not depend on it
+ * @ingroup dafl
+ * @details
+ * Results do not depend on the caller's floating-point environment: every entry point
  * computes with round-to-nearest, without flush-to-zero or denormals-are-zero and with
  * every exception masked (x86 MXCSR, AArch64 FPCR), on the calling thread and on every
  * worker, and restores the caller's control and status registers before it returns - so
  * the same bits in every rounding mode, with FTZ/DAZ set or not, and no SIGFPE from
  * inside dafl even with exceptions unmasked (feenableexcept); the caller's sticky
- * exception flags are left as they were. */
+ * exception flags are left as they were.
+ */
 
 /* ---- reductions and flags ------------------------------------------------------- */
+/**
+ * @defgroup dafl_reductions reductions and flags of the losses
+ * @ingroup dafl
+ * @details
+ * What each reduction divides the sum of the per-element losses by is listed under
+ * "Reductions" in dafl(3).
+ * @{
+ */
+/** How a loss reduces its per-element losses to the loss it returns. */
 typedef enum dafl_reduction {
-    DAFL_REDUCTION_NONE = 0,
-    DAFL_REDUCTION_SUM = 1,
-    DAFL_REDUCTION_MEAN = 2,
+    DAFL_REDUCTION_NONE = 0,      /**< the per-element losses themselves */
+    DAFL_REDUCTION_SUM = 1,       /**< sum of the per-element losses */
+    DAFL_REDUCTION_MEAN = 2,      /**< sum / element count (or the class weights' sum) */
     DAFL_REDUCTION_POSITIVES = 3, /**< not valid for softmax focal */
-    DAFL_REDUCTION_NORMALIZER = 4
+    DAFL_REDUCTION_NORMALIZER = 4 /**< sum / params.normalizer */
 } dafl_reduction;
 
 /** Skip the check that every target lies in [0, 1] (saves one read of the targets when
  *  the reduction does not need the positive count first).  Out-of-range targets then give
  *  unspecified (but memory-safe) values. */
 #define DAFL_FLAG_TRUST_TARGETS 0x1u
+/** @} */
 
 /* ---- element types (half precision) --------------------------------------------- */
+/**
+ * @defgroup dafl_half_precision element types: half precision in the element-wise losses
+ * @ingroup dafl
+ * @details
+ * The element-wise losses (penalty focal, sigmoid focal, BCE, MSE) read and write
+ * bfloat16 and float16 tensors as well as float32 ones: see dafl_dtype.
+ * @{
+ */
 /** The element type of a tensor the element-wise losses read or write (SPEC 13).
+ *
  *  The element-wise parameter structs (penalty focal, sigmoid focal, BCE, MSE) end with
  *  input_dtype, target_dtype and grad_dtype.  Their default, DAFL_DTYPE_FLOAT32 (0), is
  *  what a caller built against an older header gets (its smaller struct_size ends before
@@ -248,21 +362,34 @@ typedef enum dafl_reduction {
  *  Buffers: each buffer's size is count times its element size; grad may be the input
  *  itself only when both have the same element size (see "Buffers"). */
 typedef enum dafl_dtype {
-    DAFL_DTYPE_FLOAT32 = 0,  /**< IEEE binary32 (the default)                        */
-    DAFL_DTYPE_BFLOAT16 = 1, /**< bfloat16: the upper 16 bits of a binary32          */
-    DAFL_DTYPE_FLOAT16 = 2   /**< IEEE binary16                                      */
+    DAFL_DTYPE_FLOAT32 = 0,  /**< IEEE binary32 (the default) */
+    DAFL_DTYPE_BFLOAT16 = 1, /**< bfloat16: the upper 16 bits of a binary32 */
+    DAFL_DTYPE_FLOAT16 = 2   /**< IEEE binary16 */
 } dafl_dtype;
+/** @} */
 
-/** Block size of the fixed summation order (see "Determinism" above). */
+/** Block size of the fixed summation order (see "Determinism" in dafl(3)).
+ *  @ingroup dafl_statistics */
 #define DAFL_BLOCK_ELEMENTS 1024
 
 /* ---- partial statistics --------------------------------------------------------- */
+/**
+ * @defgroup dafl_statistics partial statistics: exact sums of shards, combined in any order
+ * @ingroup dafl
+ * @details
+ * Every loss can write the exact statistics of its call (dafl_stats): the loss sum, the
+ * positive and element counts and the weight sum.  Statistics of shards combine into
+ * those of one call over all the data, bit for bit, as "Determinism" in dafl(3)
+ * describes; dafl_stats_reduce() then gives that call's loss.
+ * @{
+ */
 /** Exact partial statistics of one call or shard.  Opaque, fixed size forever. */
 typedef struct dafl_stats {
-    uint64_t opaque[40];
+    uint64_t opaque[40]; /**< not to be read or written: use the dafl_stats_ functions */
 } dafl_stats;
 
-/** Empty statistics (the identity of dafl_stats_combine). */
+/** Empty statistics (the identity of dafl_stats_combine).
+ *  @param[out] stats  the statistics to clear (NULL: nothing is done) */
 DAFL_API void dafl_stats_init(dafl_stats *stats);
 /** into += from, exactly.  Associative and commutative: any order gives the same bits.
  *  Range: the loss and weight sums are held exactly while they lie in [-2^235, 2^235)
@@ -271,219 +398,374 @@ DAFL_API void dafl_stats_init(dafl_stats *stats);
  *  sign) and stays so in every later combination; infinities of both signs give NaN.
  *  Every count (positives, elements, and the infinities and NaNs behind the sums)
  *  saturates at UINT64_MAX instead of wrapping.  Exactness, and with it the independence
- *  of the order, holds as long as no partial total leaves the range. */
+ *  of the order, holds as long as no partial total leaves the range.
+ *  @param[in,out] into  statistics that `from` is added to
+ *  @param[in]     from  statistics of a loss call, dafl_stats_init() or this function
+ *  @return DAFL_OK; DAFL_ERR_NULL_POINTER; DAFL_ERR_INVALID_PARAMETER when either holds
+ *          no statistics (never written by dafl) */
 DAFL_API dafl_status dafl_stats_combine(dafl_stats *into, const dafl_stats *from);
-/** Sum of the per-element losses (correctly rounded from the exact sum; NaN or inf when
- *  an element was, +inf when the sum left the range above). */
+/** Sum of the per-element losses.
+ *  @param stats  statistics of a loss call, dafl_stats_init() or dafl_stats_combine()
+ *  @return the sum, correctly rounded from the exact sum; NaN or inf when an element was,
+ *          +inf when the sum left the range of dafl_stats_combine() above */
 DAFL_API double dafl_stats_loss_sum(const dafl_stats *stats);
-/** Number of positive targets (y == 1) seen (UINT64_MAX when the count saturated). */
+/** Number of positive targets (y == 1) seen.
+ *  @param stats  statistics of a loss call, dafl_stats_init() or dafl_stats_combine()
+ *  @return the count, UINT64_MAX when the count saturated */
 DAFL_API uint64_t dafl_stats_positives(const dafl_stats *stats);
-/** Number of elements (softmax focal: non-ignored pixels) seen (saturates likewise). */
+/** Number of elements (softmax focal: non-ignored pixels) seen.
+ *  @param stats  statistics of a loss call, dafl_stats_init() or dafl_stats_combine()
+ *  @return the count, UINT64_MAX when the count saturated */
 DAFL_API uint64_t dafl_stats_elements(const dafl_stats *stats);
 /** Sum of the weights the MEAN reduction divides by (softmax focal: sum of w[label] over
- *  non-ignored pixels; other losses: the element count). */
+ *  non-ignored pixels; other losses: the element count).
+ *  @param stats  statistics of a loss call, dafl_stats_init() or dafl_stats_combine()
+ *  @return the weight sum */
 DAFL_API double dafl_stats_weight_sum(const dafl_stats *stats);
 /** The reduced loss that one call with this reduction (and normalizer, for
- *  DAFL_REDUCTION_NORMALIZER) over the combined data returns, bit for bit. */
+ *  DAFL_REDUCTION_NORMALIZER) over the combined data returns, bit for bit.
+ *  @param[in]  stats       statistics of loss calls, combined
+ *  @param[in]  reduction   any reduction but DAFL_REDUCTION_NONE
+ *  @param[in]  normalizer  the divisor of DAFL_REDUCTION_NORMALIZER (> 0, finite)
+ *  @param[out] loss        the reduced loss
+ *  @return DAFL_OK, or why nothing was written (DAFL_ERR_INVALID_ENUM for
+ *          DAFL_REDUCTION_NONE) */
 DAFL_API dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
                                        float normalizer, float *loss);
 
 /** Number of targets equal to 1.0f, for computing a global normalizer before the fused
- *  call (validates the targets unless `flags` has DAFL_FLAG_TRUST_TARGETS). */
+ *  call (validates the targets unless `flags` has DAFL_FLAG_TRUST_TARGETS).
+ *  @param[in]  target     `count` targets in [0, 1]
+ *  @param[in]  count      number of targets
+ *  @param[in]  flags      0 or DAFL_FLAG_TRUST_TARGETS
+ *  @param[out] positives  the number of targets equal to 1.0f
+ *  @return DAFL_OK, or why nothing was written (DAFL_ERR_INVALID_TARGET for a target
+ *          outside [0, 1] or NaN) */
 DAFL_API dafl_status dafl_count_positives(const float *target, size_t count, uint32_t flags,
                                           uint64_t *positives);
+/** @} */
 
 /* ---- 2.1 penalty-reduced focal loss (CornerNet eq. 1, "distance-aware") --------- */
+/**
+ * @defgroup dafl_losses losses: the loss and its gradient in one call
+ * @ingroup dafl
+ * @details
+ * Five losses, each one call with a parameter struct (see "Parameter structs and ABI
+ * stability" in dafl(3)): the penalty-reduced focal loss of CornerNet and CenterNet,
+ * the sigmoid focal loss of RetinaNet, binary cross-entropy with logits, softmax focal
+ * loss and heatmap MSE.  Each writes the reduced loss (or the per-element losses), the
+ * gradient when asked and the exact statistics when asked.  Their arguments:
+ *   - `loss`: NULL, or 1 float for the reduced loss; for DAFL_REDUCTION_NONE as many
+ *     floats as the loss has elements (softmax focal: pixels).
+ *   - `grad`: NULL (forward only), or the gradient d(loss)/d(input) * grad_scale, one
+ *     value per input element; it may be the input itself (no other overlap: see
+ *     "Buffers" in dafl(3)).
+ *   - `stats`: NULL, or the call's exact partial statistics (dafl_statistics(3)).
+ *   - `params`: NULL for all defaults, or a struct filled by its _params_init().
+ *
+ * Each returns DAFL_OK, or the first problem found with its arguments, having written
+ * nothing (see dafl_status).
+ * @{
+ */
+/** How dafl_penalty_focal reads its input. */
 typedef enum dafl_input_mode {
-    DAFL_INPUT_LOGITS = 0,        /**< raw logits; stable for every finite x            */
-    DAFL_INPUT_PROBABILITIES = 1, /**< p itself; gradient is w.r.t. p                    */
+    DAFL_INPUT_LOGITS = 0,        /**< raw logits; stable for every finite x */
+    DAFL_INPUT_PROBABILITIES = 1, /**< p itself; gradient is w.r.t. p */
     DAFL_INPUT_CLAMPED_LOGITS = 2 /**< p = clamp(sigmoid(x), eps, 1-eps), CenterNet's
-                                       code; zero gradient where the clamp is active    */
+                                       code; zero gradient where the clamp is active */
 } dafl_input_mode;
 
+/** Parameters of dafl_penalty_focal and dafl_penalty_focal_keypoints. */
 typedef struct dafl_penalty_focal_params {
-    size_t struct_size;         /**< sizeof(dafl_penalty_focal_params)                 */
-    float alpha;                /**< exponent on the prediction, >= 0 (default 2)      */
+    size_t struct_size;         /**< sizeof(dafl_penalty_focal_params) */
+    float alpha;                /**< exponent on the prediction, >= 0 (default 2) */
     float beta;                 /**< exponent of the distance factor, >= 0 (default 4) */
-    float pos_weight;           /**< >= 0 (default 1)                                  */
-    float neg_weight;           /**< >= 0 (default 1)                                  */
-    dafl_input_mode input_mode; /**< default DAFL_INPUT_LOGITS                         */
-    float clamp_eps;            /**< in (0, 0.5), default 1e-4 (CLAMPED_LOGITS only)   */
-    dafl_reduction reduction;   /**< default DAFL_REDUCTION_POSITIVES                  */
-    float normalizer;           /**< > 0, finite; for DAFL_REDUCTION_NORMALIZER        */
-    float grad_scale;           /**< finite; multiplies the gradient (default 1)       */
-    uint32_t flags;             /**< DAFL_FLAG_*                                       */
+    float pos_weight;           /**< >= 0 (default 1) */
+    float neg_weight;           /**< >= 0 (default 1) */
+    dafl_input_mode input_mode; /**< default DAFL_INPUT_LOGITS */
+    float clamp_eps;            /**< in (0, 0.5), default 1e-4 (CLAMPED_LOGITS only) */
+    dafl_reduction reduction;   /**< default DAFL_REDUCTION_POSITIVES */
+    float normalizer;           /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
+    float grad_scale;           /**< finite; multiplies the gradient (default 1) */
+    uint32_t flags;             /**< DAFL_FLAG_* */
     /* appended: a caller whose struct_size ends before a member gets its default */
     float log_eps;              /**< DAFL_INPUT_PROBABILITIES only: added inside both
                                      logs, c = -log(p + log_eps) or -log(1 - p + log_eps)
                                      (mmdetection's gaussian_focal_loss uses 1e-12);
-                                     in [0, 0.5), default 0; other modes need 0        */
+                                     in [0, 0.5), default 0; other modes need 0 */
     /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
      * them gets float32 */
-    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
-    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
-    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32) */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
 } dafl_penalty_focal_params;
 
+/** The default dafl_penalty_focal_params, as an initialiser. */
 #define DAFL_PENALTY_FOCAL_PARAMS_INIT                                                   \
     { sizeof(dafl_penalty_focal_params), 2.0f, 4.0f, 1.0f, 1.0f, DAFL_INPUT_LOGITS, 1e-4f, \
       DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u, 0.0f, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, \
       DAFL_DTYPE_FLOAT32 }
+/** Fills a dafl_penalty_focal_params with the defaults (DAFL_PENALTY_FOCAL_PARAMS_INIT).
+ *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
 
-/** Penalty-reduced focal loss over `count` elements:
+/** Penalty-reduced focal loss over `count` elements, forward and gradient in one pass.
+ *  Per element:
+ *
  *      y == 1:  l = pos_weight * q^alpha * softplus(-x)
  *      y <  1:  l = neg_weight * (1-y)^beta * p^alpha * softplus(x)
- *  input, target: `count` floats.  loss: 1 float (count floats for REDUCTION_NONE), or
- *  NULL.  grad: `count` floats or NULL (forward only); may be `input`
- *  itself (no other overlap: see "Buffers").  stats: NULL or
- *  the call's exact partial statistics. */
+ *
+ *  @param[in]  input   `count` floats: logits, or probabilities (params' input_mode)
+ *  @param[in]  target  `count` floats in [0, 1]; 1.0f marks a positive
+ *  @param[in]  count   number of elements
+ *  @param[in]  params  NULL for the defaults, or filled by dafl_penalty_focal_params_init()
+ *  @param[out] loss    1 float (`count` floats for DAFL_REDUCTION_NONE), or NULL
+ *  @param[out] grad    `count` floats or NULL (forward only); may be `input` itself (no
+ *                      other overlap: see "Buffers")
+ *  @param[out] stats   NULL or the call's exact partial statistics
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
                                         const dafl_penalty_focal_params *params, float *loss,
                                         float *grad, dafl_stats *stats);
 
 /* ---- 2.2 sigmoid focal loss (RetinaNet; torchvision semantics) ------------------ */
+/** Parameters of dafl_sigmoid_focal. */
 typedef struct dafl_sigmoid_focal_params {
-    size_t struct_size;       /**< sizeof(dafl_sigmoid_focal_params)                   */
-    float gamma;              /**< >= 0, any real value (default 2)                    */
-    float alpha;              /**< class balance, finite; < 0 turns it off (0.25)      */
+    size_t struct_size;       /**< sizeof(dafl_sigmoid_focal_params) */
+    float gamma;              /**< >= 0, any real value (default 2) */
+    float alpha;              /**< class balance, finite; < 0 turns it off (0.25) */
     dafl_reduction reduction; /**< default DAFL_REDUCTION_NONE (torchvision's default) */
-    float normalizer;
-    float grad_scale;
-    uint32_t flags;
+    float normalizer;         /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
+    float grad_scale;         /**< finite; multiplies the gradient (default 1) */
+    uint32_t flags;           /**< DAFL_FLAG_* */
     /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
      * them gets float32 */
-    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
-    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
-    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32) */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
 } dafl_sigmoid_focal_params;
 
+/** The default dafl_sigmoid_focal_params, as an initialiser. */
 #define DAFL_SIGMOID_FOCAL_PARAMS_INIT \
     { sizeof(dafl_sigmoid_focal_params), 2.0f, 0.25f, DAFL_REDUCTION_NONE, 1.0f, 1.0f, 0u,    \
       DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
+/** Fills a dafl_sigmoid_focal_params with the defaults (DAFL_SIGMOID_FOCAL_PARAMS_INIT).
+ *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_sigmoid_focal_params_init(dafl_sigmoid_focal_params *params);
 
-/** Sigmoid focal loss, soft targets allowed:
+/** Sigmoid focal loss, soft targets allowed.  Per element:
+ *
  *      ce = y*softplus(-x) + (1-y)*softplus(x),  m = y*q + (1-y)*p,
  *      a_t = alpha*y + (1-alpha)*(1-y) (1 when alpha < 0),  l = a_t * m^gamma * ce.
+ *
  *  gamma == 0 with alpha < 0 is exactly BCE with logits.  Buffers as for
- *  dafl_penalty_focal. */
+ *  dafl_penalty_focal.
+ *  @param[in]  input   `count` logits
+ *  @param[in]  target  `count` floats in [0, 1]
+ *  @param[in]  count   number of elements
+ *  @param[in]  params  NULL for the defaults, or filled by dafl_sigmoid_focal_params_init()
+ *  @param[out] loss    1 float (`count` floats for DAFL_REDUCTION_NONE), or NULL
+ *  @param[out] grad    `count` floats or NULL; may be `input` itself
+ *  @param[out] stats   NULL or the call's exact partial statistics
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t count,
                                         const dafl_sigmoid_focal_params *params, float *loss,
                                         float *grad, dafl_stats *stats);
 
 /* ---- 2.3 binary cross-entropy with logits --------------------------------------- */
+/** Parameters of dafl_bce_with_logits. */
 typedef struct dafl_bce_params {
-    size_t struct_size;       /**< sizeof(dafl_bce_params)                             */
-    float pos_weight;         /**< >= 0 (default 1)                                    */
-    dafl_reduction reduction; /**< default DAFL_REDUCTION_MEAN (PyTorch's default)     */
-    float normalizer;
-    float grad_scale;
-    uint32_t flags;
+    size_t struct_size;       /**< sizeof(dafl_bce_params) */
+    float pos_weight;         /**< >= 0 (default 1) */
+    dafl_reduction reduction; /**< default DAFL_REDUCTION_MEAN (PyTorch's default) */
+    float normalizer;         /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
+    float grad_scale;         /**< finite; multiplies the gradient (default 1) */
+    uint32_t flags;           /**< DAFL_FLAG_* */
     /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
      * them gets float32 */
-    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
-    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
-    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32) */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
 } dafl_bce_params;
 
+/** The default dafl_bce_params, as an initialiser. */
 #define DAFL_BCE_PARAMS_INIT                                                              \
     { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u,                 \
       DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
+/** Fills a dafl_bce_params with the defaults (DAFL_BCE_PARAMS_INIT).
+ *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_bce_params_init(dafl_bce_params *params);
 
-/** l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q. */
+/** Binary cross-entropy with logits.  Per element:
+ *
+ *      l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),
+ *      dl/dx = (1-y)*p - pos_weight*y*q.
+ *
+ *  @param[in]  input   `count` logits
+ *  @param[in]  target  `count` floats in [0, 1]
+ *  @param[in]  count   number of elements
+ *  @param[in]  params  NULL for the defaults, or filled by dafl_bce_params_init()
+ *  @param[out] loss    1 float (`count` floats for DAFL_REDUCTION_NONE), or NULL
+ *  @param[out] grad    `count` floats or NULL; may be `input` itself
+ *  @param[out] stats   NULL or the call's exact partial statistics
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t count,
                                           const dafl_bce_params *params, float *loss,
                                           float *grad, dafl_stats *stats);
 
 /* ---- 2.4 softmax focal loss (multi-class segmentation) -------------------------- */
+/** Where dafl_softmax_focal finds the classes of a pixel. */
 typedef enum dafl_layout {
     DAFL_LAYOUT_NCHW = 0, /**< class stride h*w */
     DAFL_LAYOUT_NHWC = 1  /**< classes contiguous per pixel */
 } dafl_layout;
 
+/** Parameters of dafl_softmax_focal. */
 typedef struct dafl_softmax_focal_params {
-    size_t struct_size;         /**< sizeof(dafl_softmax_focal_params)                 */
-    float gamma;                /**< >= 0 (default 2); 0 is weighted cross-entropy     */
-    dafl_layout layout;         /**< default DAFL_LAYOUT_NCHW                          */
-    int32_t ignore_index;       /**< label that contributes nothing (default -100)     */
-    const float *class_weights; /**< NULL or c weights >= 0 (default NULL: all 1)     */
+    size_t struct_size;         /**< sizeof(dafl_softmax_focal_params) */
+    float gamma;                /**< >= 0 (default 2); 0 is weighted cross-entropy */
+    dafl_layout layout;         /**< default DAFL_LAYOUT_NCHW */
+    int32_t ignore_index;       /**< label that contributes nothing (default -100) */
+    const float *class_weights; /**< NULL or c weights >= 0 (default NULL: all 1) */
     dafl_reduction reduction;   /**< default DAFL_REDUCTION_MEAN; POSITIVES is invalid */
-    float normalizer;
-    float grad_scale;
-    uint32_t flags;
+    float normalizer;           /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
+    float grad_scale;           /**< finite; multiplies the gradient (default 1) */
+    uint32_t flags;             /**< DAFL_FLAG_* */
 } dafl_softmax_focal_params;
 
+/** The default dafl_softmax_focal_params, as an initialiser. */
 #define DAFL_SOFTMAX_FOCAL_PARAMS_INIT                                                  \
     { sizeof(dafl_softmax_focal_params), 2.0f, DAFL_LAYOUT_NCHW, -100, NULL,              \
       DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+/** Fills a dafl_softmax_focal_params with the defaults (DAFL_SOFTMAX_FOCAL_PARAMS_INIT).
+ *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
 
 /** The most classes dafl_softmax_focal accepts: class indices are matched in float lanes,
  *  exact up to 2^24.  More classes give DAFL_ERR_INVALID_PARAMETER. */
 #define DAFL_MAX_CLASSES ((size_t)1 << 24)
 
-/** Softmax focal loss over n images of c classes (1..DAFL_MAX_CLASSES) and hw = h*w pixels:
+/** Softmax focal loss over n images of c classes (1..DAFL_MAX_CLASSES) and hw = h*w
+ *  pixels.  Per pixel, with t its label:
+ *
  *      s = log_softmax(x)[t],  p_t = exp(s),  m = 1 - p_t,  l = -w[t] * m^gamma * s.
- *  logits: n*c*hw floats in `layout`; labels: n*hw int32 in 0..c-1 or ignore_index.
- *  loss: 1 float, or n*hw floats (one per pixel) for REDUCTION_NONE.  grad: n*c*hw floats
- *  in the same layout, or NULL; may be `logits` itself (no other overlap: see "Buffers").
- *  Ignored pixels give 0 loss and 0 gradient. */
+ *
+ *  Ignored pixels give 0 loss and 0 gradient.
+ *  @param[in]  logits  n*c*hw floats in params' `layout`
+ *  @param[in]  labels  n*hw int32 in 0..c-1 or ignore_index
+ *  @param[in]  n       number of images
+ *  @param[in]  c       number of classes
+ *  @param[in]  hw      pixels per image
+ *  @param[in]  params  NULL for the defaults, or filled by dafl_softmax_focal_params_init()
+ *  @param[out] loss    1 float, or n*hw floats (one per pixel) for
+ *                      DAFL_REDUCTION_NONE; or NULL
+ *  @param[out] grad    n*c*hw floats in the same layout, or NULL; may be `logits` itself
+ *                      (no other overlap: see "Buffers")
+ *  @param[out] stats   NULL or the call's exact partial statistics
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n,
                                         size_t c, size_t hw,
                                         const dafl_softmax_focal_params *params, float *loss,
                                         float *grad, dafl_stats *stats);
 
 /* ---- 2.5 heatmap mean squared error --------------------------------------------- */
+/** Parameters of dafl_mse. */
 typedef struct dafl_mse_params {
-    size_t struct_size;       /**< sizeof(dafl_mse_params)                             */
+    size_t struct_size;       /**< sizeof(dafl_mse_params) */
     const float *weights;     /**< NULL, or weights >= 0 per channel (weights_count == c)
-                                   or per image and channel (weights_count == n*c)     */
-    size_t weights_count;
-    dafl_reduction reduction; /**< default DAFL_REDUCTION_MEAN (over elements)         */
-    float normalizer;
-    float grad_scale;
-    uint32_t flags;
+                                   or per image and channel (weights_count == n*c) */
+    size_t weights_count;     /**< number of weights: c or n*c */
+    dafl_reduction reduction; /**< default DAFL_REDUCTION_MEAN (over elements) */
+    float normalizer;         /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
+    float grad_scale;         /**< finite; multiplies the gradient (default 1) */
+    uint32_t flags;           /**< DAFL_FLAG_* */
     /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
      * them gets float32 */
-    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32)            */
-    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32)           */
-    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32)             */
+    dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
+    dafl_dtype target_dtype;    /**< element type of target (default FLOAT32) */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
 } dafl_mse_params;
 
+/** The default dafl_mse_params, as an initialiser. */
 #define DAFL_MSE_PARAMS_INIT                                                              \
     { sizeof(dafl_mse_params), NULL, 0, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u,              \
       DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
+/** Fills a dafl_mse_params with the defaults (DAFL_MSE_PARAMS_INIT).
+ *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_mse_params_init(dafl_mse_params *params);
 
-/** l = w[ch] * (x - y)^2,  dl/dx = 2 * w[ch] * (x - y), over an NCHW batch of n*c*hw. */
+/** Heatmap mean squared error over an NCHW batch of n*c*hw.  Per element, ch its channel:
+ *
+ *      l = w[ch] * (x - y)^2,  dl/dx = 2 * w[ch] * (x - y)
+ *
+ *  @param[in]  input   n*c*hw floats
+ *  @param[in]  target  n*c*hw floats
+ *  @param[in]  n       number of images
+ *  @param[in]  c       channels per image
+ *  @param[in]  hw      elements per channel
+ *  @param[in]  params  NULL for the defaults, or filled by dafl_mse_params_init()
+ *  @param[out] loss    1 float (n*c*hw floats for DAFL_REDUCTION_NONE), or NULL
+ *  @param[out] grad    n*c*hw floats or NULL; may be `input` itself
+ *  @param[out] stats   NULL or the call's exact partial statistics
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c,
                               size_t hw, const dafl_mse_params *params, float *loss,
                               float *grad, dafl_stats *stats);
+/** @} */
 
 /* ---- 3. targets: the distance factor -------------------------------------------- */
+/**
+ * @defgroup dafl_targets targets: Gaussian radius, Gaussians and distance targets
+ * @ingroup dafl
+ * @details
+ * The targets that make the penalty-reduced focal loss distance-aware: CornerNet's
+ * Gaussian radius, CenterNet's two ways of drawing a Gaussian into a heatmap, and
+ * Gaussian targets of the exact Euclidean distance to a mask.
+ * @{
+ */
+/** Which roots dafl_gaussian_radius takes. */
 typedef enum dafl_radius_variant {
     DAFL_RADIUS_CORNERNET = 0, /**< each root (b + sqrt(b^2-4ac))/2, as CenterNet master */
     DAFL_RADIUS_EXACT = 1      /**< the corrected roots (mmdetection's), evaluated
                                     *   without cancellation: within a few ulp of the
-                                    *   exact root for every overlap in (0, 1)        */
+                                    *   exact root for every overlap in (0, 1) */
 } dafl_radius_variant;
 
 /** CornerNet's Gaussian radius for a box of height x width so that corners within it
- *  still give IoU >= min_overlap (in (0, 1)).  Writes *radius (not rounded). */
+ *  still give IoU >= min_overlap (in (0, 1)).
+ *  @param[in]  height       box height, > 0, finite
+ *  @param[in]  width        box width, > 0, finite
+ *  @param[in]  min_overlap  the IoU to keep, in (0, 1)
+ *  @param[in]  variant      which roots
+ *  @param[out] radius       the radius (not rounded)
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_gaussian_radius(double height, double width, double min_overlap,
                                           dafl_radius_variant variant, double *radius);
 
 /** CenterNet "umich" Gaussian: diameter d = 2r+1, sigma = d/6, values below
  *  DBL_EPSILON * max cut to 0, window clipped at the borders, merged into the h x w
  *  heatmap by element-wise max with k*g (k >= 0).  Centre (cx, cy) may lie outside the
- *  heatmap (then only the overlapping part, if any, is drawn).  radius >= 0. */
+ *  heatmap (then only the overlapping part, if any, is drawn).
+ *  @param[in,out] heatmap  h*w floats, row-major
+ *  @param[in]     h        rows of the heatmap
+ *  @param[in]     w        columns of the heatmap
+ *  @param[in]     cx       centre column
+ *  @param[in]     cy       centre row
+ *  @param[in]     radius   r, >= 0
+ *  @param[in]     k        peak value, >= 0, finite
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_draw_gaussian(float *heatmap, size_t h, size_t w, long cx, long cy,
                                         long radius, float k);
 
 /** CenterNet "msra" Gaussian: explicit sigma > 0, window half-size 3*sigma, centre
- *  rounded with (int)(c + 0.5), max-merge, no epsilon cut. */
+ *  rounded with (int)(c + 0.5), max-merge, no epsilon cut.
+ *  @param[in,out] heatmap  h*w floats, row-major
+ *  @param[in]     h        rows of the heatmap
+ *  @param[in]     w        columns of the heatmap
+ *  @param[in]     cx       centre column
+ *  @param[in]     cy       centre row
+ *  @param[in]     sigma    > 0
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w, double cx,
                                               double cy, double sigma);
 
@@ -497,53 +779,72 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
  *  at most 4*h*w + (32*w + 8)*B + 16384 bytes in all.  Only one row scratch is needed:
  *  when no more can be allocated, the threads share the ones there are, so the call
  *  succeeds (DAFL_ERR_OUT_OF_MEMORY otherwise) exactly when 4*h*w + 32*w + 8*B + 16384
- *  bytes can be allocated, on any thread count. */
+ *  bytes can be allocated, on any thread count.
+ *  @param[in]  mask   h*w bytes, row-major
+ *  @param[in]  h      rows
+ *  @param[in]  w      columns
+ *  @param[in]  sigma  > 0
+ *  @param[out] out    h*w floats
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_distance_targets(const uint8_t *mask, size_t h, size_t w,
                                            double sigma, float *out);
+/** @} */
 
 /* ---- 12. targets from keypoint lists ------------------------------------------ */
-/* A batch of keypoints describes the targets of an n x c x h x w heatmap batch without
+/**
+ * @defgroup dafl_keypoints targets from keypoint lists, rendered or fused into the loss
+ * @ingroup dafl
+ * @details
+ * A batch of keypoints describes the targets of an n x c x h x w heatmap batch without
  * the batch itself: dafl_render_heatmaps draws them, and dafl_penalty_focal_keypoints
  * computes the penalty-reduced focal loss straight from them, with the bits of rendering
  * and calling dafl_penalty_focal but no n x c x h x w temporary.  Each keypoint is one
  * Gaussian merged into plane (image, channel) by element-wise max; pixels no keypoint
- * reaches are 0.  The max-merge makes the result independent of the keypoints' order. */
+ * reaches are 0.  The max-merge makes the result independent of the keypoints' order.
+ * @{
+ */
+/** How a keypoint is drawn. */
 typedef enum dafl_keypoint_style {
     DAFL_KEYPOINT_UMICH = 0,   /**< dafl_draw_gaussian: x, y and size (the radius) integers */
-    DAFL_KEYPOINT_MSRA = 1,    /**< dafl_draw_gaussian_sigma: real x, y; size is sigma > 0  */
+    DAFL_KEYPOINT_MSRA = 1,    /**< dafl_draw_gaussian_sigma: real x, y; size is sigma > 0 */
     DAFL_KEYPOINT_DISTANCE = 2 /**< the distance-target form: integer x, y; size is sigma
                                     > 0; exp(-d^2 / (2 sigma^2)) of the distance d to the
-                                    keypoint over the whole plane, no window, no cut     */
+                                    keypoint over the whole plane, no window, no cut */
 } dafl_keypoint_style;
 
 /** One keypoint.  An array of them is read with the stride points[0].struct_size, which
  *  every element must repeat (the ABI rule of the parameter structs, per element). */
 typedef struct dafl_keypoint {
-    size_t struct_size;        /**< sizeof(dafl_keypoint)                              */
-    int64_t image;             /**< 0 .. n-1                                           */
-    int64_t channel;           /**< 0 .. c-1 (the class or keypoint type)              */
+    size_t struct_size;        /**< sizeof(dafl_keypoint) */
+    int64_t image;             /**< 0 to n-1 */
+    int64_t channel;           /**< 0 to c-1 (the class or keypoint type) */
     double x;                  /**< centre column in pixels; finite, |x| <= 2^30; may lie
                                     outside the heatmap (the part of the window that
-                                    overlaps it is drawn)                              */
-    double y;                  /**< centre row, likewise                               */
-    double size;               /**< UMICH: radius, an integer in 0 .. 2^30; MSRA and
-                                    DISTANCE: sigma in (0, 2^30]                       */
-    float k;                   /**< peak in [0, 1] (default 1): the Gaussian times k   */
-    dafl_keypoint_style style; /**< default DAFL_KEYPOINT_UMICH                        */
+                                    overlaps it is drawn) */
+    double y;                  /**< centre row, likewise */
+    double size;               /**< UMICH: radius, an integer in [0, 2^30]; MSRA and
+                                    DISTANCE: sigma in (0, 2^30] */
+    float k;                   /**< peak in [0, 1] (default 1): the Gaussian times k */
+    dafl_keypoint_style style; /**< default DAFL_KEYPOINT_UMICH */
 } dafl_keypoint;
 
+/** The default dafl_keypoint, as an initialiser. */
 #define DAFL_KEYPOINT_INIT \
     { sizeof(dafl_keypoint), 0, 0, 0.0, 0.0, 0.0, 1.0f, DAFL_KEYPOINT_UMICH }
+/** Fills a dafl_keypoint with the defaults (DAFL_KEYPOINT_INIT).
+ *  @param[out] point  the keypoint to fill (NULL: nothing is done) */
 DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
 
 /** Renders `count` keypoints into heatmaps (n x c x h x w floats, NCHW): exactly the
  *  bits of zeroing heatmaps and calling, for each keypoint in any order, on its plane
+ *
  *      UMICH: dafl_draw_gaussian(plane, h, w, x, y, size, k)
  *      MSRA:  dafl_draw_gaussian_sigma(plane, h, w, x, y, size)
  *      DISTANCE: the plane of dafl_distance_targets(mask, h, w, size, ...) for a mask
  *                that is 1 at the keypoints of the plane (when they share one sigma and
  *                lie inside it): the max of their Gaussians is the Gaussian of the
  *                distance to the nearest one
+ *
  *  on dafl's threads.  MSRA and DISTANCE with k < 1 scale the Gaussian by k before it is
  *  rounded to float, as UMICH does (k = 1 is the drawing function itself).  A DISTANCE
  *  keypoint reaches every pixel of its plane: one exp per pixel of the plane per keypoint.
@@ -554,13 +855,22 @@ DAFL_API void dafl_keypoint_init(dafl_keypoint *point);
  *  non-finite or too large centre, a UMICH or DISTANCE centre or a UMICH radius that is
  *  not an integer, a negative radius, a sigma <= 0, k outside [0, 1]
  *  (DAFL_ERR_INVALID_PARAMETER), an unknown style (DAFL_ERR_INVALID_ENUM).  Needs
- *  O(count) temporary memory. */
+ *  O(count) temporary memory.
+ *  @param[in]  points    `count` keypoints (see dafl_keypoint for the stride)
+ *  @param[in]  count     number of keypoints
+ *  @param[in]  n         images in the batch
+ *  @param[in]  c         channels per image
+ *  @param[in]  h         rows of a heatmap
+ *  @param[in]  w         columns of a heatmap
+ *  @param[out] heatmaps  n*c*h*w floats, all written
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t count, size_t n,
                                           size_t c, size_t h, size_t w, float *heatmaps);
 
 /** The penalty-reduced focal loss of `input` (n x c x h x w floats, NCHW) against the targets
- *  that dafl_render_heatmaps(points, count, n, c, h, w, ...) would render: the same loss,
- *  gradient, per-element losses and statistics, bit for bit, as rendering them and calling
+ *  that dafl_render_heatmaps(points, count, n, c, h, w, ...) would render, without them.
+ *  The same loss, gradient, per-element losses and statistics, bit for bit, as rendering
+ *  them and calling
  *  dafl_penalty_focal(input, targets, n * c * h * w, params, loss, grad, stats), with every
  *  parameter, input mode and reduction of that call, on every ISA and thread count.
  *  Positives are the pixels whose target is exactly 1 (from the keypoints, not a scan).
@@ -575,12 +885,25 @@ DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t co
  *  on the heap (its clipped window, sorted by plane; qsort may take as much again).
  *  Keypoints are validated as for dafl_render_heatmaps, before anything is written.
  *  float32 only: params' input_dtype, target_dtype and grad_dtype must be
- *  DAFL_DTYPE_FLOAT32 (DAFL_ERR_INVALID_ENUM otherwise). */
+ *  DAFL_DTYPE_FLOAT32 (DAFL_ERR_INVALID_ENUM otherwise).
+ *  @param[in]  input   n*c*h*w floats, as for dafl_penalty_focal
+ *  @param[in]  n       images in the batch
+ *  @param[in]  c       channels per image
+ *  @param[in]  h       rows of a heatmap
+ *  @param[in]  w       columns of a heatmap
+ *  @param[in]  points  `count` keypoints, as for dafl_render_heatmaps
+ *  @param[in]  count   number of keypoints
+ *  @param[in]  params  NULL for the defaults, or filled by dafl_penalty_focal_params_init()
+ *  @param[out] loss    as for dafl_penalty_focal, with count = n*c*h*w
+ *  @param[out] grad    as for dafl_penalty_focal, with count = n*c*h*w
+ *  @param[out] stats   NULL or the call's exact partial statistics
+ *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
                                                   size_t h, size_t w,
                                                   const dafl_keypoint *points, size_t count,
                                                   const dafl_penalty_focal_params *params,
                                                   float *loss, float *grad, dafl_stats *stats);
+/** @} */
 
 #ifdef __cplusplus
 }

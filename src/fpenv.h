@@ -16,7 +16,7 @@
  * covered).  dafl's own pool threads install dafl's environment once when they start,
  * and a host's parallel-for threads get it around every range they run (parallel.c).
  *
- * The cost is two control-register writes per call (a few nanoseconds: see the README),
+ * The cost is two control-register writes per call (a few nanoseconds: docs/threads.md),
  * invisible next to even a 4K-element call.  Restoring the caller's status register also
  * means dafl leaves the caller's sticky exception flags exactly as they were.
  */

@@ -26,7 +26,7 @@ CHECKS=("$@")
 # demo's PNGs, the benchmark suite, the MPI example, the manual page) are off; the
 # library and every test are built.
 COMMON=(-Dbuildtype=debugoptimized -Ddemo=false -Dbench=false -Dmpi_example=disabled
-        -Dman=false)
+        -Dman=disabled)
 EXTRA_CFLAGS=""
 if "$CC" --version 2>/dev/null | grep -qi clang; then
     # Clang leaves FP_FAST_FMA undefined under -ffp-contract=off even with -mfma;

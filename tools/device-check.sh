@@ -118,7 +118,7 @@ fi
 bench=true
 pkg-config --exists benchmark || bench=false
 if [ ! -d "$BUILD" ]; then
-    step setup 120 meson setup "$BUILD" -Ddemo=false -Dman=false -Dmpi_example=disabled \
+    step setup 120 meson setup "$BUILD" -Ddemo=false -Dman=disabled -Dmpi_example=disabled \
         -Dbench=$bench >"$OUT/build.log" 2>&1 || finish "meson setup failed (build.log)" 1
 fi
 step build 240 ninja -C "$BUILD" -j "$cores" >>"$OUT/build.log" 2>&1 || finish "build failed (build.log)" 1

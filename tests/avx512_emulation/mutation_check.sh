@@ -36,7 +36,7 @@ mutant() { # N: configure and build the emulation build with mutant N
     if [ -d "$work" ]; then
         meson configure "$work" -Dc_args="-DDAFL_AVX512_EMULATION_MUTANT=$1" >/dev/null
     else
-        meson setup "$work" -Davx512_emulation=true -Ddemo=false -Dbench=false -Dman=false \
+        meson setup "$work" -Davx512_emulation=true -Ddemo=false -Dbench=false -Dman=disabled \
             -Dmpi_example=disabled -Dpython=disabled -Dc_args="-DDAFL_AVX512_EMULATION_MUTANT=$1" >/dev/null
     fi
     ninja -C "$work" >/dev/null

@@ -35,7 +35,7 @@ echo "::: building the library with $CC and ASan + UBSan (coverage for libFuzzer
 if [ ! -f "$BUILD/build.ninja" ]; then
     meson setup "$BUILD" -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
         -Db_lundef=false -Dtests=false -Ddemo=false -Dbench=false -Dmpi_example=disabled \
-        -Dman=false \
+        -Dman=disabled \
         "-Dc_args=-fsanitize=fuzzer-no-link -fno-sanitize-recover=all \
 -fno-omit-frame-pointer $CLANG_FMA"
 fi
