@@ -493,6 +493,8 @@ typedef struct dafl_penalty_focal_params {
                                      logs, c = -log(p + log_eps) or -log(1 - p + log_eps)
                                      (mmdetection's gaussian_focal_loss uses 1e-12);
                                      in [0, 0.5), default 0; other modes need 0 */
+    /** Never read: the old tail padding (see dafl_bce_params::reserved). */
+    uint32_t reserved;
     /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
      * them gets float32 */
     dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
@@ -503,8 +505,8 @@ typedef struct dafl_penalty_focal_params {
 /** The default dafl_penalty_focal_params, as an initialiser. */
 #define DAFL_PENALTY_FOCAL_PARAMS_INIT                                                   \
     { sizeof(dafl_penalty_focal_params), 2.0f, 4.0f, 1.0f, 1.0f, DAFL_INPUT_LOGITS, 1e-4f, \
-      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u, 0.0f, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, \
-      DAFL_DTYPE_FLOAT32 }
+      DAFL_REDUCTION_POSITIVES, 1.0f, 1.0f, 0u, 0.0f, 0u, DAFL_DTYPE_FLOAT32,               \
+      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
 /** Fills a dafl_penalty_focal_params with the defaults (DAFL_PENALTY_FOCAL_PARAMS_INIT).
  *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_penalty_focal_params_init(dafl_penalty_focal_params *params);
@@ -581,6 +583,10 @@ typedef struct dafl_bce_params {
     float normalizer;         /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
     float grad_scale;         /**< finite; multiplies the gradient (default 1) */
     uint32_t flags;           /**< DAFL_FLAG_* */
+    /** Never read: it fills what was the struct's tail padding before the members below
+     *  were appended, so that they start at or after the old sizeof, and the old sizeof
+     *  an older binary passes as struct_size never covers them. */
+    uint32_t reserved;
     /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
      * them gets float32 */
     dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
@@ -590,7 +596,7 @@ typedef struct dafl_bce_params {
 
 /** The default dafl_bce_params, as an initialiser. */
 #define DAFL_BCE_PARAMS_INIT                                                              \
-    { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u,                 \
+    { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u, 0u,             \
       DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
 /** Fills a dafl_bce_params with the defaults (DAFL_BCE_PARAMS_INIT).
  *  @param[out] params  the struct to fill (NULL: nothing is done) */

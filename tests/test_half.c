@@ -497,6 +497,29 @@ START_TEST(api_and_errors)
     p.struct_size = offsetof(dafl_bce_params, input_dtype);
     ck_assert_int_eq(dafl_bce_with_logits(x, y, 8, &p, &lold, gold, NULL), DAFL_OK);
     ck_assert(test_same_bits(l32, lold) && memcmp(g32, gold, sizeof g32) == 0);
+    /* an older binary's struct_size is the old sizeof, which ends in the padding after
+     * the old last member; that padding is uninitialized memory of the caller's (here:
+     * every byte 1) and must not be read as a dtype */
+    size_t old_end = offsetof(dafl_bce_params, flags) + sizeof p.flags;
+    size_t old_size = (old_end + _Alignof(dafl_bce_params) - 1) / _Alignof(dafl_bce_params) *
+                      _Alignof(dafl_bce_params);
+    dafl_bce_params_init(&p);
+    memset((char *)&p + old_end, DAFL_DTYPE_BFLOAT16, sizeof p - old_end);
+    p.struct_size = old_size;
+    ck_assert_int_eq(dafl_bce_with_logits(x, y, 8, &p, &lold, gold, NULL), DAFL_OK);
+    ck_assert(test_same_bits(l32, lold) && memcmp(g32, gold, sizeof g32) == 0);
+    {
+        dafl_penalty_focal_params pf;
+        float gpf[8], gpf_old[8], lpf, lpf_old;
+        dafl_penalty_focal_params_init(&pf);
+        ck_assert_int_eq(dafl_penalty_focal(x, y, 8, &pf, &lpf, gpf, NULL), DAFL_OK);
+        size_t pf_end = offsetof(dafl_penalty_focal_params, log_eps) + sizeof pf.log_eps;
+        memset((char *)&pf + pf_end, DAFL_DTYPE_BFLOAT16, sizeof pf - pf_end);
+        pf.struct_size = (pf_end + _Alignof(dafl_penalty_focal_params) - 1) /
+                         _Alignof(dafl_penalty_focal_params) * _Alignof(dafl_penalty_focal_params);
+        ck_assert_int_eq(dafl_penalty_focal(x, y, 8, &pf, &lpf_old, gpf_old, NULL), DAFL_OK);
+        ck_assert(test_same_bits(lpf, lpf_old) && memcmp(gpf, gpf_old, sizeof gpf) == 0);
+    }
     /* ending inside the dtype members */
     p.struct_size = offsetof(dafl_bce_params, input_dtype) + 2;
     ck_assert_int_eq(dafl_bce_with_logits(x, y, 8, &p, &lold, gold, NULL), DAFL_ERR_STRUCT_SIZE);

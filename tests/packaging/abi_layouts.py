@@ -7,14 +7,17 @@ libabigail's suppression engine (tests/packaging/check_abi.sh runs it beside abi
   type (types compared by name: pointers, qualifiers, typedefs and arrays spelled out).
 - A struct whose first member is struct_size (the dafl_*_params structs and
   dafl_keypoint, read by the size the caller gives) may grow by members appended after
-  its old end; any other struct keeps its size and members exactly.
+  its old end (its old tail padding included: an older binary's struct_size covers it);
+  only a member named reserved*, which the library never reads, may fill that padding.
+  Any other struct keeps its size and members exactly.
 - Every baseline enumerator keeps its value; enumerators may be added.
 - A struct or enum of the baseline is still described.
 
 usage: abi_layouts.py BASELINE.abi CURRENT.abi
        abi_layouts.py --self-test BASELINE.abi
-         (checks that a member moved, a member retyped and an enumerator renumbered in a
-         copy of the baseline are each reported: the comparison does compare layouts)
+         (checks that a member moved, a member retyped, a member appended inside the old
+         tail padding and an enumerator renumbered in a copy of the baseline are each
+         reported: the comparison does compare layouts)
 Exits 0 when compatible, 1 with one line per incompatibility otherwise.
 """
 
@@ -102,8 +105,12 @@ def compare(base, cur):
         if extensible:
             if csize < size:
                 problems.append(f"struct {name}: size shrank from {size} to {csize} bits")
+            # A member appended inside the old size would be covered by the struct_size
+            # an older binary passes (its sizeof, tail padding included), and read from
+            # that caller's uninitialized padding.  Only a member named reserved* (the
+            # library never reads one) may fill that padding.
             for m in added:
-                if m[1] < size:
+                if m[1] < size and not m[0].startswith("reserved"):
                     problems.append(f"struct {name}: member {m[0]} added at offset {m[1]} "
                                     f"bits, inside the old size {size}")
         else:
@@ -157,6 +164,17 @@ def self_test(path):
                 return True
         return False
 
+    def append_into_padding(root):  # a member appended 32 bits before the old end
+        for el in root.iter("class-decl"):
+            dms = el.findall("data-member")
+            if len(dms) > 1 and dms[0].find("var-decl").get("name") == "struct_size":
+                added = copy.deepcopy(dms[-1])
+                added.find("var-decl").set("name", "appended")
+                added.set("layout-offset-in-bits", str(int(el.get("size-in-bits")) - 32))
+                el.append(added)
+                return True
+        return False
+
     def renumber(root):
         for el in root.iter("enumerator"):
             el.set("value", str(int(el.get("value")) + 1))
@@ -165,6 +183,7 @@ def self_test(path):
 
     expect("a struct member moved", move_member)
     expect("dafl_keypoint's last member retyped", retype_member)
+    expect("a member appended inside the old size", append_into_padding)
     expect("an enumerator renumbered", renumber)
     found = compare(base, copy.deepcopy(base))
     print("self-test: the baseline against itself: " + ("REPORTED" if found else "compatible"))
