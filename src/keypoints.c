@@ -20,7 +20,6 @@
  */
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,10 +176,10 @@ static dafl_status build_batch(const dafl_keypoint *points, size_t count, size_t
     return DAFL_OK;
 }
 
-/* The first stamp at or after `from` whose plane is >= plane. */
-static size_t first_stamp_of(const keypoint_batch *b, size_t from, size_t plane)
+/* The first stamp whose plane is >= plane. */
+static size_t first_stamp_of(const keypoint_batch *b, size_t plane)
 {
-    size_t lo = from, hi = b->count;
+    size_t lo = 0, hi = b->count;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (b->stamps[mid].plane < plane)
@@ -192,17 +191,14 @@ static size_t first_stamp_of(const keypoint_batch *b, size_t from, size_t plane)
 }
 
 /* Merges the stamps into out[0 .. end-begin), the elements begin .. end-1 of the batch
- * (end > begin), starting the search at stamp `from` (at or before the first stamp of
- * begin's plane).  Zeroes `out` the first time a stamp reaches it, and returns whether
- * one did (out is untouched otherwise); *next is where the next, later range may start
- * its search. */
-static int draw_range(const keypoint_batch *b, size_t from, size_t begin, size_t end,
-                      float *out, size_t *next)
+ * (end > begin).  Zeroes `out` the first time a stamp reaches it, and returns whether
+ * one did (out is untouched otherwise).  The binary search for the range's first stamp
+ * costs a few comparisons per range of up to a block: nothing beside its pixels. */
+static int draw_range(const keypoint_batch *b, size_t begin, size_t end, float *out)
 {
     const size_t w = b->w, hw = b->hw;
     const size_t plane_first = begin / hw, plane_last = (end - 1) / hw;
-    size_t i = first_stamp_of(b, from, plane_first);
-    *next = i;
+    size_t i = first_stamp_of(b, plane_first);
     int drawn = 0;
     for (; i < b->count && b->stamps[i].plane <= plane_last; i++) {
         const placed_stamp *s = &b->stamps[i];
@@ -243,8 +239,7 @@ static void render_planes(void *ctx, size_t first, size_t end)
     const render_task *t = ctx;
     const keypoint_batch *b = t->b;
     float *out = t->heatmaps + first * b->hw;
-    size_t next;
-    if (!draw_range(b, 0, first * b->hw, end * b->hw, out, &next))
+    if (!draw_range(b, first * b->hw, end * b->hw, out))
         memset(out, 0, (end - first) * b->hw * sizeof *out);
 }
 
@@ -274,67 +269,38 @@ typedef struct keypoint_loss_task {
     dafl_elementwise_kernel kernel, all_negative_kernel;
     int (*scan_targets)(const float *y, size_t n, uint64_t *positives);
     const dafl_pf_job *job; /* io: the whole call's buffers */
-    int count_only;         /* the positive count of DAFL_REDUCTION_POSITIVES */
-    pthread_mutex_t lock;
-    dafl_xacc sum;
-    uint64_t positives;
 } keypoint_loss_task;
 
-static void keypoint_loss_blocks(void *ctx, size_t first_block, size_t end_block)
+/* A dafl_block_fn: the positive count of a block's targets (the first pass of
+ * DAFL_REDUCTION_POSITIVES, which needs the count of the whole call first). */
+static double keypoint_positives_block(const void *ctx, size_t begin, size_t len,
+                                       uint64_t *positives)
 {
-    keypoint_loss_task *t = ctx;
-    const keypoint_batch *b = t->b;
+    const keypoint_loss_task *t = ctx;
     float targets[DAFL_BLOCK_ELEMENTS];
-    dafl_xacc local;
-    dafl_xacc_clear(&local);
-    uint64_t positives = 0;
-    size_t from = 0;
-    for (size_t blk = first_block; blk < end_block; blk++) {
-        const size_t begin = blk * DAFL_BLOCK_ELEMENTS;
-        const size_t len = b->elements - begin < DAFL_BLOCK_ELEMENTS ? b->elements - begin
-                                                                    : DAFL_BLOCK_ELEMENTS;
-        const int drawn = draw_range(b, from, begin, begin + len, targets, &from);
-        uint64_t block_positives = 0;
-        if (t->count_only) {
-            if (drawn)
-                (void)t->scan_targets(targets, len, &block_positives);
-        } else {
-            /* the block kernel on this block alone: element i of the block is element
-             * begin + i of the call, in the same lane */
-            dafl_pf_job job = *t->job;
-            job.io.x += begin;
-            job.io.y = drawn ? targets : zero_targets;
-            if (job.io.grad)
-                job.io.grad += begin;
-            if (job.io.loss_out)
-                job.io.loss_out += begin;
-            dafl_elementwise_kernel kernel = drawn ? t->kernel : t->all_negative_kernel;
-            dafl_xacc_add_double(&local, kernel(&job, 0, len, &block_positives));
-        }
-        positives += block_positives;
-    }
-    pthread_mutex_lock(&t->lock);
-    dafl_xacc_add(&t->sum, &local);
-    t->positives += positives;
-    pthread_mutex_unlock(&t->lock);
+    *positives = 0;
+    if (draw_range(t->b, begin, begin + len, targets))
+        (void)t->scan_targets(targets, len, positives);
+    return 0.0;
 }
 
-/* One pass over every block of the call; adds the loss sum and positives to *s.  The
- * status is dafl_parallel_for's (DAFL_ERR_OUT_OF_MEMORY: nothing ran). */
-static dafl_status run_keypoint_blocks(keypoint_loss_task *t, int count_only,
-                                       dafl_stats_impl *s)
+/* A dafl_block_fn: the block kernel on this block alone, its targets rendered on the
+ * stack: element i of the block is element begin + i of the call, in the same lane. */
+static double keypoint_loss_block(const void *ctx, size_t begin, size_t len,
+                                  uint64_t *positives)
 {
-    t->count_only = count_only;
-    pthread_mutex_init(&t->lock, NULL);
-    dafl_xacc_clear(&t->sum);
-    t->positives = 0;
-    const size_t elements = t->b->elements;
-    const size_t blocks = (elements + DAFL_BLOCK_ELEMENTS - 1) / DAFL_BLOCK_ELEMENTS;
-    dafl_status st = dafl_parallel_for(blocks, elements, keypoint_loss_blocks, t);
-    pthread_mutex_destroy(&t->lock);
-    dafl_xacc_add(&s->loss, &t->sum);
-    s->positives += t->positives;
-    return st;
+    const keypoint_loss_task *t = ctx;
+    float targets[DAFL_BLOCK_ELEMENTS];
+    const int drawn = draw_range(t->b, begin, begin + len, targets);
+    dafl_pf_job job = *t->job;
+    job.io.x += begin;
+    job.io.y = drawn ? targets : zero_targets;
+    if (job.io.grad)
+        job.io.grad += begin;
+    if (job.io.loss_out)
+        job.io.loss_out += begin;
+    dafl_elementwise_kernel kernel = drawn ? t->kernel : t->all_negative_kernel;
+    return kernel(&job, 0, len, positives);
 }
 
 dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c, size_t h,
@@ -376,7 +342,8 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
     if (r.reduction == DAFL_REDUCTION_POSITIVES) {
         dafl_stats_impl counted;
         dafl_stats_impl_clear(&counted);
-        if ((st = run_keypoint_blocks(&task, 1, &counted)) == DAFL_ERR_OUT_OF_MEMORY) {
+        st = dafl_run_blocks(keypoint_positives_block, &task, b.elements, b.elements, &counted);
+        if (st == DAFL_ERR_OUT_OF_MEMORY) {
             free(b.stamps);
             return st; /* the counting pass writes nothing */
         }
@@ -390,7 +357,7 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
     job.io.loss_out = r.reduction == DAFL_REDUCTION_NONE ? loss : NULL;
     job.io.grad_factor = (float)((double)r.grad_scale / denom);
 
-    dafl_status run = run_keypoint_blocks(&task, 0, &s);
+    dafl_status run = dafl_run_blocks(keypoint_loss_block, &task, b.elements, b.elements, &s);
     if (run == DAFL_ERR_OUT_OF_MEMORY) {
         free(b.stamps);
         return run; /* nothing ran */
@@ -399,10 +366,6 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
     s.elements = b.elements;
     dafl_xacc_add_float_times(&s.weight, 1.0f, b.elements);
     free(b.stamps);
-
-    if (loss && r.reduction != DAFL_REDUCTION_NONE)
-        *loss = dafl_reduced_loss(&s, r.reduction, r.normalizer);
-    if (stats)
-        dafl_stats_write(stats, &s);
+    dafl_write_outputs(&s, &r, loss, stats);
     return st;
 }

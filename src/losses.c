@@ -41,38 +41,37 @@ typedef struct struct_layout {
                            _Alignof(type) * _Alignof(type) == sizeof(type),                 \
                    #last " is no longer the last member of " #type)
 
+/* Every loss's parameters carry the reduction settings, and all but softmax focal's the
+ * element types of their buffers, in this order: M is the struct's MEMBER macro. */
+#define REDUCTION_MEMBERS(M) M(reduction), M(normalizer), M(grad_scale), M(flags)
+#define DTYPE_MEMBERS(M) M(input_dtype), M(target_dtype), M(grad_dtype)
+
 #define PF_MEMBER(m) MEMBER(dafl_penalty_focal_params, m)
 static const member_span penalty_focal_members[] = {
     PF_MEMBER(struct_size), PF_MEMBER(alpha),      PF_MEMBER(beta),
     PF_MEMBER(pos_weight),  PF_MEMBER(neg_weight), PF_MEMBER(input_mode),
-    PF_MEMBER(clamp_eps),   PF_MEMBER(reduction),  PF_MEMBER(normalizer),
-    PF_MEMBER(grad_scale),  PF_MEMBER(flags),      PF_MEMBER(log_eps),
-    PF_MEMBER(input_dtype), PF_MEMBER(target_dtype), PF_MEMBER(grad_dtype)};
+    PF_MEMBER(clamp_eps),   REDUCTION_MEMBERS(PF_MEMBER),
+    PF_MEMBER(log_eps),     DTYPE_MEMBERS(PF_MEMBER)};
 LAST_MEMBER(dafl_penalty_focal_params, grad_dtype);
 #define SF_MEMBER(m) MEMBER(dafl_sigmoid_focal_params, m)
 static const member_span sigmoid_focal_members[] = {
-    SF_MEMBER(struct_size), SF_MEMBER(gamma),      SF_MEMBER(alpha), SF_MEMBER(reduction),
-    SF_MEMBER(normalizer),  SF_MEMBER(grad_scale), SF_MEMBER(flags),
-    SF_MEMBER(input_dtype), SF_MEMBER(target_dtype), SF_MEMBER(grad_dtype)};
+    SF_MEMBER(struct_size), SF_MEMBER(gamma), SF_MEMBER(alpha),
+    REDUCTION_MEMBERS(SF_MEMBER), DTYPE_MEMBERS(SF_MEMBER)};
 LAST_MEMBER(dafl_sigmoid_focal_params, grad_dtype);
 #define BCE_MEMBER(m) MEMBER(dafl_bce_params, m)
 static const member_span bce_members[] = {
-    BCE_MEMBER(struct_size), BCE_MEMBER(pos_weight), BCE_MEMBER(reduction),
-    BCE_MEMBER(normalizer),  BCE_MEMBER(grad_scale), BCE_MEMBER(flags),
-    BCE_MEMBER(input_dtype), BCE_MEMBER(target_dtype), BCE_MEMBER(grad_dtype)};
+    BCE_MEMBER(struct_size), BCE_MEMBER(pos_weight),
+    REDUCTION_MEMBERS(BCE_MEMBER), DTYPE_MEMBERS(BCE_MEMBER)};
 LAST_MEMBER(dafl_bce_params, grad_dtype);
 #define SM_MEMBER(m) MEMBER(dafl_softmax_focal_params, m)
 static const member_span softmax_focal_members[] = {
     SM_MEMBER(struct_size),  SM_MEMBER(gamma),         SM_MEMBER(layout),
-    SM_MEMBER(ignore_index), SM_MEMBER(class_weights), SM_MEMBER(reduction),
-    SM_MEMBER(normalizer),   SM_MEMBER(grad_scale),    SM_MEMBER(flags)};
+    SM_MEMBER(ignore_index), SM_MEMBER(class_weights), REDUCTION_MEMBERS(SM_MEMBER)};
 LAST_MEMBER(dafl_softmax_focal_params, flags);
 #define MSE_MEMBER(m) MEMBER(dafl_mse_params, m)
 static const member_span mse_members[] = {
-    MSE_MEMBER(struct_size), MSE_MEMBER(weights),    MSE_MEMBER(weights_count),
-    MSE_MEMBER(reduction),   MSE_MEMBER(normalizer), MSE_MEMBER(grad_scale),
-    MSE_MEMBER(flags),       MSE_MEMBER(input_dtype), MSE_MEMBER(target_dtype),
-    MSE_MEMBER(grad_dtype)};
+    MSE_MEMBER(struct_size), MSE_MEMBER(weights), MSE_MEMBER(weights_count),
+    REDUCTION_MEMBERS(MSE_MEMBER), DTYPE_MEMBERS(MSE_MEMBER)};
 LAST_MEMBER(dafl_mse_params, grad_dtype);
 
 static const struct_layout penalty_focal_layout = LAYOUT(penalty_focal_members);
@@ -216,19 +215,18 @@ dafl_status dafl_stats_reduce(const dafl_stats *stats, dafl_reduction reduction,
 
 /* One call's blocks.  Each range of blocks is summed into a private exact accumulator and
  * merged under the lock: exact sums make the merge order irrelevant. */
-typedef struct block_task {
-    const void *job;
-    dafl_elementwise_kernel elementwise; /* or: */
-    double (*softmax)(const dafl_softmax_job *job, size_t begin, size_t len);
-    size_t items; /* elements (pixels for softmax) */
+typedef struct block_run {
+    dafl_block_fn block;
+    const void *ctx;
+    size_t items;
     pthread_mutex_t lock;
     dafl_xacc sum;
     uint64_t positives;
-} block_task;
+} block_run;
 
 static void run_block_range(void *ctx, size_t first_block, size_t end_block)
 {
-    block_task *t = ctx;
+    block_run *t = ctx;
     dafl_xacc local;
     dafl_xacc_clear(&local);
     uint64_t positives = 0;
@@ -237,10 +235,7 @@ static void run_block_range(void *ctx, size_t first_block, size_t end_block)
         size_t len = t->items - begin < DAFL_BLOCK_ELEMENTS ? t->items - begin
                                                             : DAFL_BLOCK_ELEMENTS;
         uint64_t block_positives = 0;
-        double block_sum = t->elementwise
-                               ? t->elementwise(t->job, begin, len, &block_positives)
-                               : t->softmax(t->job, begin, len);
-        dafl_xacc_add_double(&local, block_sum);
+        dafl_xacc_add_double(&local, t->block(t->ctx, begin, len, &block_positives));
         positives += block_positives;
     }
     pthread_mutex_lock(&t->lock);
@@ -249,21 +244,30 @@ static void run_block_range(void *ctx, size_t first_block, size_t end_block)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Runs every block of the call; adds the exact loss sum and positive count to *s.
- * DAFL_ERR_OUT_OF_MEMORY: nothing ran.  DAFL_ERR_PARALLEL_FOR: every block ran exactly
- * once all the same (dafl_parallel_for repairs a broken host split), so the caller
- * writes its outputs and then reports the status. */
-static dafl_status run_blocks(block_task *t, size_t elements_touched, dafl_stats_impl *s)
+/* The one block driver of every loss (losses_internal.h). */
+dafl_status dafl_run_blocks(dafl_block_fn block, const void *ctx, size_t items,
+                            size_t elements_touched, dafl_stats_impl *s)
 {
-    pthread_mutex_init(&t->lock, NULL);
-    dafl_xacc_clear(&t->sum);
-    t->positives = 0;
-    size_t blocks = (t->items + DAFL_BLOCK_ELEMENTS - 1) / DAFL_BLOCK_ELEMENTS;
-    dafl_status st = dafl_parallel_for(blocks, elements_touched, run_block_range, t);
-    pthread_mutex_destroy(&t->lock);
-    dafl_xacc_add(&s->loss, &t->sum);
-    s->positives += t->positives;
+    block_run t = {.block = block, .ctx = ctx, .items = items};
+    pthread_mutex_init(&t.lock, NULL);
+    dafl_xacc_clear(&t.sum);
+    size_t blocks = (items + DAFL_BLOCK_ELEMENTS - 1) / DAFL_BLOCK_ELEMENTS;
+    dafl_status st = dafl_parallel_for(blocks, elements_touched, run_block_range, &t);
+    pthread_mutex_destroy(&t.lock);
+    dafl_xacc_add(&s->loss, &t.sum);
+    s->positives += t.positives;
     return st;
+}
+
+/* The outputs of a call from its statistics: the reduced loss (unless the reduction is
+ * NONE, whose per-element losses the kernels wrote) and the statistics themselves. */
+void dafl_write_outputs(const dafl_stats_impl *s, const reduction_args *r, float *loss,
+                        dafl_stats *stats)
+{
+    if (loss && r->reduction != DAFL_REDUCTION_NONE)
+        *loss = dafl_reduced_loss(s, r->reduction, r->normalizer);
+    if (stats)
+        dafl_stats_write(stats, s);
 }
 
 /* ---- the element-wise driver ------------------------------------------------------- */
@@ -297,22 +301,16 @@ dafl_status dafl_check_overlaps(byte_range input, byte_range other_input, byte_r
 
 static size_t dtype_size(int dtype) { return dtype == DAFL_DTYPE_FLOAT32 ? 4 : 2; }
 
-static int dtype_valid(dafl_dtype d)
+static int dtype_valid(int d)
 {
     return d == DAFL_DTYPE_FLOAT32 || d == DAFL_DTYPE_BFLOAT16 || d == DAFL_DTYPE_FLOAT16;
 }
 
-/* The dtypes of a call's buffers into its dafl_io (DAFL_ERR_INVALID_ENUM for a value this
- * library does not know). */
-static dafl_status set_dtypes(dafl_io *io, dafl_dtype input, dafl_dtype target, dafl_dtype grad)
-{
-    if (!dtype_valid(input) || !dtype_valid(target) || !dtype_valid(grad))
-        return DAFL_ERR_INVALID_ENUM;
-    io->x_dtype = (int)input;
-    io->y_dtype = (int)target;
-    io->grad_dtype = (int)grad;
-    return DAFL_OK;
-}
+/* The dafl_io of a parameter struct's buffer dtypes, as given: run_elementwise checks
+ * them (DAFL_ERR_INVALID_ENUM for a value this library does not know). */
+#define IO_DTYPES(p)                                                                       \
+    {.x_dtype = (int)(p).input_dtype, .y_dtype = (int)(p).target_dtype,                   \
+     .grad_dtype = (int)(p).grad_dtype}
 
 /* The ISA's target scan over targets of any dtype: half-precision targets are widened
  * (exactly) a chunk at a time into a stack buffer first; the count and the verdict do
@@ -339,49 +337,46 @@ static int scan_targets_of(const dafl_kernels *k, const float *target, int dtype
     return bad;
 }
 
-/* Everything after the loss-specific checks: targets, normalizer, the block loop, the
- * outputs.  `io` is the job's dafl_io, filled here. */
+/* Everything after the loss-specific checks: the dtypes, overlaps, targets, normalizer,
+ * the block loop, the outputs.  `io` is the job's dafl_io (its dtypes set, not yet
+ * checked), whose buffers are filled here. */
 static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kernel kernel,
-                                   const void *job,
-                                   dafl_io *io, const float *input, const float *target,
-                                   size_t count, const reduction_args *r, float *loss,
-                                   float *grad, dafl_stats *stats)
+                                   const void *job, dafl_io *io, const float *input,
+                                   const float *target, size_t count, reduction_args r,
+                                   float *loss, float *grad, dafl_stats *stats)
 {
+    if (!dtype_valid(io->x_dtype) || !dtype_valid(io->y_dtype) || !dtype_valid(io->grad_dtype))
+        return DAFL_ERR_INVALID_ENUM;
     size_t bytes = count * sizeof(float);
-    byte_range loss_array = {r->reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes};
+    byte_range loss_array = {r.reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes};
     if (dafl_check_overlaps((byte_range){input, count * dtype_size(io->x_dtype)},
                             (byte_range){target, count * dtype_size(io->y_dtype)},
                             (byte_range){grad, count * dtype_size(io->grad_dtype)},
                             loss_array) != DAFL_OK)
         return DAFL_ERR_OVERLAP;
     uint64_t positives = 0;
-    int trust = (r->flags & DAFL_FLAG_TRUST_TARGETS) != 0;
-    if (!trust || r->reduction == DAFL_REDUCTION_POSITIVES) {
+    int trust = (r.flags & DAFL_FLAG_TRUST_TARGETS) != 0;
+    if (!trust || r.reduction == DAFL_REDUCTION_POSITIVES) {
         int bad = scan_targets_of(k, target, io->y_dtype, count, &positives);
         if (bad && !trust)
             return DAFL_ERR_INVALID_TARGET;
     }
-    double denom = dafl_reduction_denominator(r->reduction, r->normalizer, positives,
+    double denom = dafl_reduction_denominator(r.reduction, r.normalizer, positives,
                                          (double)count);
     io->x = input;
     io->y = target;
     io->grad = grad;
-    io->loss_out = r->reduction == DAFL_REDUCTION_NONE ? loss : NULL;
-    io->grad_factor = (float)((double)r->grad_scale / denom);
+    io->loss_out = r.reduction == DAFL_REDUCTION_NONE ? loss : NULL;
+    io->grad_factor = (float)((double)r.grad_scale / denom);
 
     dafl_stats_impl s;
     dafl_stats_impl_clear(&s);
-    block_task task = {.job = job, .elementwise = kernel, .items = count};
-    dafl_status st = run_blocks(&task, count, &s);
+    dafl_status st = dafl_run_blocks(kernel, job, count, count, &s);
     if (st == DAFL_ERR_OUT_OF_MEMORY)
         return st;
     s.elements = count;
     dafl_xacc_add_float_times(&s.weight, 1.0f, count);
-
-    if (loss && r->reduction != DAFL_REDUCTION_NONE)
-        *loss = dafl_reduced_loss(&s, r->reduction, r->normalizer);
-    if (stats)
-        dafl_stats_write(stats, &s);
+    dafl_write_outputs(&s, &r, loss, stats);
     return st;
 }
 
@@ -395,9 +390,24 @@ static dafl_status check_buffers(const float *input, const float *target, size_t
     return DAFL_OK;
 }
 
+/* The reduction settings of a parameter struct. */
+#define REDUCTION_ARGS(p)                                                                  \
+    ((reduction_args){(p).reduction, (p).normalizer, (p).grad_scale, (p).flags})
+
+/* The checks an element-wise loss makes before its own, in this order: its parameter
+ * struct (`read`: read_params's status), its buffers, its reduction settings. */
+static dafl_status check_call(dafl_status read, const float *input, const float *target,
+                              size_t count, reduction_args r)
+{
+    if (read != DAFL_OK)
+        return read;
+    dafl_status st = check_buffers(input, target, count);
+    return st != DAFL_OK ? st : check_reduction(&r, 1);
+}
+
 /* ---- 2.1 ---------------------------------------------------------------------------- */
 /* Reads and validates the parameters and fills the job and the reduction settings; the
- * keypoint form (src/keypoints.c) shares it. */
+ * keypoint form (src/keypoints.c) shares it.  The dtypes are set, not yet checked. */
 dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, dafl_pf_job *job,
                                      reduction_args *r)
 {
@@ -408,7 +418,7 @@ dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, da
     if (p.input_mode != DAFL_INPUT_LOGITS && p.input_mode != DAFL_INPUT_PROBABILITIES &&
         p.input_mode != DAFL_INPUT_CLAMPED_LOGITS)
         return DAFL_ERR_INVALID_ENUM;
-    *r = (reduction_args){p.reduction, p.normalizer, p.grad_scale, p.flags};
+    *r = REDUCTION_ARGS(p);
     if ((st = check_reduction(r, 1)) != DAFL_OK)
         return st;
     if (!is_exponent(p.alpha) || !is_exponent(p.beta) || !is_weight(p.pos_weight) ||
@@ -421,6 +431,7 @@ dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, da
         return DAFL_ERR_INVALID_PARAMETER;
 
     memset(job, 0, sizeof *job);
+    job->io = (dafl_io)IO_DTYPES(p);
     job->mode = p.input_mode;
     job->alpha = p.alpha;
     job->beta = p.beta;
@@ -433,7 +444,7 @@ dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, da
     job->neglog_eps = (float)-log((double)p.clamp_eps);
     job->neglog_1m_eps = (float)-log1p(-(double)p.clamp_eps);
     job->log_eps = p.log_eps;
-    return set_dtypes(&job->io, p.input_dtype, p.target_dtype, p.grad_dtype);
+    return DAFL_OK;
 }
 
 dafl_status dafl_penalty_focal(const float *input, const float *target, size_t count,
@@ -447,8 +458,8 @@ dafl_status dafl_penalty_focal(const float *input, const float *target, size_t c
     if (st != DAFL_OK || (st = dafl_penalty_focal_setup(params, &job, &r)) != DAFL_OK)
         return st;
     const dafl_kernels *k = dafl_active_kernels();
-    return run_elementwise(k, k->penalty_focal, &job, &job.io,
-                           input, target, count, &r, loss, grad, stats);
+    return run_elementwise(k, k->penalty_focal, &job, &job.io, input, target, count, r, loss,
+                           grad, stats);
 }
 
 /* ---- 2.2 ---------------------------------------------------------------------------- */
@@ -459,27 +470,21 @@ dafl_status dafl_sigmoid_focal(const float *input, const float *target, size_t c
     DAFL_FP_ENVIRONMENT();
     dafl_sigmoid_focal_params p = DAFL_SIGMOID_FOCAL_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
-    if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
-        return st;
-    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
-    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+    if ((st = check_call(st, input, target, count, REDUCTION_ARGS(p))) != DAFL_OK)
         return st;
     /* alpha: any value below +inf (torchvision takes any alpha: above 1 the negatives'
      * weight 1 - alpha is negative); NaN and +inf are invalid. */
     if (!is_exponent(p.gamma) || !(p.alpha < INFINITY))
         return DAFL_ERR_INVALID_PARAMETER;
 
-    dafl_sf_job job;
-    memset(&job, 0, sizeof job);
-    job.gamma = p.gamma;
-    job.gamma_int = integer_exponent(p.gamma);
-    job.alpha = p.alpha < 0.0f ? -1.0f : p.alpha;
-    job.one_minus_alpha = 1.0f - p.alpha;
-    if ((st = set_dtypes(&job.io, p.input_dtype, p.target_dtype, p.grad_dtype)) != DAFL_OK)
-        return st;
+    dafl_sf_job job = {.io = IO_DTYPES(p),
+                       .gamma = p.gamma,
+                       .gamma_int = integer_exponent(p.gamma),
+                       .alpha = p.alpha < 0.0f ? -1.0f : p.alpha,
+                       .one_minus_alpha = 1.0f - p.alpha};
     const dafl_kernels *k = dafl_active_kernels();
-    return run_elementwise(k, k->sigmoid_focal, &job, &job.io,
-                           input, target, count, &r, loss, grad, stats);
+    return run_elementwise(k, k->sigmoid_focal, &job, &job.io, input, target, count,
+                           REDUCTION_ARGS(p), loss, grad, stats);
 }
 
 /* ---- 2.3 ---------------------------------------------------------------------------- */
@@ -490,22 +495,15 @@ dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t
     DAFL_FP_ENVIRONMENT();
     dafl_bce_params p = DAFL_BCE_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
-    if (st != DAFL_OK || (st = check_buffers(input, target, count)) != DAFL_OK)
-        return st;
-    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
-    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+    if ((st = check_call(st, input, target, count, REDUCTION_ARGS(p))) != DAFL_OK)
         return st;
     if (!is_weight(p.pos_weight))
         return DAFL_ERR_INVALID_PARAMETER;
 
-    dafl_bce_job job;
-    memset(&job, 0, sizeof job);
-    job.pos_weight = p.pos_weight;
-    if ((st = set_dtypes(&job.io, p.input_dtype, p.target_dtype, p.grad_dtype)) != DAFL_OK)
-        return st;
+    dafl_bce_job job = {.io = IO_DTYPES(p), .pos_weight = p.pos_weight};
     const dafl_kernels *k = dafl_active_kernels();
-    return run_elementwise(k, k->bce, &job, &job.io,
-                           input, target, count, &r, loss, grad, stats);
+    return run_elementwise(k, k->bce, &job, &job.io, input, target, count, REDUCTION_ARGS(p),
+                           loss, grad, stats);
 }
 
 /* ---- 2.5 ---------------------------------------------------------------------------- */
@@ -516,15 +514,10 @@ dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c
     DAFL_FP_ENVIRONMENT();
     dafl_mse_params p = DAFL_MSE_PARAMS_INIT;
     dafl_status st = read_params(&p, sizeof p, params);
-    if (st != DAFL_OK)
-        return st;
-    size_t planes, count;
-    if (!size_product(n, c, &planes) || !size_product(planes, hw, &count))
-        return DAFL_ERR_SIZE_OVERFLOW;
-    if ((st = check_buffers(input, target, count)) != DAFL_OK)
-        return st;
-    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
-    if ((st = check_reduction(&r, 1)) != DAFL_OK)
+    size_t planes = 0, count = 0;
+    if (st == DAFL_OK && (!size_product(n, c, &planes) || !size_product(planes, hw, &count)))
+        st = DAFL_ERR_SIZE_OVERFLOW;
+    if ((st = check_call(st, input, target, count, REDUCTION_ARGS(p))) != DAFL_OK)
         return st;
     if (p.weights) {
         if (p.weights_count != c && p.weights_count != planes)
@@ -534,19 +527,30 @@ dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c
                 return DAFL_ERR_INVALID_PARAMETER;
     }
 
-    dafl_mse_job job;
-    memset(&job, 0, sizeof job);
-    job.weights = p.weights && p.weights_count ? p.weights : NULL;
-    job.weights_count = p.weights_count;
-    job.plane = hw;
-    if ((st = set_dtypes(&job.io, p.input_dtype, p.target_dtype, p.grad_dtype)) != DAFL_OK)
-        return st;
+    dafl_mse_job job = {.io = IO_DTYPES(p),
+                        .weights = p.weights && p.weights_count ? p.weights : NULL,
+                        .weights_count = p.weights_count,
+                        .plane = hw};
     const dafl_kernels *k = dafl_active_kernels();
-    return run_elementwise(k, k->mse, &job, &job.io,
-                           input, target, count, &r, loss, grad, stats);
+    return run_elementwise(k, k->mse, &job, &job.io, input, target, count, REDUCTION_ARGS(p),
+                           loss, grad, stats);
 }
 
 /* ---- 2.4 ---------------------------------------------------------------------------- */
+/* The softmax kernel as a dafl_block_fn: its blocks are of pixels, and it counts no
+ * positives. */
+typedef struct softmax_blocks {
+    double (*kernel)(const dafl_softmax_job *job, size_t begin, size_t len);
+    const dafl_softmax_job *job;
+} softmax_blocks;
+
+static double softmax_block(const void *ctx, size_t begin, size_t len, uint64_t *positives)
+{
+    const softmax_blocks *b = ctx;
+    *positives = 0;
+    return b->kernel(b->job, begin, len);
+}
+
 dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n, size_t c,
                                size_t hw, const dafl_softmax_focal_params *params, float *loss,
                                float *grad, dafl_stats *stats)
@@ -564,7 +568,7 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
         return DAFL_ERR_NULL_POINTER;
     if (p.layout != DAFL_LAYOUT_NCHW && p.layout != DAFL_LAYOUT_NHWC)
         return DAFL_ERR_INVALID_ENUM;
-    reduction_args r = {p.reduction, p.normalizer, p.grad_scale, p.flags};
+    reduction_args r = REDUCTION_ARGS(p);
     if ((st = check_reduction(&r, 0)) != DAFL_OK)
         return st;
     if (!is_exponent(p.gamma) || (pixels && c == 0) || c > DAFL_MAX_CLASSES)
@@ -582,13 +586,9 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
         return st;
 
     if (pixels == 0) { /* nothing to label or weigh */
-        if (loss && r.reduction != DAFL_REDUCTION_NONE) {
-            dafl_stats_impl empty;
-            dafl_stats_impl_clear(&empty);
-            *loss = dafl_reduced_loss(&empty, r.reduction, r.normalizer);
-        }
-        if (stats)
-            dafl_stats_init(stats);
+        dafl_stats_impl empty;
+        dafl_stats_impl_clear(&empty);
+        dafl_write_outputs(&empty, &r, loss, stats);
         return DAFL_OK;
     }
     /* Labels: validate, and count each class for the exact weight sum. */
@@ -633,15 +633,11 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
     job.gamma = p.gamma;
     job.gamma_int = integer_exponent(p.gamma);
 
-    block_task task = {.job = &job, .softmax = dafl_active_kernels()->softmax_focal,
-                       .items = pixels};
-    st = run_blocks(&task, count, &s);
+    const softmax_blocks blocks = {dafl_active_kernels()->softmax_focal, &job};
+    st = dafl_run_blocks(softmax_block, &blocks, pixels, count, &s);
     if (st == DAFL_ERR_OUT_OF_MEMORY)
         return st;
-    if (loss && r.reduction != DAFL_REDUCTION_NONE)
-        *loss = dafl_reduced_loss(&s, r.reduction, r.normalizer);
-    if (stats)
-        dafl_stats_write(stats, &s);
+    dafl_write_outputs(&s, &r, loss, stats);
     return st;
 }
 

@@ -41,4 +41,24 @@ double dafl_reduction_denominator(dafl_reduction reduction, float normalizer,
 /* The reduced loss of a call from its exact statistics. */
 float dafl_reduced_loss(const dafl_stats_impl *s, dafl_reduction reduction, float normalizer);
 
+/* One block of a call: items begin .. begin+len-1 (len <= DAFL_BLOCK_ELEMENTS, begin a
+ * multiple of it); returns the block's loss sum and stores its positive count.  The
+ * element-wise kernels have this signature (ctx: their job) and are passed as they are. */
+typedef double (*dafl_block_fn)(const void *ctx, size_t begin, size_t len,
+                                uint64_t *positives);
+
+/* The one block driver of every loss: runs block(ctx, ...) once for each block of a call
+ * of `items` items (elements; pixels for softmax focal), on one thread or many
+ * (`elements_touched` decides how many are worth it), and adds the block sums exactly
+ * to s->loss, the positives to s->positives.  DAFL_ERR_OUT_OF_MEMORY: nothing ran.
+ * DAFL_ERR_PARALLEL_FOR: every block ran exactly once all the same (dafl_parallel_for
+ * repairs a broken host split), so the caller writes its outputs and then reports it. */
+dafl_status dafl_run_blocks(dafl_block_fn block, const void *ctx, size_t items,
+                            size_t elements_touched, dafl_stats_impl *s);
+
+/* The reduced loss into *loss (unless NULL or the reduction is NONE) and the statistics
+ * into *stats (unless NULL). */
+void dafl_write_outputs(const dafl_stats_impl *s, const reduction_args *r, float *loss,
+                        dafl_stats *stats);
+
 #endif

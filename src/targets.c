@@ -83,6 +83,26 @@ static void draw_stamp(float *heatmap, size_t h, size_t w, const dafl_stamp *sta
     }
 }
 
+/* The drawing functions' common course: the h x w heatmap is checked first, then the
+ * stamp's own parameters (`params`: their status; `stamp` is read only when that is
+ * DAFL_OK), and an empty heatmap draws nothing. */
+static dafl_status draw_checked_stamp(float *heatmap, size_t h, size_t w, dafl_status params,
+                                      const dafl_stamp *stamp)
+{
+    size_t count;
+    const dafl_status plane_status = check_plane(heatmap, h, w, &count);
+    if (plane_status != DAFL_OK) {
+        return plane_status;
+    }
+    if (params != DAFL_OK) {
+        return params;
+    }
+    if (count != 0) {
+        draw_stamp(heatmap, h, w, stamp);
+    }
+    return DAFL_OK;
+}
+
 /* ---- gaussian_radius ------------------------------------------------------------ */
 
 /*
@@ -171,6 +191,23 @@ DAFL_API dafl_status dafl_gaussian_radius(double height, double width, double mi
 
 /* ---- draw_gaussian ("umich") ---------------------------------------------------- */
 
+/* "umich": |cx|, |cy| and radius within DAFL_TARGETS_COORD_LIMIT, k >= 0 and finite. */
+static dafl_status check_umich(long cx, long cy, long radius, float k)
+{
+    const long long limit = DAFL_TARGETS_COORD_LIMIT;
+    if (radius < 0 || (long long)radius > limit) {
+        return DAFL_ERR_INVALID_PARAMETER;
+    }
+    if ((long long)cx < -limit || (long long)cx > limit || (long long)cy < -limit ||
+        (long long)cy > limit) {
+        return DAFL_ERR_INVALID_PARAMETER;
+    }
+    if (!(k >= 0.0f) || isinf(k)) {
+        return DAFL_ERR_INVALID_PARAMETER;
+    }
+    return DAFL_OK;
+}
+
 /*
  * The (2r+1) x (2r+1) Gaussian g(dx, dy) = exp(-(dx^2 + dy^2) / (2 sigma^2)) with
  * sigma = (2r+1)/6, so the window reaches 3 sigma.  Values below DBL_EPSILON * max(g) are
@@ -186,32 +223,27 @@ DAFL_API dafl_status dafl_draw_gaussian(float *heatmap, size_t h, size_t w, long
                                         long radius, float k)
 {
     DAFL_FP_ENVIRONMENT();
-    size_t count;
-    const dafl_status plane_status = check_plane(heatmap, h, w, &count);
-    if (plane_status != DAFL_OK) {
-        return plane_status;
-    }
-    const long long limit = DAFL_TARGETS_COORD_LIMIT;
-    if (radius < 0 || (long long)radius > limit) {
-        return DAFL_ERR_INVALID_PARAMETER;
-    }
-    if ((long long)cx < -limit || (long long)cx > limit || (long long)cy < -limit ||
-        (long long)cy > limit) {
-        return DAFL_ERR_INVALID_PARAMETER;
-    }
-    if (!(k >= 0.0f) || isinf(k)) {
-        return DAFL_ERR_INVALID_PARAMETER;
-    }
-    if (count == 0) {
-        return DAFL_OK;
-    }
-
-    const dafl_stamp stamp = dafl_stamp_umich(cx, cy, radius, k);
-    draw_stamp(heatmap, h, w, &stamp);
-    return DAFL_OK;
+    const dafl_status params = check_umich(cx, cy, radius, k);
+    /* built from valid parameters only: the window arithmetic needs them in range */
+    const dafl_stamp stamp =
+        params == DAFL_OK ? dafl_stamp_umich(cx, cy, radius, k) : (dafl_stamp){0};
+    return draw_checked_stamp(heatmap, h, w, params, &stamp);
 }
 
 /* ---- draw_gaussian_sigma ("msra") ----------------------------------------------- */
+
+/* "msra": |cx|, |cy| and sigma > 0 within DAFL_TARGETS_COORD_LIMIT. */
+static dafl_status check_msra(double cx, double cy, double sigma)
+{
+    const double limit = (double)DAFL_TARGETS_COORD_LIMIT;
+    if (!(sigma > 0.0 && sigma <= limit)) {
+        return DAFL_ERR_INVALID_PARAMETER;
+    }
+    if (!(fabs(cx) <= limit && fabs(cy) <= limit)) {
+        return DAFL_ERR_INVALID_PARAMETER;
+    }
+    return DAFL_OK;
+}
 
 /*
  * g = exp(-((j - x0)^2 + (i - y0)^2) / (2 sigma^2)) evaluated in double and rounded to
@@ -223,25 +255,10 @@ DAFL_API dafl_status dafl_draw_gaussian_sigma(float *heatmap, size_t h, size_t w
                                               double cy, double sigma)
 {
     DAFL_FP_ENVIRONMENT();
-    size_t count;
-    const dafl_status plane_status = check_plane(heatmap, h, w, &count);
-    if (plane_status != DAFL_OK) {
-        return plane_status;
-    }
-    const double limit = (double)DAFL_TARGETS_COORD_LIMIT;
-    if (!(sigma > 0.0 && sigma <= limit)) {
-        return DAFL_ERR_INVALID_PARAMETER;
-    }
-    if (!(fabs(cx) <= limit && fabs(cy) <= limit)) {
-        return DAFL_ERR_INVALID_PARAMETER;
-    }
-    if (count == 0) {
-        return DAFL_OK;
-    }
-
-    const dafl_stamp stamp = dafl_stamp_msra(cx, cy, sigma, 1.0f);
-    draw_stamp(heatmap, h, w, &stamp);
-    return DAFL_OK;
+    const dafl_status params = check_msra(cx, cy, sigma);
+    const dafl_stamp stamp =
+        params == DAFL_OK ? dafl_stamp_msra(cx, cy, sigma, 1.0f) : (dafl_stamp){0};
+    return draw_checked_stamp(heatmap, h, w, params, &stamp);
 }
 
 /* ---- distance_targets ----------------------------------------------------------- */

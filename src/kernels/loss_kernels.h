@@ -669,35 +669,47 @@ INLINE void vf_store_f16(uint16_t *p, vf v)
 }
 #endif
 
-/* Elements at .. at+n-1 of a buffer of `dtype` into float32 dst[0..n), n a multiple of
- * VW (whole groups). */
-INLINE void half_widen(float *dst, const float *src, int dtype, size_t at, size_t n)
+/* VW elements at element i of a buffer of `dtype`, as float32; and back, rounded. */
+INLINE vf vf_load_as(const float *p, int dtype, size_t i)
 {
-    const uint16_t *h = (const uint16_t *)(const void *)src + at;
-    if (dtype == DAFL_DTYPE_BFLOAT16)
-        for (size_t i = 0; i < n; i += VW)
-            vf_store(dst + i, vf_load_bf16(h + i));
-    else if (dtype == DAFL_DTYPE_FLOAT16)
-        for (size_t i = 0; i < n; i += VW)
-            vf_store(dst + i, vf_load_f16(h + i));
-    else
-        for (size_t i = 0; i < n; i += VW)
-            vf_store(dst + i, vf_load(src + at + i));
+    const uint16_t *h = (const uint16_t *)(const void *)p + i;
+    return dtype == DAFL_DTYPE_BFLOAT16  ? vf_load_bf16(h)
+           : dtype == DAFL_DTYPE_FLOAT16 ? vf_load_f16(h)
+                                         : vf_load(p + i);
 }
 
-/* float32 src[0..n) rounded into elements at .. at+n-1 of a buffer of `dtype`. */
+INLINE void vf_store_as(float *p, int dtype, size_t i, vf v)
+{
+    uint16_t *h = (uint16_t *)(void *)p + i;
+    if (dtype == DAFL_DTYPE_BFLOAT16)
+        vf_store_bf16(h, v);
+    else if (dtype == DAFL_DTYPE_FLOAT16)
+        vf_store_f16(h, v);
+    else
+        vf_store(p + i, v);
+}
+
+/* Elements src_at .. src_at+n-1 of a buffer of src_dtype into dst_at .. of one of
+ * dst_dtype, n a multiple of VW (whole groups).  The block loop widens with dst_dtype
+ * float32 and narrows with src_dtype float32: that side's branch folds away, and the
+ * other side's dtype is the same for the whole loop (the compiler hoists its branch). */
+INLINE void convert_vectors(float *dst, int dst_dtype, size_t dst_at, const float *src,
+                            int src_dtype, size_t src_at, size_t n)
+{
+    for (size_t i = 0; i < n; i += VW)
+        vf_store_as(dst, dst_dtype, dst_at + i, vf_load_as(src, src_dtype, src_at + i));
+}
+
+/* Elements at .. at+n-1 of a buffer of `dtype` into float32 dst[0..n), and float32
+ * src[0..n) rounded into them; n a multiple of VW (whole groups). */
+INLINE void half_widen(float *dst, const float *src, int dtype, size_t at, size_t n)
+{
+    convert_vectors(dst, DAFL_DTYPE_FLOAT32, 0, src, dtype, at, n);
+}
+
 INLINE void half_narrow(float *dst, int dtype, size_t at, const float *src, size_t n)
 {
-    uint16_t *h = (uint16_t *)(void *)dst + at;
-    if (dtype == DAFL_DTYPE_BFLOAT16)
-        for (size_t i = 0; i < n; i += VW)
-            vf_store_bf16(h + i, vf_load(src + i));
-    else if (dtype == DAFL_DTYPE_FLOAT16)
-        for (size_t i = 0; i < n; i += VW)
-            vf_store_f16(h + i, vf_load(src + i));
-    else
-        for (size_t i = 0; i < n; i += VW)
-            vf_store(dst + at + i, vf_load(src + i));
+    convert_vectors(dst, dtype, at, src, DAFL_DTYPE_FLOAT32, 0, n);
 }
 
 /* A partial group (n < GROUP) in and out, element by element, zero-filled beyond n. */
@@ -722,6 +734,26 @@ INLINE void half_narrow_tail(float *dst, int dtype, size_t at, const float buf[G
         else
             dst[at + i] = buf[i];
     }
+}
+
+/* The block loop's partial group (n < GROUP) for either element type (half: see
+ * DEFINE_BLOCK_KERNEL; a constant at every call): in, zero-filled beyond n, and out. */
+INLINE void tail_in(float buf[GROUP], const float *src, int dtype, size_t at, size_t n,
+                    const int half)
+{
+    if (half)
+        half_widen_tail(buf, src, dtype, at, n);
+    else
+        tail_copy_in(buf, src + at, n);
+}
+
+INLINE void tail_out(float *dst, int dtype, size_t at, const float buf[GROUP], size_t n,
+                     const int half)
+{
+    if (half)
+        half_narrow_tail(dst, dtype, at, buf, n);
+    else
+        tail_copy_out(dst + at, buf, n);
 }
 
 /* One step of GROUP elements: inputs xp, yp, outputs gp (when want_grad) and lp (or
@@ -784,10 +816,17 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
 /* The block kernel: sub-blocks of whole groups (their sigmoid parts first, when the loss
  * has them, and the sum of their losses last), then at most one partial group staged
  * through stack buffers, so nothing outside the caller's arrays is read or written
- * whatever their length and alignment; then the lane fold. */
+ * whatever their length and alignment; then the lane fold.
+ * One loop serves both element types.  Float32 buffers (half 0): the steps read and write
+ * the caller's arrays.  Half precision (half 1, any dtype not float32): the same steps on
+ * float32 copies of each sub-block, widened on the stack (3 KiB more), the gradient
+ * narrowed out after it; the per-element losses stay float32.  The float32 math sees the
+ * same values either way, so both give the same bits by construction.  half and want_grad
+ * are constants at every call of _impl, so each instance compiles to its path alone. */
 #define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T, SIGMOID)                                   \
     INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *job, size_t begin, size_t len,       \
-                                          uint64_t *positives, const int want_grad)         \
+                                          uint64_t *positives, const int want_grad,         \
+                                          const int half)                                   \
     {                                                                                       \
         /* a private copy: the stores of the outputs cannot change it, so its parameters   \
          * stay in registers */                                                             \
@@ -798,82 +837,39 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
         vcnt cnt = vcnt_zero();                                                             \
         sigmoid_cache cache;                                                                \
         float sums_buffer[SUB_BLOCK], *sums = SUMS_PASS(SIGMOID) ? sums_buffer : NULL;       \
+        float xb[SUB_BLOCK], yb[SUB_BLOCK], gb[SUB_BLOCK]; /* half: the float32 copies */   \
         const size_t whole = len - len % GROUP;                                             \
         for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
             const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
             const size_t at = begin + s;                                                    \
+            if (half) {                                                                     \
+                half_widen(xb, io->x, io->x_dtype, at, n);                                  \
+                half_widen(yb, io->y, io->y_dtype, at, n);                                  \
+            }                                                                               \
             if (SIGMOID)                                                                    \
-                sigmoid_cache_fill(&cache, io->x + at, n);                                  \
+                sigmoid_cache_fill(&cache, half ? xb : io->x + at, n);                      \
             for (size_t g = 0; g < n; g += GROUP)                                           \
-                STEP(j, io->x + at + g, io->y + at + g, want_grad ? io->grad + at + g : NULL, \
+                STEP(j, half ? xb + g : io->x + at + g, half ? yb + g : io->y + at + g,     \
+                     !want_grad ? NULL : half ? gb + g : io->grad + at + g,                 \
                      io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
                      &acc, sums, &cnt, 0, want_grad);                                       \
             if (sums)                                                                       \
                 vacc_add_losses(&acc, sums, n);                                             \
-        }                                                                                   \
-        if (whole < len) {                                                                  \
-            float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
-            const size_t n = len - whole, at = begin + whole;                               \
-            tail_copy_in(xs, io->x + at, n);                                                \
-            tail_copy_in(ys, io->y + at, n);                                                \
-            if (SIGMOID)                                                                    \
-                sigmoid_cache_fill(&cache, xs, GROUP);                                      \
-            STEP(j, xs, ys, gs, ls, at, &cache, 0, n, &acc, sums, &cnt, 1, want_grad);      \
-            if (sums)                                                                       \
-                vacc_add_losses(&acc, sums, GROUP);                                         \
-            if (want_grad)                                                                  \
-                tail_copy_out(io->grad + at, gs, n);                                        \
-            if (io->loss_out)                                                               \
-                tail_copy_out(io->loss_out + at, ls, n);                                    \
-        }                                                                                   \
-        *positives = vcnt_total(cnt);                                                       \
-        double lanes[16];                                                                   \
-        vacc_store(&acc, lanes);                                                            \
-        return dafl_fold_lanes16(lanes);                                                    \
-    }                                                                                       \
-    /* Half precision (any dtype not float32): the same steps on float32 copies of each \
-     * sub-block, widened on the stack (3 KiB more), the gradient narrowed out after it;   \
-     * the per-element losses stay float32. */                                             \
-    INLINE double DAFL_CAT(KERNEL, _half_impl)(const JOB_T *job, size_t begin, size_t len,  \
-                                               uint64_t *positives, const int want_grad)    \
-    {                                                                                       \
-        const JOB_T job_copy = *job, *j = &job_copy;                                        \
-        const dafl_io *io = &j->io;                                                         \
-        vacc acc;                                                                           \
-        vacc_zero(&acc);                                                                    \
-        vcnt cnt = vcnt_zero();                                                             \
-        sigmoid_cache cache;                                                                \
-        float sums_buffer[SUB_BLOCK], *sums = SUMS_PASS(SIGMOID) ? sums_buffer : NULL;       \
-        float xb[SUB_BLOCK], yb[SUB_BLOCK], gb[SUB_BLOCK];                                  \
-        const size_t whole = len - len % GROUP;                                             \
-        for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
-            const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
-            const size_t at = begin + s;                                                    \
-            half_widen(xb, io->x, io->x_dtype, at, n);                                      \
-            half_widen(yb, io->y, io->y_dtype, at, n);                                      \
-            if (SIGMOID)                                                                    \
-                sigmoid_cache_fill(&cache, xb, n);                                          \
-            for (size_t g = 0; g < n; g += GROUP)                                           \
-                STEP(j, xb + g, yb + g, want_grad ? gb + g : NULL,                          \
-                     io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, GROUP, \
-                     &acc, sums, &cnt, 0, want_grad);                                       \
-            if (sums)                                                                       \
-                vacc_add_losses(&acc, sums, n);                                             \
-            if (want_grad)                                                                  \
+            if (half && want_grad)                                                          \
                 half_narrow(io->grad, io->grad_dtype, at, gb, n);                           \
         }                                                                                   \
         if (whole < len) {                                                                  \
             float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
             const size_t n = len - whole, at = begin + whole;                               \
-            half_widen_tail(xs, io->x, io->x_dtype, at, n);                                 \
-            half_widen_tail(ys, io->y, io->y_dtype, at, n);                                 \
+            tail_in(xs, io->x, io->x_dtype, at, n, half);                                   \
+            tail_in(ys, io->y, io->y_dtype, at, n, half);                                   \
             if (SIGMOID)                                                                    \
                 sigmoid_cache_fill(&cache, xs, GROUP);                                      \
             STEP(j, xs, ys, gs, ls, at, &cache, 0, n, &acc, sums, &cnt, 1, want_grad);      \
             if (sums)                                                                       \
                 vacc_add_losses(&acc, sums, GROUP);                                         \
             if (want_grad)                                                                  \
-                half_narrow_tail(io->grad, io->grad_dtype, at, gs, n);                      \
+                tail_out(io->grad, io->grad_dtype, at, gs, n, half);                        \
             if (io->loss_out)                                                               \
                 tail_copy_out(io->loss_out + at, ls, n);                                    \
         }                                                                                   \
@@ -882,19 +878,20 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
         vacc_store(&acc, lanes);                                                            \
         return dafl_fold_lanes16(lanes);                                                    \
     }                                                                                       \
+    /* out of line: the half-precision path stays out of the float32 kernel's code */      \
     static __attribute__((noinline)) double DAFL_CAT(KERNEL, _half)(                        \
         const JOB_T *j, size_t begin, size_t len, uint64_t *positives)                      \
     {                                                                                       \
-        return j->io.grad ? DAFL_CAT(KERNEL, _half_impl)(j, begin, len, positives, 1)       \
-                          : DAFL_CAT(KERNEL, _half_impl)(j, begin, len, positives, 0);      \
+        return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, 1)         \
+                          : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, 1);        \
     }                                                                                       \
     static double KERNEL(const void *job, size_t begin, size_t len, uint64_t *positives)    \
     {                                                                                       \
         const JOB_T *j = job;                                                               \
         if (j->io.x_dtype | j->io.y_dtype | (j->io.grad ? j->io.grad_dtype : 0))            \
             return DAFL_CAT(KERNEL, _half)(j, begin, len, positives);                       \
-        return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1)            \
-                          : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0);           \
+        return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, 0)         \
+                          : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, 0);        \
     }
 
 /* Penalty focal: the CornerNet defaults (alpha 2, beta 4, weights 1) get straight-line
