@@ -54,12 +54,17 @@ static int dafl_py_module_add_object_ref(PyObject *m, const char *name, PyObject
 #endif
 
 #include <dlpack/dlpack.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <dafl.h>
 
 static PyObject *DaflError;
+
+/* "__dlpack__", interned once: a name made afresh for every array would miss the type's
+ * attribute cache on every call. */
+static PyObject *dlpack_method;
 
 /* ---- DLPack views ---------------------------------------------------------------- */
 
@@ -74,6 +79,13 @@ static void view_release(view *v)
 {
     Py_CLEAR(v->capsule);
 }
+
+/* The element types the entry points take. */
+static const DLDataType FLOAT32 = {kDLFloat, 32, 1};
+static const DLDataType FLOAT64 = {kDLFloat, 64, 1};
+static const DLDataType INT32 = {kDLInt, 32, 1};
+static const DLDataType INT64 = {kDLInt, 64, 1};
+static const DLDataType UINT8 = {kDLUInt, 8, 1};
 
 static const char *device_name(int type)
 {
@@ -106,15 +118,15 @@ static const char *dtype_name(DLDataType d)
     }
 }
 
-/* Borrow obj's memory through DLPack.  `what` names the argument in errors; `code` /
- * `bits` the one dtype accepted.  Refuses (with the view left empty) a non-CPU device,
- * another dtype, and any layout but C-contiguous (strides NULL, or the compact ones;
- * dimensions of extent 1 may carry any stride). */
-static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
-                    uint8_t bits, view *v)
+/* Borrow obj's memory through DLPack.  `fn` ("dafl.<entry point>") and `what` (the
+ * argument) name it in errors; `want` is the one dtype accepted.  Refuses (with the view
+ * left empty) a non-CPU device, another dtype, and any layout but C-contiguous (strides
+ * NULL, or the compact ones; dimensions of extent 1 may carry any stride). */
+static int view_get(const char *fn, PyObject *obj, const char *what, DLDataType want,
+                    view *v)
 {
     memset(v, 0, sizeof *v);
-    PyObject *capsule = PyObject_CallMethod(obj, "__dlpack__", NULL);
+    PyObject *capsule = PyObject_CallMethodObjArgs(obj, dlpack_method, NULL);
     if (!capsule) {
         if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
             PyErr_Clear();
@@ -122,7 +134,7 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
             PyObject *type_name = PyObject_GetAttrString((PyObject *)Py_TYPE(obj), "__name__");
             if (!type_name)
                 PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "%U: '%s' must be an array or tensor with "
+            PyErr_Format(PyExc_TypeError, "%s: '%s' must be an array or tensor with "
                          "__dlpack__ (numpy >= 1.22, torch), not %S", fn, what,
                          type_name ? type_name : Py_None);
             Py_XDECREF(type_name);
@@ -133,7 +145,7 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
                              ? PyCapsule_GetPointer(capsule, "dltensor") : NULL;
     if (!m) {
         Py_DECREF(capsule);
-        PyErr_Format(PyExc_TypeError, "%U: '%s' gave no unversioned DLPack capsule",
+        PyErr_Format(PyExc_TypeError, "%s: '%s' gave no unversioned DLPack capsule",
                      fn, what);
         return -1;
     }
@@ -141,13 +153,12 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
     v->capsule = capsule;
     v->t = t;
     if (t->device.device_type != kDLCPU) {
-        PyErr_Format(PyExc_ValueError, "%U: '%s' is on the %s device; dafl computes on the "
+        PyErr_Format(PyExc_ValueError, "%s: '%s' is on the %s device; dafl computes on the "
                      "CPU (move it with .cpu())", fn, what, device_name(t->device.device_type));
         goto fail;
     }
-    if (t->dtype.code != code || t->dtype.bits != bits || t->dtype.lanes != 1) {
-        DLDataType want = {code, bits, 1};
-        PyErr_Format(PyExc_TypeError, "%U: '%s' must be %s, got %s", fn, what,
+    if (t->dtype.code != want.code || t->dtype.bits != want.bits || t->dtype.lanes != 1) {
+        PyErr_Format(PyExc_TypeError, "%s: '%s' must be %s, got %s", fn, what,
                      dtype_name(want), dtype_name(t->dtype));
         goto fail;
     }
@@ -161,11 +172,11 @@ static int view_get(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
     for (int d = t->ndim - 1; d >= 0; d--) {
         int64_t n = t->shape[d];
         if (n < 0 || (n && count > SIZE_MAX / (size_t)n)) {
-            PyErr_Format(PyExc_ValueError, "%U: '%s' has an invalid size", fn, what);
+            PyErr_Format(PyExc_ValueError, "%s: '%s' has an invalid size", fn, what);
             goto fail;
         }
         if (t->strides && !empty && n > 1 && t->strides[d] != expect) {
-            PyErr_Format(PyExc_ValueError, "%U: '%s' must be C-contiguous", fn, what);
+            PyErr_Format(PyExc_ValueError, "%s: '%s' must be C-contiguous", fn, what);
             goto fail;
         }
         count *= (size_t)n;
@@ -180,14 +191,14 @@ fail:
 }
 
 /* An optional view: Py_None gives an empty one (data NULL). */
-static int view_get_opt(PyObject *fn, PyObject *obj, const char *what, uint8_t code,
-                        uint8_t bits, view *v)
+static int view_get_opt(const char *fn, PyObject *obj, const char *what, DLDataType want,
+                        view *v)
 {
     if (obj == Py_None) {
         memset(v, 0, sizeof *v);
         return 0;
     }
-    return view_get(fn, obj, what, code, bits, v);
+    return view_get(fn, obj, what, want, v);
 }
 
 static int same_shape(const DLTensor *a, const DLTensor *b)
@@ -218,25 +229,25 @@ static PyObject *shape_repr(const DLTensor *t)
 }
 
 /* ValueError: '<what>' has shape S, expected that of '<ref>' (S'). */
-static int require_same_shape(PyObject *fn, const view *v, const char *what,
+static int require_same_shape(const char *fn, const view *v, const char *what,
                               const view *ref, const char *ref_name)
 {
     if (!v->t || same_shape(v->t, ref->t))
         return 0;
     PyObject *a = shape_repr(v->t), *b = shape_repr(ref->t);
     if (a && b)
-        PyErr_Format(PyExc_ValueError, "%U: '%s' has shape %U, expected the shape of "
+        PyErr_Format(PyExc_ValueError, "%s: '%s' has shape %U, expected the shape of "
                      "'%s' %U", fn, what, a, ref_name, b);
     Py_XDECREF(a);
     Py_XDECREF(b);
     return -1;
 }
 
-static int require_count(PyObject *fn, const view *v, const char *what, size_t count)
+static int require_count(const char *fn, const view *v, const char *what, size_t count)
 {
     if (!v->t || v->count == count)
         return 0;
-    PyErr_Format(PyExc_ValueError, "%U: '%s' has %zu elements, expected %zu", fn, what,
+    PyErr_Format(PyExc_ValueError, "%s: '%s' has %zu elements, expected %zu", fn, what,
                  v->count, count);
     return -1;
 }
@@ -366,26 +377,18 @@ static PyObject *Stats_from_bytes(PyObject *cls, PyObject *arg)
     return (PyObject *)o;
 }
 
-static PyObject *Stats_get_loss_sum(StatsObject *self, void *c)
-{
-    (void)c;
-    return PyFloat_FromDouble(dafl_stats_loss_sum(&self->s));
-}
-static PyObject *Stats_get_positives(StatsObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromUnsignedLongLong(dafl_stats_positives(&self->s));
-}
-static PyObject *Stats_get_elements(StatsObject *self, void *c)
-{
-    (void)c;
-    return PyLong_FromUnsignedLongLong(dafl_stats_elements(&self->s));
-}
-static PyObject *Stats_get_weight_sum(StatsObject *self, void *c)
-{
-    (void)c;
-    return PyFloat_FromDouble(dafl_stats_weight_sum(&self->s));
-}
+/* The four statistics, each read by its dafl_stats_* accessor. */
+#define STATS_GETTER(name, to_python)                                                    \
+    static PyObject *Stats_get_##name(StatsObject *self, void *closure)                  \
+    {                                                                                    \
+        (void)closure;                                                                   \
+        return to_python(dafl_stats_##name(&self->s));                                   \
+    }
+STATS_GETTER(loss_sum, PyFloat_FromDouble)
+STATS_GETTER(positives, PyLong_FromUnsignedLongLong)
+STATS_GETTER(elements, PyLong_FromUnsignedLongLong)
+STATS_GETTER(weight_sum, PyFloat_FromDouble)
+#undef STATS_GETTER
 
 static PyMethodDef Stats_methods[] = {
     {"combine", (PyCFunction)Stats_combine, METH_O,
@@ -424,458 +427,6 @@ static PyType_Spec Stats_spec = {
     .slots = Stats_slots,
 };
 
-/* ---- element-wise losses --------------------------------------------------------- */
-
-/* The buffers of an element-wise loss: input and target of one shape, optional
- * per-element loss (reduction none) and gradient of that shape. */
-typedef struct elementwise {
-    view input, target, loss, grad;
-} elementwise;
-
-static void elementwise_release(elementwise *e)
-{
-    view_release(&e->input);
-    view_release(&e->target);
-    view_release(&e->loss);
-    view_release(&e->grad);
-}
-
-static int elementwise_get(PyObject *fn, PyObject *input, PyObject *target, PyObject *loss,
-                           PyObject *grad, int reduction, elementwise *e)
-{
-    memset(e, 0, sizeof *e);
-    if (view_get(fn, input, "input", kDLFloat, 32, &e->input) < 0 ||
-        view_get(fn, target, "target", kDLFloat, 32, &e->target) < 0 ||
-        view_get_opt(fn, loss, "loss", kDLFloat, 32, &e->loss) < 0 ||
-        view_get_opt(fn, grad, "grad", kDLFloat, 32, &e->grad) < 0 ||
-        require_same_shape(fn, &e->target, "target", &e->input, "input") < 0 ||
-        require_same_shape(fn, &e->grad, "grad", &e->input, "input") < 0 ||
-        require_same_shape(fn, &e->loss, "loss", &e->input, "input") < 0)
-        goto fail;
-    if ((reduction == DAFL_REDUCTION_NONE) != (e->loss.t != NULL)) {
-        PyErr_Format(PyExc_ValueError, "%U: 'loss' must be an output array exactly when the "
-                     "reduction is none", fn);
-        goto fail;
-    }
-    return 0;
-fail:
-    elementwise_release(e);
-    return -1;
-}
-
-/* The reduced loss (None for reduction none) and the call's Stats. */
-static PyObject *loss_result(dafl_status st, int reduction, float loss, StatsObject *stats)
-{
-    if (st != DAFL_OK) {
-        Py_DECREF(stats);
-        return raise_status(st);
-    }
-    PyObject *l = reduction == DAFL_REDUCTION_NONE ? Py_NewRef(Py_None)
-                                                   : PyFloat_FromDouble(loss);
-    return l ? Py_BuildValue("(NN)", l, (PyObject *)stats) : NULL;
-}
-
-#define FN_NAME(s) PyUnicode_FromString("dafl." s)
-
-/* The three element-wise losses with a sigmoid take the same buffers and differ only in
- * their parameter struct: one adapter each, so that reading the tensors, the call with
- * the GIL released and the result are written once (run_elementwise). */
-typedef dafl_status (*elementwise_call)(const float *input, const float *target, size_t count,
-                                        const void *params, float *loss, float *grad,
-                                        dafl_stats *stats);
-
-static dafl_status call_penalty_focal(const float *x, const float *y, size_t n, const void *p,
-                                      float *loss, float *grad, dafl_stats *stats)
-{
-    return dafl_penalty_focal(x, y, n, p, loss, grad, stats);
-}
-
-static dafl_status call_sigmoid_focal(const float *x, const float *y, size_t n, const void *p,
-                                      float *loss, float *grad, dafl_stats *stats)
-{
-    return dafl_sigmoid_focal(x, y, n, p, loss, grad, stats);
-}
-
-static dafl_status call_bce_with_logits(const float *x, const float *y, size_t n,
-                                        const void *p, float *loss, float *grad,
-                                        dafl_stats *stats)
-{
-    return dafl_bce_with_logits(x, y, n, p, loss, grad, stats);
-}
-
-static PyObject *run_elementwise(const char *name, PyObject *input, PyObject *target,
-                                 PyObject *loss_o, PyObject *grad_o, int reduction,
-                                 elementwise_call call, const void *params)
-{
-    PyObject *fn = PyUnicode_FromFormat("dafl.%s", name);
-    elementwise e;
-    int bad = !fn || elementwise_get(fn, input, target, loss_o, grad_o, reduction, &e) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    StatsObject *stats = stats_new_empty();
-    if (!stats) {
-        elementwise_release(&e);
-        return NULL;
-    }
-    float loss = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = call(e.input.data, e.target.data, e.input.count, params,
-              e.loss.t ? e.loss.data : &loss, e.grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    elementwise_release(&e);
-    return loss_result(st, reduction, loss, stats);
-}
-
-static PyObject *py_penalty_focal(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"input", "target", "loss", "grad", "alpha", "beta", "pos_weight",
-                            "neg_weight", "input_mode", "clamp_eps", "log_eps", "reduction",
-                            "normalizer", "grad_scale", "flags", NULL};
-    PyObject *input, *target, *loss_o = Py_None, *grad_o = Py_None;
-    dafl_penalty_focal_params p = DAFL_PENALTY_FOCAL_PARAMS_INIT;
-    int mode = p.input_mode, reduction = p.reduction;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOffffiffiffI:penalty_focal", names,
-                                     &input, &target, &loss_o, &grad_o, &p.alpha, &p.beta,
-                                     &p.pos_weight, &p.neg_weight, &mode, &p.clamp_eps,
-                                     &p.log_eps, &reduction, &p.normalizer, &p.grad_scale,
-                                     &flags))
-        return NULL;
-    p.input_mode = (dafl_input_mode)mode;
-    p.reduction = (dafl_reduction)reduction;
-    p.flags = flags;
-    return run_elementwise("penalty_focal", input, target, loss_o, grad_o, reduction,
-                           call_penalty_focal, &p);
-}
-
-static PyObject *py_sigmoid_focal(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"input", "target", "loss", "grad", "gamma", "alpha", "reduction",
-                            "normalizer", "grad_scale", "flags", NULL};
-    PyObject *input, *target, *loss_o = Py_None, *grad_o = Py_None;
-    dafl_sigmoid_focal_params p = DAFL_SIGMOID_FOCAL_PARAMS_INIT;
-    int reduction = p.reduction;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOffiffI:sigmoid_focal", names, &input,
-                                     &target, &loss_o, &grad_o, &p.gamma, &p.alpha,
-                                     &reduction, &p.normalizer, &p.grad_scale, &flags))
-        return NULL;
-    p.reduction = (dafl_reduction)reduction;
-    p.flags = flags;
-    return run_elementwise("sigmoid_focal", input, target, loss_o, grad_o, reduction,
-                           call_sigmoid_focal, &p);
-}
-
-static PyObject *py_bce_with_logits(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"input", "target", "loss", "grad", "pos_weight", "reduction",
-                            "normalizer", "grad_scale", "flags", NULL};
-    PyObject *input, *target, *loss_o = Py_None, *grad_o = Py_None;
-    dafl_bce_params p = DAFL_BCE_PARAMS_INIT;
-    int reduction = p.reduction;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOfiffI:bce_with_logits", names, &input,
-                                     &target, &loss_o, &grad_o, &p.pos_weight, &reduction,
-                                     &p.normalizer, &p.grad_scale, &flags))
-        return NULL;
-    p.reduction = (dafl_reduction)reduction;
-    p.flags = flags;
-    return run_elementwise("bce_with_logits", input, target, loss_o, grad_o, reduction,
-                           call_bce_with_logits, &p);
-}
-
-/* ---- NCHW losses: softmax focal and MSE ------------------------------------------ */
-
-static PyObject *py_softmax_focal(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"logits", "labels", "loss", "grad", "channels_last", "gamma",
-                            "ignore_index", "class_weights", "reduction", "normalizer",
-                            "grad_scale", "flags", NULL};
-    PyObject *logits_o, *labels_o, *loss_o = Py_None, *grad_o = Py_None, *w_o = Py_None;
-    dafl_softmax_focal_params p = DAFL_SOFTMAX_FOCAL_PARAMS_INIT;
-    int channels_last = 0, reduction = p.reduction, ignore_index = p.ignore_index;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOpfiOiffI:softmax_focal", names,
-                                     &logits_o, &labels_o, &loss_o, &grad_o, &channels_last,
-                                     &p.gamma, &ignore_index, &w_o, &reduction,
-                                     &p.normalizer, &p.grad_scale, &flags))
-        return NULL;
-    p.layout = channels_last ? DAFL_LAYOUT_NHWC : DAFL_LAYOUT_NCHW;
-    p.ignore_index = ignore_index;
-    p.reduction = (dafl_reduction)reduction;
-    p.flags = flags;
-    PyObject *fn = FN_NAME("softmax_focal");
-    if (!fn)
-        return NULL;
-    view x, lab, loss, grad, w;
-    memset(&lab, 0, sizeof lab);
-    memset(&loss, 0, sizeof loss);
-    memset(&grad, 0, sizeof grad);
-    memset(&w, 0, sizeof w);
-    PyObject *result = NULL;
-    if (view_get(fn, logits_o, "logits", kDLFloat, 32, &x) < 0)
-        goto done;
-    if (x.t->ndim < 2) {
-        PyErr_Format(PyExc_ValueError, "%U: 'logits' must have a batch and a class "
-                     "dimension ((N, C) or (N, C, ...))", fn);
-        goto done;
-    }
-    /* n images, c classes, hw pixels: (n, c, *spatial) or, channels last,
-     * (n, *spatial, c); labels are (n, *spatial). */
-    const DLTensor *xt = x.t;
-    int cdim = channels_last ? xt->ndim - 1 : 1;
-    size_t n = (size_t)xt->shape[0], c = (size_t)xt->shape[cdim];
-    size_t hw = (n && c) ? x.count / n / c : 0;
-    if (view_get(fn, labels_o, "labels", kDLInt, 32, &lab) < 0 ||
-        view_get_opt(fn, loss_o, "loss", kDLFloat, 32, &loss) < 0 ||
-        view_get_opt(fn, grad_o, "grad", kDLFloat, 32, &grad) < 0 ||
-        view_get_opt(fn, w_o, "class_weights", kDLFloat, 32, &w) < 0 ||
-        require_same_shape(fn, &grad, "grad", &x, "logits") < 0)
-        goto done;
-    int labels_ok = lab.t->ndim == xt->ndim - 1 && lab.t->shape[0] == xt->shape[0];
-    for (int d = 1, s = 1; labels_ok && d < xt->ndim; d++)
-        if (d != cdim)
-            labels_ok = lab.t->shape[s++] == xt->shape[d];
-    if (!labels_ok) {
-        PyObject *a = shape_repr(lab.t), *b = shape_repr(xt);
-        if (a && b)
-            PyErr_Format(PyExc_ValueError, "%U: 'labels' has shape %U, expected the shape of "
-                         "'logits' %U without its class dimension", fn, a, b);
-        Py_XDECREF(a);
-        Py_XDECREF(b);
-        goto done;
-    }
-    if (require_count(fn, &loss, "loss", n * hw) < 0 ||
-        require_count(fn, &w, "class_weights", c) < 0)
-        goto done;
-    if ((reduction == DAFL_REDUCTION_NONE) != (loss.t != NULL)) {
-        PyErr_Format(PyExc_ValueError, "%U: 'loss' must be an output array exactly when the "
-                     "reduction is none", fn);
-        goto done;
-    }
-    p.class_weights = w.data;
-    StatsObject *stats = stats_new_empty();
-    if (!stats)
-        goto done;
-    float l = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_softmax_focal(x.data, lab.data, n, c, hw, &p, loss.t ? loss.data : &l,
-                            grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    result = loss_result(st, reduction, l, stats);
-done:
-    view_release(&x);
-    view_release(&lab);
-    view_release(&loss);
-    view_release(&grad);
-    view_release(&w);
-    Py_DECREF(fn);
-    return result;
-}
-
-static PyObject *py_mse(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"input", "target", "loss", "grad", "weights", "reduction",
-                            "normalizer", "grad_scale", "flags", NULL};
-    PyObject *input, *target, *loss_o = Py_None, *grad_o = Py_None, *w_o = Py_None;
-    dafl_mse_params p = DAFL_MSE_PARAMS_INIT;
-    int reduction = p.reduction;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOiffI:mse", names, &input, &target,
-                                     &loss_o, &grad_o, &w_o, &reduction, &p.normalizer,
-                                     &p.grad_scale, &flags))
-        return NULL;
-    p.reduction = (dafl_reduction)reduction;
-    p.flags = flags;
-    PyObject *fn = FN_NAME("mse");
-    if (!fn)
-        return NULL;
-    elementwise e;
-    view w;
-    memset(&w, 0, sizeof w);
-    PyObject *result = NULL;
-    if (elementwise_get(fn, input, target, loss_o, grad_o, reduction, &e) < 0) {
-        Py_DECREF(fn);
-        return NULL;
-    }
-    /* (n, c, *spatial); a 1-D input is one image of one channel */
-    const DLTensor *t = e.input.t;
-    size_t n = t->ndim >= 2 ? (size_t)t->shape[0] : 1;
-    size_t c = t->ndim >= 2 ? (size_t)t->shape[1] : 1;
-    size_t hw = (n && c) ? e.input.count / n / c : 0;
-    if (view_get_opt(fn, w_o, "weights", kDLFloat, 32, &w) < 0)
-        goto done;
-    if (w.t && w.count != c && w.count != n * c) {
-        PyErr_Format(PyExc_ValueError, "%U: 'weights' has %zu elements, expected %zu (one per "
-                     "channel) or %zu (one per image and channel)", fn, w.count, c, n * c);
-        goto done;
-    }
-    p.weights = w.data;
-    p.weights_count = w.t ? w.count : 0;
-    StatsObject *stats = stats_new_empty();
-    if (!stats)
-        goto done;
-    float l = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_mse(e.input.data, e.target.data, n, c, hw, &p, e.loss.t ? e.loss.data : &l,
-                  e.grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    result = loss_result(st, reduction, l, stats);
-done:
-    elementwise_release(&e);
-    view_release(&w);
-    Py_DECREF(fn);
-    return result;
-}
-
-/* ---- targets ------------------------------------------------------------------------ */
-
-static PyObject *py_count_positives(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"target", "flags", NULL};
-    PyObject *target;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|I:count_positives", names, &target, &flags))
-        return NULL;
-    PyObject *fn = FN_NAME("count_positives");
-    view v;
-    int bad = !fn || view_get(fn, target, "target", kDLFloat, 32, &v) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    uint64_t positives = 0;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_count_positives(v.data, v.count, flags, &positives);
-    Py_END_ALLOW_THREADS
-    view_release(&v);
-    return st == DAFL_OK ? PyLong_FromUnsignedLongLong(positives) : raise_status(st);
-}
-
-static PyObject *py_gaussian_radius(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"height", "width", "min_overlap", "variant", NULL};
-    double h, w, o = 0.7;
-    int variant = DAFL_RADIUS_CORNERNET;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "dd|di:gaussian_radius", names, &h, &w, &o,
-                                     &variant))
-        return NULL;
-    double r = 0.0;
-    dafl_status st = dafl_gaussian_radius(h, w, o, (dafl_radius_variant)variant, &r);
-    return st == DAFL_OK ? PyFloat_FromDouble(r) : raise_status(st);
-}
-
-/* A writable 2-D float32 heatmap (h, w). */
-static int heatmap_get(PyObject *fn, PyObject *obj, view *v)
-{
-    if (view_get(fn, obj, "heatmap", kDLFloat, 32, v) < 0)
-        return -1;
-    if (v->t->ndim != 2) {
-        PyErr_Format(PyExc_ValueError, "%U: 'heatmap' must be 2-D (h, w), got %d dimensions",
-                     fn, v->t->ndim);
-        view_release(v);
-        return -1;
-    }
-    return 0;
-}
-
-static PyObject *py_draw_gaussian(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"heatmap", "cx", "cy", "radius", "k", NULL};
-    PyObject *hm;
-    long cx, cy, radius;
-    float k = 1.0f;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "Olll|f:draw_gaussian", names, &hm, &cx, &cy,
-                                     &radius, &k))
-        return NULL;
-    PyObject *fn = FN_NAME("draw_gaussian");
-    view v;
-    int bad = !fn || heatmap_get(fn, hm, &v) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_draw_gaussian(v.data, (size_t)v.t->shape[0], (size_t)v.t->shape[1], cx, cy,
-                            radius, k);
-    Py_END_ALLOW_THREADS
-    view_release(&v);
-    return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
-}
-
-static PyObject *py_draw_gaussian_sigma(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"heatmap", "cx", "cy", "sigma", NULL};
-    PyObject *hm;
-    double cx, cy, sigma;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "Oddd:draw_gaussian_sigma", names, &hm, &cx,
-                                     &cy, &sigma))
-        return NULL;
-    PyObject *fn = FN_NAME("draw_gaussian_sigma");
-    view v;
-    int bad = !fn || heatmap_get(fn, hm, &v) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return NULL;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_draw_gaussian_sigma(v.data, (size_t)v.t->shape[0], (size_t)v.t->shape[1], cx,
-                                  cy, sigma);
-    Py_END_ALLOW_THREADS
-    view_release(&v);
-    return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
-}
-
-static PyObject *py_distance_targets(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"mask", "sigma", "out", NULL};
-    PyObject *mask_o, *out_o;
-    double sigma;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OdO:distance_targets", names, &mask_o, &sigma,
-                                     &out_o))
-        return NULL;
-    PyObject *fn = FN_NAME("distance_targets");
-    if (!fn)
-        return NULL;
-    view m, out;
-    memset(&out, 0, sizeof out);
-    PyObject *result = NULL;
-    if (view_get(fn, mask_o, "mask", kDLUInt, 8, &m) < 0)
-        goto done;
-    if (m.t->ndim != 2) {
-        PyErr_Format(PyExc_ValueError, "%U: 'mask' must be 2-D (h, w)", fn);
-        goto done;
-    }
-    if (view_get(fn, out_o, "out", kDLFloat, 32, &out) < 0 ||
-        require_same_shape(fn, &out, "out", &m, "mask") < 0)
-        goto done;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_distance_targets(m.data, (size_t)m.t->shape[0], (size_t)m.t->shape[1], sigma,
-                               out.data);
-    Py_END_ALLOW_THREADS
-    result = st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
-done:
-    view_release(&m);
-    view_release(&out);
-    Py_DECREF(fn);
-    return result;
-}
-
 /* ---- keypoint batches (SPEC section 12) --------------------------------------------- */
 
 /* A keypoint batch as the Python layer hands it over: `keypoints` (N, K, 4 or 5) float64,
@@ -897,23 +448,23 @@ static void keypoint_list_release(keypoint_list *l)
     l->points = NULL;
 }
 
-static int keypoint_list_get(PyObject *fn, PyObject *kp_o, PyObject *counts_o, size_t n,
+static int keypoint_list_get(const char *fn, PyObject *kp_o, PyObject *counts_o, size_t n,
                              size_t c, int style, keypoint_list *l)
 {
     memset(l, 0, sizeof *l);
     if (style < DAFL_KEYPOINT_UMICH || style > DAFL_KEYPOINT_DISTANCE) {
-        PyErr_Format(PyExc_ValueError, "%U: 'style' %d is not a dafl.KEYPOINT_* code", fn,
+        PyErr_Format(PyExc_ValueError, "%s: 'style' %d is not a dafl.KEYPOINT_* code", fn,
                      style);
         return -1;
     }
-    if (view_get(fn, kp_o, "keypoints", kDLFloat, 64, &l->kp) < 0 ||
-        view_get_opt(fn, counts_o, "counts", kDLInt, 64, &l->counts) < 0)
+    if (view_get(fn, kp_o, "keypoints", FLOAT64, &l->kp) < 0 ||
+        view_get_opt(fn, counts_o, "counts", INT64, &l->counts) < 0)
         goto fail;
     const DLTensor *t = l->kp.t;
     if (t->ndim != 3 || (size_t)t->shape[0] != n || (t->shape[2] != 4 && t->shape[2] != 5)) {
         PyObject *s = shape_repr(t);
         if (s)
-            PyErr_Format(PyExc_ValueError, "%U: 'keypoints' has shape %U, expected (%zu, K, 4) "
+            PyErr_Format(PyExc_ValueError, "%s: 'keypoints' has shape %U, expected (%zu, K, 4) "
                          "or (%zu, K, 5): per image K rows of (x, y, class, size[, k])", fn, s,
                          n, n);
         Py_XDECREF(s);
@@ -922,7 +473,7 @@ static int keypoint_list_get(PyObject *fn, PyObject *kp_o, PyObject *counts_o, s
     if (l->counts.t && (l->counts.t->ndim != 1 || (size_t)l->counts.t->shape[0] != n)) {
         PyObject *s = shape_repr(l->counts.t);
         if (s)
-            PyErr_Format(PyExc_ValueError, "%U: 'counts' has shape %U, expected (%zu,): the "
+            PyErr_Format(PyExc_ValueError, "%s: 'counts' has shape %U, expected (%zu,): the "
                          "number of keypoints of each image", fn, s, n);
         Py_XDECREF(s);
         goto fail;
@@ -933,7 +484,7 @@ static int keypoint_list_get(PyObject *fn, PyObject *kp_o, PyObject *counts_o, s
     for (size_t i = 0; i < n; i++) {
         const int64_t k = counts ? counts[i] : (int64_t)rows;
         if (k < 0 || (uint64_t)k > rows) {
-            PyErr_Format(PyExc_ValueError, "%U: 'counts'[%zu] is %lld, outside 0..%zu (the "
+            PyErr_Format(PyExc_ValueError, "%s: 'counts'[%zu] is %lld, outside 0..%zu (the "
                          "rows of 'keypoints')", fn, i, (long long)k, rows);
             goto fail;
         }
@@ -954,7 +505,7 @@ static int keypoint_list_get(PyObject *fn, PyObject *kp_o, PyObject *counts_o, s
             if (!(r[2] >= 0.0 && r[2] < (double)c) || r[2] != (double)(int64_t)r[2]) {
                 PyObject *v = PyFloat_FromDouble(r[2]);
                 if (v)
-                    PyErr_Format(PyExc_ValueError, "%U: 'keypoints'[%zu, %zu, 2], the class, "
+                    PyErr_Format(PyExc_ValueError, "%s: 'keypoints'[%zu, %zu, 2], the class, "
                                  "is %R: expected an integer in 0..%zd (C = %zu classes)", fn,
                                  i, j, v, (Py_ssize_t)c - 1, c);
                 Py_XDECREF(v);
@@ -980,7 +531,7 @@ fail:
 /* DaflError for a failing keypoint call: when one keypoint alone fails dafl's checks
  * (each validated against the batch's n and c on an empty plane), the message names it,
  * as 'keypoints'[image, row] with its values. */
-static PyObject *raise_keypoint_status(PyObject *fn, dafl_status st, const keypoint_list *l,
+static PyObject *raise_keypoint_status(const char *fn, dafl_status st, const keypoint_list *l,
                                        size_t n, size_t c)
 {
     size_t bad = l->count;
@@ -1006,7 +557,7 @@ static PyObject *raise_keypoint_status(PyObject *fn, dafl_status st, const keypo
             "msra: finite x, y, sigma > 0, k in [0, 1]",
             "distance: integer x, y, sigma > 0, k in [0, 1]"};
         msg = x && y && size && k
-                  ? PyUnicode_FromFormat("%U: 'keypoints'[%zu, %zu] (x %R, y %R, size %R, "
+                  ? PyUnicode_FromFormat("%s: 'keypoints'[%zu, %zu] (x %R, y %R, size %R, "
                                          "k %R; %s): %s", fn, image, row, x, y, size, k,
                                          hints[p->style], text)
                   : NULL;
@@ -1015,161 +566,584 @@ static PyObject *raise_keypoint_status(PyObject *fn, dafl_status st, const keypo
         Py_XDECREF(size);
         Py_XDECREF(k);
     } else {
-        msg = PyUnicode_FromFormat("%U: %s", fn, text);
+        msg = PyUnicode_FromFormat("%s: %s", fn, text);
     }
     return raise_status_message(st, msg);
+}
+
+/* ---- losses ------------------------------------------------------------------------ */
+
+/* Every loss entry point has one shape, described by a row of a table (loss_entry): its
+ * arguments (keywords, PyArg_ParseTupleAndKeywords format and where each value goes) and
+ * how to read its arrays.  run_loss() parses a call's arguments by the row into a
+ * loss_call, reads and checks the arrays with the row's read function (each error naming
+ * the argument), makes the one libdafl call with the GIL released and returns (the
+ * reduced loss, or None for reduction none, and the call's Stats), or raises DaflError. */
+typedef enum loss_kind {
+    LOSS_PENALTY_FOCAL,
+    LOSS_SIGMOID_FOCAL,
+    LOSS_BCE_WITH_LOGITS,
+    LOSS_SOFTMAX_FOCAL,
+    LOSS_MSE,
+    LOSS_PENALTY_FOCAL_KEYPOINTS,
+} loss_kind;
+
+/* The parameters of a loss: its dafl_*_params. */
+typedef union loss_params {
+    dafl_penalty_focal_params penalty_focal; /* also penalty_focal_keypoints' */
+    dafl_sigmoid_focal_params sigmoid_focal;
+    dafl_bce_params bce;
+    dafl_softmax_focal_params softmax_focal;
+    dafl_mse_params mse;
+} loss_params;
+
+/* The parameters are parsed in place, into the members of the loss's dafl_*_params: the
+ * enums (reduction, input_mode) and softmax focal's int32_t ignore_index with "i" (which
+ * writes an int), flags (uint32_t) with "I" (an unsigned int).  The size of an enum is
+ * the compiler's choice: this checks that it is an int's. */
+_Static_assert(sizeof(dafl_reduction) == sizeof(int) && sizeof(dafl_input_mode) == sizeof(int)
+                   && sizeof(int32_t) == sizeof(int) && sizeof(uint32_t) == sizeof(unsigned),
+               "a loss parameter parsed in place is not the size of its format unit's C type");
+
+typedef struct loss_entry loss_entry;
+
+typedef struct loss_call {
+    const loss_entry *entry;
+    /* The arguments as parsed: the arrays as Python gave them (None where an optional one
+     * is absent), and penalty_focal_keypoints' style and softmax focal's channels_last
+     * (no params member takes them as they are); then the parameters. */
+    struct {
+        PyObject *input, *target, *loss, *grad, *weights, *keypoints, *counts;
+        int style, channels_last;
+    } arg;
+    loss_params params;
+    /* What the entry's read function makes of the arrays. */
+    view input;
+    view target;     /* softmax focal: the int32 labels */
+    view loss, grad; /* the optional outputs: loss for reduction none, and only then */
+    view weights;    /* mse's weights, softmax focal's class weights */
+    size_t n, c, hw; /* images, channels and pixels per channel: mse, softmax focal */
+    size_t h, w;     /* penalty_focal_keypoints: the heatmaps' height and width */
+    keypoint_list keypoints;
+} loss_call;
+
+/* One argument of a loss entry point: its keyword and where its value goes in a loss_call
+ * (the entry's format unit at its position says of which C type). */
+typedef struct loss_arg {
+    const char *keyword;
+    size_t offset;
+} loss_arg;
+
+#define MAX_LOSS_ARGS 17 /* penalty_focal_keypoints has the most */
+
+struct loss_entry {
+    const char *fn;            /* "dafl.<name>", which every error message starts with */
+    loss_kind kind;            /* the libdafl call (loss_call_run) */
+    int (*read)(loss_call *l); /* reads and checks the arrays: 0, or -1 with the error set */
+    const char *format;        /* PyArg_ParseTupleAndKeywords' format, ":<name>" ending it */
+    loss_params defaults;      /* DAFL_*_PARAMS_INIT */
+    loss_arg args[MAX_LOSS_ARGS + 1]; /* in the order of the format; a NULL keyword ends */
+};
+
+static void loss_call_release(loss_call *l)
+{
+    view_release(&l->input);
+    view_release(&l->target);
+    view_release(&l->loss);
+    view_release(&l->grad);
+    view_release(&l->weights);
+    keypoint_list_release(&l->keypoints);
+}
+
+/* The call's arguments, parsed by its entry into l.  The destinations go to
+ * PyArg_ParseTupleAndKeywords as its variadic arguments, MAX_LOSS_ARGS of them whatever the
+ * entry: the format reads as many as it has units, and the NULL ones after are not read. */
+static int loss_call_parse(loss_call *l, PyObject *args, PyObject *kw)
+{
+    char *keywords[MAX_LOSS_ARGS + 1] = {NULL};
+    void *to[MAX_LOSS_ARGS] = {NULL};
+    for (int i = 0; i < MAX_LOSS_ARGS && l->entry->args[i].keyword; i++) {
+        keywords[i] = (char *)l->entry->args[i].keyword;
+        to[i] = (char *)l + l->entry->args[i].offset;
+    }
+    return PyArg_ParseTupleAndKeywords(args, kw, l->entry->format, keywords, to[0], to[1],
+                                       to[2], to[3], to[4], to[5], to[6], to[7], to[8], to[9],
+                                       to[10], to[11], to[12], to[13], to[14], to[15], to[16])
+               ? 0
+               : -1;
+}
+
+/* The reduction in l's params. */
+static int loss_call_reduction(const loss_call *l)
+{
+    const loss_params *p = &l->params;
+    switch (l->entry->kind) {
+    case LOSS_SIGMOID_FOCAL: return (int)p->sigmoid_focal.reduction;
+    case LOSS_BCE_WITH_LOGITS: return (int)p->bce.reduction;
+    case LOSS_SOFTMAX_FOCAL: return (int)p->softmax_focal.reduction;
+    case LOSS_MSE: return (int)p->mse.reduction;
+    default: return (int)p->penalty_focal.reduction; /* and penalty_focal_keypoints */
+    }
+}
+
+/* The libdafl call of l, writing the loss into `loss` and the statistics into `stats`
+ * (made without the GIL: it reads nothing of Python's). */
+static dafl_status loss_call_run(const loss_call *l, float *loss, dafl_stats *stats)
+{
+    const loss_params *p = &l->params;
+    const float *x = l->input.data;
+    float *grad = l->grad.data;
+    switch (l->entry->kind) {
+    case LOSS_PENALTY_FOCAL:
+        return dafl_penalty_focal(x, l->target.data, l->input.count, &p->penalty_focal, loss,
+                                  grad, stats);
+    case LOSS_SIGMOID_FOCAL:
+        return dafl_sigmoid_focal(x, l->target.data, l->input.count, &p->sigmoid_focal, loss,
+                                  grad, stats);
+    case LOSS_BCE_WITH_LOGITS:
+        return dafl_bce_with_logits(x, l->target.data, l->input.count, &p->bce, loss, grad,
+                                    stats);
+    case LOSS_SOFTMAX_FOCAL:
+        return dafl_softmax_focal(x, l->target.data, l->n, l->c, l->hw, &p->softmax_focal,
+                                  loss, grad, stats);
+    case LOSS_MSE:
+        return dafl_mse(x, l->target.data, l->n, l->c, l->hw, &p->mse, loss, grad, stats);
+    case LOSS_PENALTY_FOCAL_KEYPOINTS:
+        return dafl_penalty_focal_keypoints(x, l->n, l->c, l->h, l->w, l->keypoints.points,
+                                            l->keypoints.count, &p->penalty_focal, loss, grad,
+                                            stats);
+    }
+    return DAFL_ERR_INVALID_ENUM;
+}
+
+/* A loss entry point: see the top of this section. */
+static PyObject *run_loss(const loss_entry *e, PyObject *args, PyObject *kw)
+{
+    loss_call l = {.entry = e,
+                   .arg = {.loss = Py_None, .grad = Py_None, .weights = Py_None,
+                           .style = DAFL_KEYPOINT_UMICH},
+                   .params = e->defaults};
+    if (loss_call_parse(&l, args, kw) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    StatsObject *stats = e->read(&l) < 0 ? NULL : stats_new_empty();
+    if (stats) {
+        float value = 0.0f; /* the reduced loss, where no per-element loss is written */
+        dafl_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = loss_call_run(&l, l.loss.t ? l.loss.data : &value, &stats->s);
+        Py_END_ALLOW_THREADS
+        if (st == DAFL_OK) {
+            PyObject *loss = loss_call_reduction(&l) == DAFL_REDUCTION_NONE
+                                 ? Py_NewRef(Py_None)
+                                 : PyFloat_FromDouble(value);
+            result = loss ? Py_BuildValue("(NN)", loss, (PyObject *)stats) : NULL;
+            if (!loss)
+                Py_DECREF(stats);
+        } else {
+            Py_DECREF(stats);
+            if (e->kind == LOSS_PENALTY_FOCAL_KEYPOINTS)
+                raise_keypoint_status(e->fn, st, &l.keypoints, l.n, l.c);
+            else
+                raise_status(st);
+        }
+    }
+    loss_call_release(&l);
+    return result;
+}
+
+/* The optional outputs, float32: loss, then grad (their shapes are the loss's to check). */
+static int read_outputs(loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    return view_get_opt(fn, l->arg.loss, "loss", FLOAT32, &l->loss) < 0 ||
+                   view_get_opt(fn, l->arg.grad, "grad", FLOAT32, &l->grad) < 0
+               ? -1
+               : 0;
+}
+
+/* A per-element loss is written for reduction none, and a reduced one otherwise. */
+static int require_loss_output(const loss_call *l)
+{
+    if ((loss_call_reduction(l) == DAFL_REDUCTION_NONE) == (l->loss.t != NULL))
+        return 0;
+    PyErr_Format(PyExc_ValueError, "%s: 'loss' must be an output array exactly when the "
+                 "reduction is none", l->entry->fn);
+    return -1;
+}
+
+/* grad, and loss (reduction none only), in the shape of the input. */
+static int require_outputs_like_input(const loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    if (require_same_shape(fn, &l->grad, "grad", &l->input, "input") < 0 ||
+        require_same_shape(fn, &l->loss, "loss", &l->input, "input") < 0)
+        return -1;
+    return require_loss_output(l);
+}
+
+/* The element-wise losses (penalty focal, sigmoid focal, BCE, and MSE's elements): input
+ * and target float32 of one shape, the outputs in that shape too. */
+static int read_elementwise(loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    if (view_get(fn, l->arg.input, "input", FLOAT32, &l->input) < 0 ||
+        view_get(fn, l->arg.target, "target", FLOAT32, &l->target) < 0 ||
+        read_outputs(l) < 0 ||
+        require_same_shape(fn, &l->target, "target", &l->input, "input") < 0)
+        return -1;
+    return require_outputs_like_input(l);
+}
+
+/* MSE: the element-wise arrays, read as (n, c, *spatial) (a 1-D input is one image of one
+ * channel), and optional weights per channel (c) or per image and channel (n * c). */
+static int read_mse(loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    if (read_elementwise(l) < 0)
+        return -1;
+    const DLTensor *t = l->input.t;
+    l->n = t->ndim >= 2 ? (size_t)t->shape[0] : 1;
+    l->c = t->ndim >= 2 ? (size_t)t->shape[1] : 1;
+    l->hw = (l->n && l->c) ? l->input.count / l->n / l->c : 0;
+    if (view_get_opt(fn, l->arg.weights, "weights", FLOAT32, &l->weights) < 0)
+        return -1;
+    const view *w = &l->weights;
+    if (w->t && w->count != l->c && w->count != l->n * l->c) {
+        PyErr_Format(PyExc_ValueError, "%s: 'weights' has %zu elements, expected %zu (one per "
+                     "channel) or %zu (one per image and channel)", fn, w->count, l->c,
+                     l->n * l->c);
+        return -1;
+    }
+    l->params.mse.weights = w->data;
+    l->params.mse.weights_count = w->t ? w->count : 0;
+    return 0;
+}
+
+/* Softmax focal: logits (n, c, *spatial) or, channels last, (n, *spatial, c); int32
+ * labels (n, *spatial); a per-pixel loss (n * hw elements); class weights (c). */
+static int read_softmax_focal(loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    dafl_softmax_focal_params *p = &l->params.softmax_focal;
+    p->layout = l->arg.channels_last ? DAFL_LAYOUT_NHWC : DAFL_LAYOUT_NCHW;
+    if (view_get(fn, l->arg.input, "logits", FLOAT32, &l->input) < 0)
+        return -1;
+    const DLTensor *x = l->input.t;
+    if (x->ndim < 2) {
+        PyErr_Format(PyExc_ValueError, "%s: 'logits' must have a batch and a class "
+                     "dimension ((N, C) or (N, C, ...))", fn);
+        return -1;
+    }
+    const int cdim = l->arg.channels_last ? x->ndim - 1 : 1;
+    l->n = (size_t)x->shape[0];
+    l->c = (size_t)x->shape[cdim];
+    l->hw = (l->n && l->c) ? l->input.count / l->n / l->c : 0;
+    if (view_get(fn, l->arg.target, "labels", INT32, &l->target) < 0 || read_outputs(l) < 0 ||
+        view_get_opt(fn, l->arg.weights, "class_weights", FLOAT32, &l->weights) < 0 ||
+        require_same_shape(fn, &l->grad, "grad", &l->input, "logits") < 0)
+        return -1;
+    const DLTensor *t = l->target.t;
+    int labels_ok = t->ndim == x->ndim - 1 && t->shape[0] == x->shape[0];
+    for (int d = 1, s = 1; labels_ok && d < x->ndim; d++)
+        if (d != cdim)
+            labels_ok = t->shape[s++] == x->shape[d];
+    if (!labels_ok) {
+        PyObject *a = shape_repr(t), *b = shape_repr(x);
+        if (a && b)
+            PyErr_Format(PyExc_ValueError, "%s: 'labels' has shape %U, expected the shape of "
+                         "'logits' %U without its class dimension", fn, a, b);
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return -1;
+    }
+    if (require_count(fn, &l->loss, "loss", l->n * l->hw) < 0 ||
+        require_count(fn, &l->weights, "class_weights", l->c) < 0 ||
+        require_loss_output(l) < 0)
+        return -1;
+    p->class_weights = l->weights.data;
+    return 0;
+}
+
+/* A 4-D (N, C, H, W) float32 array: the heatmaps of a keypoint batch. */
+static int view_get_nchw(const char *fn, PyObject *obj, const char *what, view *v)
+{
+    if (view_get(fn, obj, what, FLOAT32, v) < 0)
+        return -1;
+    if (v->t->ndim == 4)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "%s: '%s' must be 4-D (N, C, H, W), got %d dimensions", fn,
+                 what, v->t->ndim);
+    view_release(v);
+    return -1;
+}
+
+/* The keypoint loss: input (N, C, H, W) float32, the outputs in its shape, a keypoint
+ * batch of N images and C classes. */
+static int read_keypoint_loss(loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    if (view_get_nchw(fn, l->arg.input, "input", &l->input) < 0 || read_outputs(l) < 0 ||
+        require_outputs_like_input(l) < 0)
+        return -1;
+    const int64_t *shape = l->input.t->shape;
+    l->n = (size_t)shape[0];
+    l->c = (size_t)shape[1];
+    l->h = (size_t)shape[2];
+    l->w = (size_t)shape[3];
+    return keypoint_list_get(fn, l->arg.keypoints, l->arg.counts, l->n, l->c, l->arg.style,
+                             &l->keypoints);
+}
+
+/* The table.  ARG: an argument that is no parameter (its keyword the loss_call member's
+ * name, or `keyword`); PARAM: a member of the loss's dafl_*_params; REDUCTION_PARAMS: the
+ * parameters every loss ends with (format units "iffI"); PENALTY_FOCAL_PARAMS: those of
+ * penalty focal, of the grid and of the keypoint batch alike ("ffffiffiffI"). */
+#define ARG(name) {#name, offsetof(loss_call, arg.name)}
+#define ARG_AS(keyword, name) {keyword, offsetof(loss_call, arg.name)}
+#define PARAM(loss, name) {#name, offsetof(loss_call, params.loss.name)}
+#define REDUCTION_PARAMS(loss)                                                           \
+    PARAM(loss, reduction), PARAM(loss, normalizer), PARAM(loss, grad_scale),            \
+        PARAM(loss, flags)
+#define PENALTY_FOCAL_PARAMS                                                             \
+    PARAM(penalty_focal, alpha), PARAM(penalty_focal, beta),                             \
+        PARAM(penalty_focal, pos_weight), PARAM(penalty_focal, neg_weight),              \
+        PARAM(penalty_focal, input_mode), PARAM(penalty_focal, clamp_eps),               \
+        PARAM(penalty_focal, log_eps), REDUCTION_PARAMS(penalty_focal)
+
+static const loss_entry penalty_focal_entry = {
+    "dafl.penalty_focal", LOSS_PENALTY_FOCAL, read_elementwise,
+    "OO|OOffffiffiffI:penalty_focal", {.penalty_focal = DAFL_PENALTY_FOCAL_PARAMS_INIT},
+    {ARG(input), ARG(target), ARG(loss), ARG(grad), PENALTY_FOCAL_PARAMS}};
+
+static const loss_entry sigmoid_focal_entry = {
+    "dafl.sigmoid_focal", LOSS_SIGMOID_FOCAL, read_elementwise, "OO|OOffiffI:sigmoid_focal",
+    {.sigmoid_focal = DAFL_SIGMOID_FOCAL_PARAMS_INIT},
+    {ARG(input), ARG(target), ARG(loss), ARG(grad), PARAM(sigmoid_focal, gamma),
+     PARAM(sigmoid_focal, alpha), REDUCTION_PARAMS(sigmoid_focal)}};
+
+static const loss_entry bce_with_logits_entry = {
+    "dafl.bce_with_logits", LOSS_BCE_WITH_LOGITS, read_elementwise,
+    "OO|OOfiffI:bce_with_logits", {.bce = DAFL_BCE_PARAMS_INIT},
+    {ARG(input), ARG(target), ARG(loss), ARG(grad), PARAM(bce, pos_weight),
+     REDUCTION_PARAMS(bce)}};
+
+static const loss_entry mse_entry = {
+    "dafl.mse", LOSS_MSE, read_mse, "OO|OOOiffI:mse", {.mse = DAFL_MSE_PARAMS_INIT},
+    {ARG(input), ARG(target), ARG(loss), ARG(grad), ARG(weights), REDUCTION_PARAMS(mse)}};
+
+static const loss_entry softmax_focal_entry = {
+    "dafl.softmax_focal", LOSS_SOFTMAX_FOCAL, read_softmax_focal,
+    "OO|OOpfiOiffI:softmax_focal", {.softmax_focal = DAFL_SOFTMAX_FOCAL_PARAMS_INIT},
+    {ARG_AS("logits", input), ARG_AS("labels", target), ARG(loss), ARG(grad),
+     ARG(channels_last), PARAM(softmax_focal, gamma), PARAM(softmax_focal, ignore_index),
+     ARG_AS("class_weights", weights), REDUCTION_PARAMS(softmax_focal)}};
+
+static const loss_entry penalty_focal_keypoints_entry = {
+    "dafl.penalty_focal_keypoints", LOSS_PENALTY_FOCAL_KEYPOINTS, read_keypoint_loss,
+    "OOO|OOiffffiffiffI:penalty_focal_keypoints",
+    {.penalty_focal = DAFL_PENALTY_FOCAL_PARAMS_INIT},
+    {ARG(input), ARG(keypoints), ARG(counts), ARG(loss), ARG(grad), ARG(style),
+     PENALTY_FOCAL_PARAMS}};
+
+#undef ARG
+#undef ARG_AS
+#undef PARAM
+#undef REDUCTION_PARAMS
+#undef PENALTY_FOCAL_PARAMS
+
+/* The C functions of the method table: run_loss with the entry point's row. */
+#define LOSS_ENTRY_POINT(name)                                                           \
+    static PyObject *py_##name(PyObject *self, PyObject *args, PyObject *kw)             \
+    {                                                                                    \
+        (void)self;                                                                      \
+        return run_loss(&name##_entry, args, kw);                                        \
+    }
+LOSS_ENTRY_POINT(penalty_focal)
+LOSS_ENTRY_POINT(sigmoid_focal)
+LOSS_ENTRY_POINT(bce_with_logits)
+LOSS_ENTRY_POINT(mse)
+LOSS_ENTRY_POINT(softmax_focal)
+LOSS_ENTRY_POINT(penalty_focal_keypoints)
+#undef LOSS_ENTRY_POINT
+
+/* ---- targets ------------------------------------------------------------------------ */
+
+static PyObject *py_count_positives(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"target", "flags", NULL};
+    PyObject *target_o;
+    unsigned int flags = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|I:count_positives", names, &target_o,
+                                     &flags))
+        return NULL;
+    view target;
+    if (view_get("dafl.count_positives", target_o, "target", FLOAT32, &target) < 0)
+        return NULL;
+    uint64_t positives = 0;
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dafl_count_positives(target.data, target.count, flags, &positives);
+    Py_END_ALLOW_THREADS
+    view_release(&target);
+    return st == DAFL_OK ? PyLong_FromUnsignedLongLong(positives) : raise_status(st);
+}
+
+static PyObject *py_gaussian_radius(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"height", "width", "min_overlap", "variant", NULL};
+    double h, w, o = 0.7;
+    int variant = DAFL_RADIUS_CORNERNET;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "dd|di:gaussian_radius", names, &h, &w, &o,
+                                     &variant))
+        return NULL;
+    double r = 0.0;
+    dafl_status st = dafl_gaussian_radius(h, w, o, (dafl_radius_variant)variant, &r);
+    return st == DAFL_OK ? PyFloat_FromDouble(r) : raise_status(st);
+}
+
+/* A Gaussian peak to draw into a heatmap: draw_gaussian's or draw_gaussian_sigma's. */
+typedef struct gaussian {
+    int by_sigma;        /* draw_gaussian_sigma's (x, y, sigma), else draw_gaussian's */
+    long cx, cy, radius; /* draw_gaussian: the integer centre and radius, */
+    float k;             /* and the peak's value */
+    double x, y, sigma;  /* draw_gaussian_sigma: the real centre and sigma */
+} gaussian;
+
+/* Draws g into `heatmap`, a writable 2-D float32 array (h, w), in place. */
+static PyObject *draw(const char *fn, PyObject *heatmap, const gaussian *g)
+{
+    view v;
+    if (view_get(fn, heatmap, "heatmap", FLOAT32, &v) < 0)
+        return NULL;
+    if (v.t->ndim != 2) {
+        PyErr_Format(PyExc_ValueError, "%s: 'heatmap' must be 2-D (h, w), got %d dimensions",
+                     fn, v.t->ndim);
+        view_release(&v);
+        return NULL;
+    }
+    const size_t h = (size_t)v.t->shape[0], w = (size_t)v.t->shape[1];
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = g->by_sigma ? dafl_draw_gaussian_sigma(v.data, h, w, g->x, g->y, g->sigma)
+                     : dafl_draw_gaussian(v.data, h, w, g->cx, g->cy, g->radius, g->k);
+    Py_END_ALLOW_THREADS
+    view_release(&v);
+    return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
+}
+
+static PyObject *py_draw_gaussian(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"heatmap", "cx", "cy", "radius", "k", NULL};
+    PyObject *heatmap;
+    gaussian g = {.by_sigma = 0, .k = 1.0f};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Olll|f:draw_gaussian", names, &heatmap, &g.cx,
+                                     &g.cy, &g.radius, &g.k))
+        return NULL;
+    return draw("dafl.draw_gaussian", heatmap, &g);
+}
+
+static PyObject *py_draw_gaussian_sigma(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"heatmap", "cx", "cy", "sigma", NULL};
+    PyObject *heatmap;
+    gaussian g = {.by_sigma = 1};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "Oddd:draw_gaussian_sigma", names, &heatmap,
+                                     &g.x, &g.y, &g.sigma))
+        return NULL;
+    return draw("dafl.draw_gaussian_sigma", heatmap, &g);
+}
+
+static PyObject *py_distance_targets(PyObject *self, PyObject *args, PyObject *kw)
+{
+    (void)self;
+    static char *names[] = {"mask", "sigma", "out", NULL};
+    PyObject *mask_o, *out_o;
+    double sigma;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OdO:distance_targets", names, &mask_o, &sigma,
+                                     &out_o))
+        return NULL;
+    const char *fn = "dafl.distance_targets";
+    view mask, out;
+    memset(&out, 0, sizeof out);
+    PyObject *result = NULL;
+    if (view_get(fn, mask_o, "mask", UINT8, &mask) < 0)
+        return NULL;
+    if (mask.t->ndim != 2) {
+        PyErr_Format(PyExc_ValueError, "%s: 'mask' must be 2-D (h, w)", fn);
+        goto done;
+    }
+    if (view_get(fn, out_o, "out", FLOAT32, &out) < 0 ||
+        require_same_shape(fn, &out, "out", &mask, "mask") < 0)
+        goto done;
+    dafl_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = dafl_distance_targets(mask.data, (size_t)mask.t->shape[0], (size_t)mask.t->shape[1],
+                               sigma, out.data);
+    Py_END_ALLOW_THREADS
+    result = st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
+done:
+    view_release(&mask);
+    view_release(&out);
+    return result;
 }
 
 static PyObject *py_render_heatmaps(PyObject *self, PyObject *args, PyObject *kw)
 {
     (void)self;
     static char *names[] = {"keypoints", "counts", "out", "style", NULL};
-    PyObject *kp_o, *counts_o, *out_o;
+    PyObject *keypoints, *counts, *out_o;
     int style = DAFL_KEYPOINT_UMICH;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|i:render_heatmaps", names, &kp_o,
-                                     &counts_o, &out_o, &style))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|i:render_heatmaps", names, &keypoints,
+                                     &counts, &out_o, &style))
         return NULL;
-    PyObject *fn = FN_NAME("render_heatmaps");
-    if (!fn)
-        return NULL;
+    const char *fn = "dafl.render_heatmaps";
     view out;
     keypoint_list l;
-    memset(&l, 0, sizeof l);
+    if (view_get_nchw(fn, out_o, "out", &out) < 0)
+        return NULL;
+    const int64_t *shape = out.t->shape;
+    const size_t n = (size_t)shape[0], c = (size_t)shape[1];
+    const size_t h = (size_t)shape[2], w = (size_t)shape[3];
     PyObject *result = NULL;
-    if (view_get(fn, out_o, "out", kDLFloat, 32, &out) < 0)
-        goto done;
-    if (out.t->ndim != 4) {
-        PyErr_Format(PyExc_ValueError, "%U: 'out' must be 4-D (N, C, H, W), got %d "
-                     "dimensions", fn, out.t->ndim);
-        goto done;
+    if (keypoint_list_get(fn, keypoints, counts, n, c, style, &l) == 0) {
+        dafl_status st;
+        Py_BEGIN_ALLOW_THREADS
+        st = dafl_render_heatmaps(l.points, l.count, n, c, h, w, out.data);
+        Py_END_ALLOW_THREADS
+        result = st == DAFL_OK ? Py_NewRef(Py_None) : raise_keypoint_status(fn, st, &l, n, c);
+        keypoint_list_release(&l);
     }
-    const size_t n = (size_t)out.t->shape[0], c = (size_t)out.t->shape[1];
-    const size_t h = (size_t)out.t->shape[2], w = (size_t)out.t->shape[3];
-    if (keypoint_list_get(fn, kp_o, counts_o, n, c, style, &l) < 0)
-        goto done;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_render_heatmaps(l.points, l.count, n, c, h, w, out.data);
-    Py_END_ALLOW_THREADS
-    result = st == DAFL_OK ? Py_NewRef(Py_None) : raise_keypoint_status(fn, st, &l, n, c);
-done:
     view_release(&out);
-    keypoint_list_release(&l);
-    Py_DECREF(fn);
-    return result;
-}
-
-static PyObject *py_penalty_focal_keypoints(PyObject *self, PyObject *args, PyObject *kw)
-{
-    (void)self;
-    static char *names[] = {"input", "keypoints", "counts", "loss", "grad", "style", "alpha",
-                            "beta", "pos_weight", "neg_weight", "input_mode", "clamp_eps",
-                            "log_eps", "reduction", "normalizer", "grad_scale", "flags", NULL};
-    PyObject *x_o, *kp_o, *counts_o, *loss_o = Py_None, *grad_o = Py_None;
-    dafl_penalty_focal_params p = DAFL_PENALTY_FOCAL_PARAMS_INIT;
-    int style = DAFL_KEYPOINT_UMICH, mode = p.input_mode, reduction = p.reduction;
-    unsigned int flags = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|OOiffffiffiffI:penalty_focal_keypoints",
-                                     names, &x_o, &kp_o, &counts_o, &loss_o, &grad_o, &style,
-                                     &p.alpha, &p.beta, &p.pos_weight, &p.neg_weight, &mode,
-                                     &p.clamp_eps, &p.log_eps, &reduction, &p.normalizer,
-                                     &p.grad_scale, &flags))
-        return NULL;
-    p.input_mode = (dafl_input_mode)mode;
-    p.reduction = (dafl_reduction)reduction;
-    p.flags = flags;
-    PyObject *fn = FN_NAME("penalty_focal_keypoints");
-    if (!fn)
-        return NULL;
-    view x, loss, grad;
-    memset(&loss, 0, sizeof loss);
-    memset(&grad, 0, sizeof grad);
-    keypoint_list l;
-    memset(&l, 0, sizeof l);
-    PyObject *result = NULL;
-    if (view_get(fn, x_o, "input", kDLFloat, 32, &x) < 0)
-        goto done;
-    if (x.t->ndim != 4) {
-        PyErr_Format(PyExc_ValueError, "%U: 'input' must be 4-D (N, C, H, W), got %d "
-                     "dimensions", fn, x.t->ndim);
-        goto done;
-    }
-    if (view_get_opt(fn, loss_o, "loss", kDLFloat, 32, &loss) < 0 ||
-        view_get_opt(fn, grad_o, "grad", kDLFloat, 32, &grad) < 0 ||
-        require_same_shape(fn, &grad, "grad", &x, "input") < 0 ||
-        require_same_shape(fn, &loss, "loss", &x, "input") < 0)
-        goto done;
-    if ((reduction == DAFL_REDUCTION_NONE) != (loss.t != NULL)) {
-        PyErr_Format(PyExc_ValueError, "%U: 'loss' must be an output array exactly when the "
-                     "reduction is none", fn);
-        goto done;
-    }
-    const size_t n = (size_t)x.t->shape[0], c = (size_t)x.t->shape[1];
-    const size_t h = (size_t)x.t->shape[2], w = (size_t)x.t->shape[3];
-    if (keypoint_list_get(fn, kp_o, counts_o, n, c, style, &l) < 0)
-        goto done;
-    StatsObject *stats = stats_new_empty();
-    if (!stats)
-        goto done;
-    float value = 0.0f;
-    dafl_status st;
-    Py_BEGIN_ALLOW_THREADS
-    st = dafl_penalty_focal_keypoints(x.data, n, c, h, w, l.points, l.count, &p,
-                                      loss.t ? loss.data : &value, grad.data, &stats->s);
-    Py_END_ALLOW_THREADS
-    if (st != DAFL_OK) {
-        Py_DECREF(stats);
-        raise_keypoint_status(fn, st, &l, n, c);
-    } else {
-        result = loss_result(st, reduction, value, stats);
-    }
-done:
-    view_release(&x);
-    view_release(&loss);
-    view_release(&grad);
-    keypoint_list_release(&l);
-    Py_DECREF(fn);
     return result;
 }
 
 /* ---- ISA, threads, version ----------------------------------------------------------- */
 
+/* The int argument of a one-argument entry point (a dafl_isa or dafl_status code, taken
+ * as C takes an int), or -1 with the exception set. */
+static int int_arg(PyObject *arg, int *value)
+{
+    long v = PyLong_AsLong(arg);
+    *value = (int)v;
+    return v == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 static PyObject *py_set_isa(PyObject *self, PyObject *arg)
 {
     (void)self;
-    int isa = (int)PyLong_AsLong(arg);
-    if (isa == -1 && PyErr_Occurred())
+    int isa;
+    if (int_arg(arg, &isa) < 0)
         return NULL;
     dafl_status st;
     Py_BEGIN_ALLOW_THREADS
     st = dafl_set_isa((dafl_isa)isa);
     Py_END_ALLOW_THREADS
     return st == DAFL_OK ? Py_NewRef(Py_None) : raise_status(st);
-}
-
-static PyObject *py_active_isa(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyLong_FromLong(dafl_active_isa());
-}
-
-static PyObject *py_isa_available(PyObject *self, PyObject *arg)
-{
-    (void)self;
-    int isa = (int)PyLong_AsLong(arg);
-    if (isa == -1 && PyErr_Occurred())
-        return NULL;
-    return PyBool_FromLong(dafl_isa_available((dafl_isa)isa));
-}
-
-static PyObject *py_isa_name(PyObject *self, PyObject *arg)
-{
-    (void)self;
-    int isa = (int)PyLong_AsLong(arg);
-    if (isa == -1 && PyErr_Occurred())
-        return NULL;
-    return PyUnicode_FromString(dafl_isa_name((dafl_isa)isa));
 }
 
 static PyObject *py_set_threads(PyObject *self, PyObject *arg)
@@ -1198,35 +1172,32 @@ static PyObject *py_stop_threads(PyObject *self, PyObject *unused)
     return Py_NewRef(Py_None);
 }
 
-static PyObject *py_threads(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyLong_FromLong(dafl_threads());
-}
+/* The entry points that only report a value, one line each: those without an argument */
+#define REPORT(name, value)                                                              \
+    static PyObject *py_##name(PyObject *self, PyObject *unused)                         \
+    {                                                                                    \
+        (void)self;                                                                      \
+        (void)unused;                                                                    \
+        return value;                                                                    \
+    }
+REPORT(active_isa, PyLong_FromLong(dafl_active_isa()))
+REPORT(threads, PyLong_FromLong(dafl_threads()))
+REPORT(version, PyUnicode_FromString(dafl_version()))
+REPORT(version_number, PyLong_FromLong(dafl_version_number()))
+#undef REPORT
 
-static PyObject *py_version(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyUnicode_FromString(dafl_version());
-}
-
-static PyObject *py_version_number(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyLong_FromLong(dafl_version_number());
-}
-
-static PyObject *py_status_string(PyObject *self, PyObject *arg)
-{
-    (void)self;
-    int st = (int)PyLong_AsLong(arg);
-    if (st == -1 && PyErr_Occurred())
-        return NULL;
-    return PyUnicode_FromString(dafl_status_string((dafl_status)st));
-}
+/* and those of one int argument (an ISA or status code), which `value` reads as `code`. */
+#define REPORT_OF_CODE(name, value)                                                      \
+    static PyObject *py_##name(PyObject *self, PyObject *arg)                            \
+    {                                                                                    \
+        (void)self;                                                                      \
+        int code;                                                                        \
+        return int_arg(arg, &code) < 0 ? NULL : (value);                                 \
+    }
+REPORT_OF_CODE(isa_available, PyBool_FromLong(dafl_isa_available((dafl_isa)code)))
+REPORT_OF_CODE(isa_name, PyUnicode_FromString(dafl_isa_name((dafl_isa)code)))
+REPORT_OF_CODE(status_string, PyUnicode_FromString(dafl_status_string((dafl_status)code)))
+#undef REPORT_OF_CODE
 
 #define KW(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
 static PyMethodDef methods[] = {
@@ -1264,6 +1235,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__dafl(void)
 {
     if (!StatsType && !(StatsType = (PyTypeObject *)PyType_FromSpec(&Stats_spec)))
+        return NULL;
+    if (!dlpack_method && !(dlpack_method = PyUnicode_InternFromString("__dlpack__")))
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)

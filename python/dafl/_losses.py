@@ -146,10 +146,16 @@ def sigmoid_params(fn, gamma, alpha):
 INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 
 
-def _finish(arrays, code, loss_value, loss_buf, grad, original_input, stats):
-    """Results in the dtype (and for arrays, the layout) of the caller's input."""
+def _finish(arrays, code, loss_value, loss_buf, grad, original_input, stats,
+            per_pixel=False):
+    """Results in the dtype (and for arrays, the layout) of the caller's input; for
+    reduction "none", the per-element loss, or with per_pixel softmax focal's per-pixel
+    loss (no class dimension)."""
     if code == _dafl.REDUCTION_NONE:
-        loss = arrays.loss_like(loss_buf, original_input)
+        if per_pixel:
+            loss = arrays.pixel_loss(loss_buf, original_input)
+        else:
+            loss = arrays.loss_like(loss_buf, original_input)
     else:
         loss = arrays.scalar(loss_value, original_input)
     if grad is not None:
@@ -279,10 +285,4 @@ def run_softmax_focal(arrays, fn, logits, labels, class_weights, gamma, ignore_i
                                        gamma=gamma, ignore_index=ignore_index,
                                        class_weights=w, reduction=code, normalizer=norm,
                                        grad_scale=grad_scale)
-    if code == _dafl.REDUCTION_NONE:
-        loss = arrays.pixel_loss(loss_buf, logits)
-    else:
-        loss = arrays.scalar(value, logits)
-    if grad is not None:
-        grad = arrays.like_input(grad, logits)
-    return loss, grad, stats
+    return _finish(arrays, code, value, loss_buf, grad, logits, stats, per_pixel=True)
