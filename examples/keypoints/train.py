@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Train one small heatmap network with each of five losses on synthetic keypoints, and
-measure what each loss learns (see README.md's "Sparse keypoints: what each loss learns").
+measure what each loss learns (see examples/keypoints/README.md).
 
     PYTHONPATH=build/python /usr/bin/python3 examples/keypoints/train.py          # full run
     PYTHONPATH=build/python /usr/bin/python3 examples/keypoints/train.py --quick  # CI
