@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define GOLDEN_CASES 11
+#define GOLDEN_CASES 15
 
 static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0x12088a3d606ace98), /* penalty focal logits */
@@ -18,6 +18,10 @@ static const uint64_t golden_fma[GOLDEN_CASES] = {
     UINT64_C(0x8de4f1aed5a3e673), /* softmax focal NHWC g=1.5 */
     UINT64_C(0xb9ea705945732197), /* keypoints rendered */
     UINT64_C(0x2683efb540980938), /* penalty focal from keypoints */
+    UINT64_C(0x14698c5205442761), /* penalty focal logits bf16 */
+    UINT64_C(0xeb3a08a7cc6ac9f6), /* sigmoid focal g=2 f16 (f32 targets) */
+    UINT64_C(0xc7c9d5f12efad78d), /* bce bf16 (f32 targets) */
+    UINT64_C(0xccb1fb7232d78eb6), /* mse f16 */
 };
 
 static const uint64_t golden_non_fma[GOLDEN_CASES] = {
@@ -32,6 +36,10 @@ static const uint64_t golden_non_fma[GOLDEN_CASES] = {
     UINT64_C(0x8de4f1aed5a3e673), /* softmax focal NHWC g=1.5 */
     UINT64_C(0xb9ea705945732197), /* keypoints rendered */
     UINT64_C(0x2683efb540980938), /* penalty focal from keypoints */
+    UINT64_C(0x14698c5205442761), /* penalty focal logits bf16 */
+    UINT64_C(0xeb3a08a7cc6ac9f6), /* sigmoid focal g=2 f16 (f32 targets) */
+    UINT64_C(0xc7c9d5f12efad78d), /* bce bf16 (f32 targets) */
+    UINT64_C(0xccb1fb7232d78eb6), /* mse f16 */
 };
 
 #endif

@@ -29,6 +29,97 @@ static uint64_t digest_outputs(const float *loss, size_t nl, const float *grad, 
     return test_hash_floats(h, counts, 2);
 }
 
+/* FNV-1a over 16-bit patterns (bfloat16 or float16 gradients), every NaN hashed as one
+ * pattern, as test_hash_floats does. */
+static uint64_t hash_halves(uint64_t h, const uint16_t *v, size_t n, int is_bf16)
+{
+    const uint16_t inf = is_bf16 ? 0x7f80u : 0x7c00u;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t u = (v[i] & 0x7fffu) > inf ? 0x7fffu : v[i];
+        for (int b = 0; b < 2; b++) {
+            h ^= (u >> (8 * b)) & 0xffu;
+            h *= UINT64_C(0x100000001b3);
+        }
+    }
+    return h;
+}
+
+/* Fixed half-precision inputs from float32 ones, by truncation (any fixed patterns serve:
+ * these are inputs, not results); float16 clamps to its range, keeping inf and NaN. */
+static uint16_t bf16_truncated(float f) { return (uint16_t)(test_canonical_bits(f) >> 16); }
+
+static uint16_t f16_truncated(float f)
+{
+    uint32_t b = test_canonical_bits(f), sign = (b >> 16) & 0x8000u, a = b & 0x7fffffffu;
+    if (a >= 0x7f800000u)
+        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u : 0u));
+    if (a >= 0x477fe000u) /* 65504 and up: the largest finite float16 */
+        return (uint16_t)(sign | 0x7bffu);
+    if (a < 0x38800000u) /* below 2^-14: a float16 subnormal, m * 2^-24 */
+        return (uint16_t)(sign | (uint16_t)(fabsf(f) * 16777216.0f));
+    return (uint16_t)(sign | ((a - 0x38000000u) >> 13));
+}
+
+static void to_half(uint16_t *dst, const float *src, size_t n, int is_bf16)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = is_bf16 ? bf16_truncated(src[i]) : f16_truncated(src[i]);
+}
+
+/* The element-wise losses in half precision (cases 11-14): logits in bfloat16 or float16,
+ * targets in the same type or float32, the gradient in the logits' type. */
+static uint64_t golden_half_case(int which, const float *x, const float *y)
+{
+    static uint16_t xh[GOLDEN_N], yh[GOLDEN_N], gh[GOLDEN_N];
+    static float loss[GOLDEN_N];
+    const int bf16 = which == 11 || which == 13, targets_half = which == 11 || which == 14;
+    const dafl_dtype dt = bf16 ? DAFL_DTYPE_BFLOAT16 : DAFL_DTYPE_FLOAT16;
+    to_half(xh, x, GOLDEN_N, bf16);
+    to_half(yh, y, GOLDEN_N, bf16);
+    const float *xin = (const float *)(const void *)xh;
+    const float *yin = targets_half ? (const float *)(const void *)yh : y;
+    float *g = (float *)(void *)gh, reduced = 0;
+    const dafl_dtype ydt = targets_half ? dt : DAFL_DTYPE_FLOAT32;
+    dafl_stats stats;
+    dafl_status st = DAFL_OK;
+    if (which == 11) { /* penalty focal, logits, all bfloat16 */
+        dafl_penalty_focal_params p;
+        dafl_penalty_focal_params_init(&p);
+        p.input_dtype = dt, p.target_dtype = ydt, p.grad_dtype = dt;
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_penalty_focal(xin, yin, GOLDEN_N, &p, loss, g, NULL);
+        p.reduction = DAFL_REDUCTION_POSITIVES;
+        st |= dafl_penalty_focal(xin, yin, GOLDEN_N, &p, &reduced, NULL, &stats);
+    } else if (which == 12) { /* sigmoid focal g=2, float16 logits, float32 targets */
+        dafl_sigmoid_focal_params p;
+        dafl_sigmoid_focal_params_init(&p);
+        p.input_dtype = dt, p.target_dtype = ydt, p.grad_dtype = dt;
+        st |= dafl_sigmoid_focal(xin, yin, GOLDEN_N, &p, loss, g, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_sigmoid_focal(xin, yin, GOLDEN_N, &p, &reduced, NULL, &stats);
+    } else if (which == 13) { /* BCE, bfloat16 logits, float32 targets */
+        dafl_bce_params p;
+        dafl_bce_params_init(&p);
+        p.input_dtype = dt, p.target_dtype = ydt, p.grad_dtype = dt;
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_bce_with_logits(xin, yin, GOLDEN_N, &p, loss, g, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_bce_with_logits(xin, yin, GOLDEN_N, &p, &reduced, NULL, &stats);
+    } else { /* MSE, all float16 */
+        dafl_mse_params p;
+        dafl_mse_params_init(&p);
+        p.input_dtype = dt, p.target_dtype = ydt, p.grad_dtype = dt;
+        p.reduction = DAFL_REDUCTION_NONE;
+        st |= dafl_mse(xin, yin, 1, 1, GOLDEN_N, &p, loss, g, NULL);
+        p.reduction = DAFL_REDUCTION_MEAN;
+        st |= dafl_mse(xin, yin, 1, 1, GOLDEN_N, &p, &reduced, NULL, &stats);
+    }
+    if (st)
+        return 0;
+    uint64_t h = digest_outputs(loss, GOLDEN_N, NULL, 0, reduced, &stats);
+    return hash_halves(h, gh, GOLDEN_N, bf16);
+}
+
 static uint64_t golden_case(int which)
 {
     static float x[GOLDEN_N * 4], y[GOLDEN_N], loss[GOLDEN_N], grad[GOLDEN_N * 4];
@@ -43,6 +134,12 @@ static uint64_t golden_case(int which)
     }
     x[17] = INFINITY;
     x[18] = -INFINITY;
+    if (which >= 11) {
+        x[19] = NAN;
+        x[20] = 1e-40f; /* a float32 and bfloat16 subnormal; float16 zero */
+        x[21] = 70000.0f; /* beyond float16: its largest finite value */
+        return golden_half_case(which, x, y);
+    }
     float reduced = 0;
     dafl_stats stats;
     dafl_status st = DAFL_OK;
@@ -138,7 +235,9 @@ static const char *const golden_names[GOLDEN_CASES] = {
     "penalty focal logits", "penalty focal probabilities", "penalty focal clamped",
     "sigmoid focal g=2",    "sigmoid focal g=2.5",         "bce",
     "mse",                  "softmax focal NCHW g=2",      "softmax focal NHWC g=1.5",
-    "keypoints rendered",   "penalty focal from keypoints"};
+    "keypoints rendered",   "penalty focal from keypoints",
+    "penalty focal logits bf16",  "sigmoid focal g=2 f16 (f32 targets)",
+    "bce bf16 (f32 targets)",     "mse f16"};
 
 /* Whether the running kernels belong to the non-FMA class: only the scalar kernels on an
  * x86-64 CPU without FMA. */
