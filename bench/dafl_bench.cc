@@ -13,7 +13,12 @@
  *     DAFL_FLAG_TRUST_TARGETS);
  *   - sizes from 4 K elements (in L1) to 64 M (DRAM), including 8 x 80 x 128 x 128, the
  *     heatmap head of CenterNet on COCO;
- *   - the references ("bandwidth", "naive_penalty_focal"), see bench/baselines.h.
+ *   - the references ("bandwidth", "naive_penalty_focal"), see bench/baselines.h;
+ *   - half precision (dafl_dtype) at 64 K and 64 M elements, forward + gradient: the
+ *     losses with a ".bf16" suffix read bfloat16 logits and targets and write a bfloat16
+ *     gradient (6 bytes per element), ".f16" the same in float16, ".bf16_logits" bfloat16
+ *     logits and gradient with float32 targets (8 bytes), next to the float32 rows of the
+ *     same loss (12 bytes); at 64 M also on one and on all of dafl's threads ("-tN").
  *
  * Every dafl result gets counters computed from the references measured at the same
  * size in this run: bw_frac (its elements/s over the bandwidth loop's, so 1.0 is the
@@ -24,8 +29,10 @@
  *
  * Bytes per second count the bytes a call must move at least (input and target read,
  * gradient written: 12 bytes per element; 8 without the gradient; softmax reads one
- * int32 label per pixel instead of a float target per element), whatever extra passes a
- * configuration makes, so they compare directly with the bandwidth loop.
+ * int32 label per pixel instead of a float target per element; 2 bytes for each
+ * half-precision array), whatever extra passes a configuration makes, so they compare
+ * directly with the bandwidth loop.  The counter bytes_per_element says how many that is
+ * per element; bw_frac (the bandwidth loop moves 12 or 8) is left out of half rows.
  *
  * Before measuring, the program checks that what it measures is right: every ISA gives
  * the scalar kernels' bits, and the naive loops agree with dafl's clamped-logits mode.
@@ -117,6 +124,10 @@ struct Buffers {
     int32_t *labels = nullptr;   // softmax labels, one per pixel, 16 classes
     int32_t *labels19 = nullptr; // the same for 19 classes
     float channel_weights[kChannels];
+    // x and y rounded to nearest even into bfloat16 and float16, and the gradient of a
+    // half-precision call (bit patterns)
+    uint16_t *x_bf16 = nullptr, *y_bf16 = nullptr, *x_f16 = nullptr, *y_f16 = nullptr;
+    uint16_t *grad16 = nullptr;
 };
 Buffers data;
 
@@ -202,6 +213,44 @@ void allocate_data(size_t capacity)
         data.labels19[i] = rng.below(50) == 0 ? -100 : int32_t(rng.below(19));
 }
 
+// Round to nearest, ties to even (finite values only: the data has no others).
+uint16_t bf16_of(float f)
+{
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    return uint16_t((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+
+uint16_t f16_of(float f)
+{
+    const double a = std::fabs(double(f));
+    const uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+    if (a >= 65520.0)
+        return sign | 0x7c00;
+    int e;
+    std::frexp(a, &e); // a = m * 2^e, m in [0.5, 1)
+    if (a == 0.0 || e - 1 < -14) // subnormal range: units of 2^-24 (1024 units is 2^-14)
+        return sign | uint16_t(std::nearbyint(std::ldexp(a, 24)));
+    // 1024..2048 units of 2^(e-11); 2048 carries into the exponent field, as it should
+    const unsigned m = unsigned(std::nearbyint(std::ldexp(a, 11 - e)));
+    return sign | uint16_t((unsigned(e - 1 + 15) << 10) + m - 1024);
+}
+
+void allocate_half_data(size_t capacity)
+{
+    data.x_bf16 = allocate<uint16_t>(capacity);
+    data.y_bf16 = allocate<uint16_t>(capacity);
+    data.x_f16 = allocate<uint16_t>(capacity);
+    data.y_f16 = allocate<uint16_t>(capacity);
+    data.grad16 = allocate<uint16_t>(capacity);
+    for (size_t i = 0; i < capacity; i++) {
+        data.x_bf16[i] = bf16_of(data.x[i]);
+        data.y_bf16[i] = bf16_of(data.y[i]);
+        data.x_f16[i] = f16_of(data.x[i]);
+        data.y_f16[i] = f16_of(data.y[i]);
+    }
+}
+
 float positives_normalizer(size_t n)
 {
     uint64_t positives = 0;
@@ -209,11 +258,60 @@ float positives_normalizer(size_t n)
     return positives ? float(positives) : 1.0f;
 }
 
+// ---- element types ----------------------------------------------------------------------
+
+// The element types of a call's input, target and gradient, and the suffix its rows get.
+struct Dtypes {
+    dafl_dtype x, y, grad;
+    const char *suffix;
+};
+constexpr dafl_dtype kF32 = DAFL_DTYPE_FLOAT32, kBF16 = DAFL_DTYPE_BFLOAT16,
+                     kF16 = DAFL_DTYPE_FLOAT16;
+constexpr Dtypes kFloat32{kF32, kF32, kF32, ""};
+// What mixed-precision training hands a loss: everything in bfloat16 (autocast's), all in
+// float16, and bfloat16 logits against float32 Gaussian targets.
+const Dtypes kHalfDtypes[] = {{kBF16, kBF16, kBF16, ".bf16"},
+                              {kF16, kF16, kF16, ".f16"},
+                              {kBF16, kF32, kBF16, ".bf16_logits"}};
+// The sizes the half-precision rows are measured at: in L2, and in DRAM.
+const size_t kHalfSizes[] = {size_t(1) << 16, size_t(1) << 26};
+
+int64_t element_size(dafl_dtype t) { return t == kF32 ? 4 : 2; }
+
+const float *input_of(dafl_dtype t)
+{
+    return t == kBF16  ? reinterpret_cast<const float *>(data.x_bf16)
+           : t == kF16 ? reinterpret_cast<const float *>(data.x_f16)
+                       : data.x;
+}
+
+const float *target_of(dafl_dtype t)
+{
+    return t == kBF16  ? reinterpret_cast<const float *>(data.y_bf16)
+           : t == kF16 ? reinterpret_cast<const float *>(data.y_f16)
+                       : data.y;
+}
+
+float *grad_buffer(dafl_dtype t)
+{
+    return t == kF32 ? data.grad : reinterpret_cast<float *>(data.grad16);
+}
+
+template <class Params> void set_dtypes(Params *p, const Dtypes &dt)
+{
+    p->input_dtype = dt.x;
+    p->target_dtype = dt.y;
+    p->grad_dtype = dt.grad;
+}
+
 // ---- the dafl calls measured ---------------------------------------------------------
 
-// One call of one loss in one configuration over the first n elements.  `normalizer` is
-// the call's positive count (at least 1): the divisor a trainer would pass.
-using LossCall = dafl_status (*)(size_t n, float normalizer, float *loss, float *grad);
+// One call of one loss in one configuration over the first n elements, with the inputs
+// of the element types dt names (the float32 arrays or their rounded copies; softmax
+// focal: float32 only).  `normalizer` is the call's positive count (at least 1): the
+// divisor a trainer would pass.
+using LossCall = dafl_status (*)(size_t n, float normalizer, const Dtypes &dt, float *loss,
+                                 float *grad);
 
 dafl_penalty_focal_params one_pass_penalty(dafl_input_mode mode, float normalizer)
 {
@@ -226,26 +324,35 @@ dafl_penalty_focal_params one_pass_penalty(dafl_input_mode mode, float normalize
     return p;
 }
 
-dafl_status penalty_default(size_t n, float, float *loss, float *grad)
+dafl_status penalty_default(size_t n, float, const Dtypes &dt, float *loss, float *grad)
 {
-    return dafl_penalty_focal(data.x, data.y, n, nullptr, loss, grad, nullptr);
+    dafl_penalty_focal_params p;
+    dafl_penalty_focal_params_init(&p);
+    set_dtypes(&p, dt);
+    return dafl_penalty_focal(input_of(dt.x), target_of(dt.y), n, &p, loss, grad, nullptr);
 }
 
-dafl_status penalty_one_pass(size_t n, float normalizer, float *loss, float *grad)
+dafl_status penalty_one_pass(size_t n, float normalizer, const Dtypes &dt, float *loss,
+                             float *grad)
 {
     dafl_penalty_focal_params p = one_pass_penalty(DAFL_INPUT_LOGITS, normalizer);
-    return dafl_penalty_focal(data.x, data.y, n, &p, loss, grad, nullptr);
+    set_dtypes(&p, dt);
+    return dafl_penalty_focal(input_of(dt.x), target_of(dt.y), n, &p, loss, grad, nullptr);
 }
 
-dafl_status penalty_clamped_one_pass(size_t n, float normalizer, float *loss, float *grad)
+dafl_status penalty_clamped_one_pass(size_t n, float normalizer, const Dtypes &dt,
+                                     float *loss, float *grad)
 {
     dafl_penalty_focal_params p = one_pass_penalty(DAFL_INPUT_CLAMPED_LOGITS, normalizer);
-    return dafl_penalty_focal(data.x, data.y, n, &p, loss, grad, nullptr);
+    set_dtypes(&p, dt);
+    return dafl_penalty_focal(input_of(dt.x), target_of(dt.y), n, &p, loss, grad, nullptr);
 }
 
-// RetinaNet also divides by the number of positive anchors.
+// RetinaNet also divides by the number of positive anchors.  (The hard targets exist in
+// float32 only.)
 template <int gamma_tenths, bool hard = false>
-dafl_status sigmoid_focal(size_t n, float normalizer, float *loss, float *grad)
+dafl_status sigmoid_focal(size_t n, float normalizer, const Dtypes &dt, float *loss,
+                          float *grad)
 {
     dafl_sigmoid_focal_params p;
     dafl_sigmoid_focal_params_init(&p);
@@ -253,21 +360,24 @@ dafl_status sigmoid_focal(size_t n, float normalizer, float *loss, float *grad)
     p.reduction = DAFL_REDUCTION_NORMALIZER;
     p.normalizer = normalizer;
     p.flags = DAFL_FLAG_TRUST_TARGETS;
-    return dafl_sigmoid_focal(data.x, hard ? data.y_hard : data.y, n, &p, loss, grad,
-                              nullptr);
+    set_dtypes(&p, dt);
+    return dafl_sigmoid_focal(input_of(dt.x), hard ? data.y_hard : target_of(dt.y), n, &p,
+                              loss, grad, nullptr);
 }
 
-dafl_status bce(size_t n, float, float *loss, float *grad)
+dafl_status bce(size_t n, float, const Dtypes &dt, float *loss, float *grad)
 {
     dafl_bce_params p;
     dafl_bce_params_init(&p);
     p.reduction = DAFL_REDUCTION_NORMALIZER; // the mean, without a count pass
     p.normalizer = float(n);
     p.flags = DAFL_FLAG_TRUST_TARGETS;
-    return dafl_bce_with_logits(data.x, data.y, n, &p, loss, grad, nullptr);
+    set_dtypes(&p, dt);
+    return dafl_bce_with_logits(input_of(dt.x), target_of(dt.y), n, &p, loss, grad, nullptr);
 }
 
-template <size_t classes> dafl_status softmax_focal(size_t n, float, float *loss, float *grad)
+template <size_t classes>
+dafl_status softmax_focal(size_t n, float, const Dtypes &, float *loss, float *grad)
 {
     Shape s = label_shape(n, classes);
     dafl_softmax_focal_params p;
@@ -279,7 +389,7 @@ template <size_t classes> dafl_status softmax_focal(size_t n, float, float *loss
                               s.channels, s.pixels, &p, loss, grad, nullptr);
 }
 
-dafl_status mse(size_t n, float, float *loss, float *grad)
+dafl_status mse(size_t n, float, const Dtypes &dt, float *loss, float *grad)
 {
     Shape s = batch_shape(n);
     dafl_mse_params p;
@@ -289,7 +399,9 @@ dafl_status mse(size_t n, float, float *loss, float *grad)
     p.reduction = DAFL_REDUCTION_NORMALIZER;
     p.normalizer = float(n);
     p.flags = DAFL_FLAG_TRUST_TARGETS;
-    return dafl_mse(data.x, data.y, s.images, s.channels, s.pixels, &p, loss, grad, nullptr);
+    set_dtypes(&p, dt);
+    return dafl_mse(input_of(dt.x), target_of(dt.y), s.images, s.channels, s.pixels, &p, loss,
+                    grad, nullptr);
 }
 
 struct LossCase {
@@ -298,28 +410,30 @@ struct LossCase {
     bool penalty_focal; // compared with the naive loops
     bool labels;        // targets are int32 labels per pixel (softmax focal)
     size_t classes = 0; // and their class count (16 or 19)
+    bool half = false;  // measured in half precision too (kHalfDtypes, kHalfSizes)
+    bool half_threads = false; // and at 64 M on one and on all threads, float32 beside it
 };
 
 const LossCase kCases[] = {
     {"penalty_focal.logits.default", penalty_default, true, false},
-    {"penalty_focal.logits.one_pass", penalty_one_pass, true, false},
+    {"penalty_focal.logits.one_pass", penalty_one_pass, true, false, 0, true, true},
     {"penalty_focal.clamped.one_pass", penalty_clamped_one_pass, true, false},
-    {"sigmoid_focal.gamma2", sigmoid_focal<20>, false, false},
+    {"sigmoid_focal.gamma2", sigmoid_focal<20>, false, false, 0, true},
     {"sigmoid_focal.gamma2_5", sigmoid_focal<25>, false, false},
     {"sigmoid_focal.gamma2.hard", sigmoid_focal<20, true>, false, false},
-    {"bce_with_logits", bce, false, false},
+    {"bce_with_logits", bce, false, false, 0, true, true},
     {"softmax_focal.c16", softmax_focal<16>, false, true, 16},
     {"softmax_focal.c19", softmax_focal<19>, false, true, 19},
-    {"mse.c16", mse, false, false},
+    {"mse.c16", mse, false, false, 0, true},
 };
 
 // The least traffic a call must make: read the input and the targets (or labels), and
-// write the gradient when there is one.
-int64_t bytes_moved(const LossCase &c, size_t n, bool with_grad)
+// write the gradient when there is one, each in its element type.
+int64_t bytes_moved(const LossCase &c, size_t n, bool with_grad, const Dtypes &dt)
 {
-    int64_t input = int64_t(n) * 4;
-    int64_t targets = c.labels ? int64_t(n / c.classes) * 4 : int64_t(n) * 4;
-    return input + targets + (with_grad ? input : 0);
+    int64_t input = int64_t(n) * element_size(dt.x);
+    int64_t targets = c.labels ? int64_t(n / c.classes) * 4 : int64_t(n) * element_size(dt.y);
+    return input + targets + (with_grad ? int64_t(n) * element_size(dt.grad) : 0);
 }
 
 // ---- what each registered benchmark is, for the counters computed after it ran ------
@@ -330,6 +444,7 @@ struct Meta {
     Role role;
     bool with_grad;
     bool penalty_focal;
+    bool half = false; // no bw_frac: the bandwidth loop moves float32's bytes
 };
 std::map<std::string, Meta> meta_by_name; // keyed by the name without the size
 
@@ -364,8 +479,8 @@ size_t warm_up_elements(size_t n)
     return n <= (size_t(1) << 22) ? n : kCheckElements;
 }
 
-void run_dafl(benchmark::State &state, const LossCase *c, dafl_isa isa, bool with_grad,
-              int threads, bool wall_clock)
+void run_dafl(benchmark::State &state, const LossCase *c, const Dtypes &dt, dafl_isa isa,
+              bool with_grad, int threads, bool wall_clock)
 {
     const size_t n = size_t(state.range(0));
     dafl_status st = dafl_set_isa(isa);
@@ -379,24 +494,26 @@ void run_dafl(benchmark::State &state, const LossCase *c, dafl_isa isa, bool wit
     (void)threads;
 #endif
     const float normalizer = positives_normalizer(n);
-    float *grad = with_grad ? data.grad : nullptr;
+    float *grad = with_grad ? grad_buffer(dt.grad) : nullptr;
     float loss = 0.0f;
     // One call before the clock starts: it must succeed, and it warms the caches that
     // the data fits in, as the calls of a training loop find them.  Data in DRAM has no
     // cache to warm, and there a call on the scalar kernels takes seconds, so the
     // status is checked with a short call instead.
-    st = c->call(warm_up_elements(n), normalizer, &loss, grad);
+    st = c->call(warm_up_elements(n), normalizer, dt, &loss, grad);
     if (st != DAFL_OK) {
         state.SkipWithError(dafl_status_string(st));
     } else {
         for (auto _ : state) {
-            c->call(n, normalizer, &loss, grad);
+            c->call(n, normalizer, dt, &loss, grad);
             benchmark::DoNotOptimize(loss);
             benchmark::ClobberMemory();
         }
         // a class count that does not divide n leaves a few elements out (label_shape)
         const size_t used = c->labels ? label_elements(n, c->classes) : n;
-        set_throughput(state, used, bytes_moved(*c, used, with_grad));
+        const int64_t bytes = bytes_moved(*c, used, with_grad, dt);
+        set_throughput(state, used, bytes);
+        state.counters["bytes_per_element"] = double(bytes) / double(used);
         state.counters["dafl_threads"] = threads_used(n, threads);
         state.SetLabel(row_label(dafl_isa_name(isa), threads_used(n, threads), wall_clock));
     }
@@ -479,37 +596,47 @@ bool same_bits(const float *a, const float *b, size_t n)
 
 // Every ISA must give the scalar kernels' bits (dafl's promise); a benchmark of kernels
 // that compute something else would measure nothing useful.
+// The half-precision calls are checked the same way (their gradient compared as bytes).
 bool check_isas_agree(const std::vector<dafl_isa> &isas)
 {
     const size_t n = kCheckElements;
     const float normalizer = positives_normalizer(n);
     std::vector<float> ref_grad(n), grad(n);
     bool ok = true;
+    std::vector<Dtypes> dtypes{kFloat32};
+    dtypes.insert(dtypes.end(), std::begin(kHalfDtypes), std::end(kHalfDtypes));
     for (const LossCase &c : kCases) {
-        for (bool with_grad : {false, true}) {
-            float ref_loss = 0.0f;
-            dafl_set_isa(DAFL_ISA_SCALAR);
-            dafl_status st = c.call(n, normalizer, &ref_loss, with_grad ? ref_grad.data() : nullptr);
-            if (st != DAFL_OK) {
-                std::fprintf(stderr, "dafl-bench: check: %s (scalar) failed: %s\n", c.name,
-                             dafl_status_string(st));
-                return false;
-            }
-            for (dafl_isa isa : isas) {
-                if (isa == DAFL_ISA_SCALAR)
-                    continue;
-                float loss = 0.0f;
-                dafl_set_isa(isa);
-                st = c.call(n, normalizer, &loss, with_grad ? grad.data() : nullptr);
-                bool same = st == DAFL_OK && same_bits(&loss, &ref_loss, 1) &&
-                            (!with_grad || same_bits(grad.data(), ref_grad.data(), n));
-                if (!same) {
-                    std::fprintf(stderr,
-                                 "dafl-bench: check: %s %s on %s differs from scalar "
-                                 "(loss %.9g vs %.9g, status %s)\n",
-                                 c.name, pass_name(with_grad), dafl_isa_name(isa),
-                                 double(loss), double(ref_loss), dafl_status_string(st));
-                    ok = false;
+        for (const Dtypes &dt : dtypes) {
+            if (dt.suffix[0] && !c.half)
+                continue;
+            const size_t grad_bytes = n * size_t(element_size(dt.grad));
+            for (bool with_grad : {false, true}) {
+                float ref_loss = 0.0f;
+                dafl_set_isa(DAFL_ISA_SCALAR);
+                dafl_status st = c.call(n, normalizer, dt, &ref_loss,
+                                        with_grad ? ref_grad.data() : nullptr);
+                if (st != DAFL_OK) {
+                    std::fprintf(stderr, "dafl-bench: check: %s%s (scalar) failed: %s\n",
+                                 c.name, dt.suffix, dafl_status_string(st));
+                    return false;
+                }
+                for (dafl_isa isa : isas) {
+                    if (isa == DAFL_ISA_SCALAR)
+                        continue;
+                    float loss = 0.0f;
+                    dafl_set_isa(isa);
+                    st = c.call(n, normalizer, dt, &loss, with_grad ? grad.data() : nullptr);
+                    bool same = st == DAFL_OK && same_bits(&loss, &ref_loss, 1) &&
+                                (!with_grad ||
+                                 std::memcmp(grad.data(), ref_grad.data(), grad_bytes) == 0);
+                    if (!same) {
+                        std::fprintf(stderr,
+                                     "dafl-bench: check: %s%s %s on %s differs from scalar "
+                                     "(loss %.9g vs %.9g, status %s)\n",
+                                     c.name, dt.suffix, pass_name(with_grad), dafl_isa_name(isa),
+                                     double(loss), double(ref_loss), dafl_status_string(st));
+                        ok = false;
+                    }
                 }
             }
         }
@@ -529,7 +656,7 @@ bool check_naive_loops()
     const float normalizer = positives_normalizer(n);
     std::vector<float> ref_grad(n), grad(n);
     float ref_loss = 0.0f;
-    dafl_status st = penalty_clamped_one_pass(n, normalizer, &ref_loss, ref_grad.data());
+    dafl_status st = penalty_clamped_one_pass(n, normalizer, kFloat32, &ref_loss, ref_grad.data());
     if (st != DAFL_OK) {
         std::fprintf(stderr, "dafl-bench: check: dafl clamped logits failed: %s\n",
                      dafl_status_string(st));
@@ -640,8 +767,9 @@ template <class Base> class RatioReporter : public Base {
             if (ref != reference_rate_.end() && ref->second > 0.0)
                 run.counters[counter] = benchmark::Counter(rate / ref->second);
         };
-        ratio("bw_frac", Role::bandwidth);
-        if (m.penalty_focal && m.with_grad) {
+        if (!m.half)
+            ratio("bw_frac", Role::bandwidth);
+        if (m.penalty_focal && m.with_grad && !m.half) {
             ratio("x_naive_O2", Role::naive_o2);
             ratio("x_autovec", Role::naive_autovec);
         }
@@ -949,8 +1077,22 @@ void register_all(const std::vector<dafl_isa> &isas, size_t max_elements, int po
             for (bool g : {false, true})
                 for (dafl_isa isa : isas)
                     add(std::string(c.name) + "/" + pass_name(g) + "/" + dafl_isa_name(isa),
-                        {Role::dafl, g, c.penalty_focal}, n,
-                        [&c, isa, g](benchmark::State &s) { run_dafl(s, &c, isa, g, 1, false); });
+                        {Role::dafl, g, c.penalty_focal}, n, [&c, isa, g](benchmark::State &s) {
+                            run_dafl(s, &c, kFloat32, isa, g, 1, false);
+                        });
+        const bool half_size = std::find(std::begin(kHalfSizes), std::end(kHalfSizes), n) !=
+                               std::end(kHalfSizes);
+        if (half_size)
+            for (const LossCase &c : kCases)
+                for (const Dtypes &dt : kHalfDtypes)
+                    for (dafl_isa isa : isas)
+                        if (c.half)
+                            add(std::string(c.name) + dt.suffix + "/fwd_grad/" +
+                                    dafl_isa_name(isa),
+                                {Role::dafl, true, c.penalty_focal, true}, n,
+                                [&c, &dt, isa](benchmark::State &s) {
+                                    run_dafl(s, &c, dt, isa, true, 1, false);
+                                });
 
         // Thread scaling: the headline call in wall-clock time on one thread and on all of
         // dafl's threads (below DAFL_MIN_PARALLEL_ELEMENTS both run on the calling thread:
@@ -962,9 +1104,30 @@ void register_all(const std::vector<dafl_isa> &isas, size_t max_elements, int po
             for (int t : {1, pool_threads}) {
                 std::string impl = std::string(dafl_isa_name(best)) + "-t" + std::to_string(t);
                 add(std::string(c.name) + "/fwd_grad/" + impl, {Role::dafl, true, true}, n,
-                    [&c, best, t](benchmark::State &s) { run_dafl(s, &c, best, true, t, true); },
+                    [&c, best, t](benchmark::State &s) {
+                        run_dafl(s, &c, kFloat32, best, true, t, true);
+                    },
                     true);
             }
+            // Half precision against float32 in DRAM, where fewer bytes should pay: each
+            // combination (and float32 where the rows above lack it).
+            if (n == kHalfSizes[1])
+                for (const LossCase &h : kCases)
+                    for (int k = -1; k < int(std::size(kHalfDtypes)); k++) {
+                        const Dtypes &dt = k < 0 ? kFloat32 : kHalfDtypes[k];
+                        if (!h.half_threads || (k < 0 && &h == &c))
+                            continue;
+                        for (int t : {1, pool_threads}) {
+                            std::string impl =
+                                std::string(dafl_isa_name(best)) + "-t" + std::to_string(t);
+                            add(std::string(h.name) + dt.suffix + "/fwd_grad/" + impl,
+                                {Role::dafl, true, h.penalty_focal, k >= 0}, n,
+                                [&h, &dt, best, t](benchmark::State &s) {
+                                    run_dafl(s, &h, dt, best, true, t, true);
+                                },
+                                true);
+                        }
+                    }
             if (n >= (size_t(1) << 20))
                 add("bandwidth/fwd_grad/memory-t" + std::to_string(pool_threads),
                     {Role::bandwidth, true, false}, n,
@@ -1078,6 +1241,7 @@ int main(int argc, char **argv)
     if (capacity < kCheckElements)
         capacity = kCheckElements; // the checks need this much, whatever is measured
     allocate_data(capacity);
+    allocate_half_data(capacity);
 
     std::vector<dafl_isa> isas = measured_isas();
     std::fprintf(stderr, "dafl-bench: dafl %s; measuring on:", dafl_version());

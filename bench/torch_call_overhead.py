@@ -4,7 +4,11 @@ negligible: what a call costs beyond the C kernel, forward only (no_grad) and fo
 backward, for each loss; and, where torch has Dynamo, the graph breaks
 torch._dynamo.explain counts for a step calling the loss.
 
-    PYTHONPATH=build/python python3 bench/torch_call_overhead.py [--rounds 15]
+    PYTHONPATH=build/python python3 bench/torch_call_overhead.py [--rounds 15] \
+        [--dtype bfloat16]
+
+--dtype: the logits' dtype (float32; bfloat16 or float16: read in place, the gradient
+written in that dtype, the loss returned in it); the targets stay float32.
 
 Times are the fastest of --rounds rounds of 300 calls (a shared machine is noisy: run
 the versions to compare alternately and take each one's fastest)."""
@@ -23,9 +27,9 @@ import dafl
 import dafl.torch as dt
 
 
-def cases():
+def cases(dtype=torch.float32):
     torch.manual_seed(0)
-    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    x = torch.randn(2, 3, 8, 8).to(dtype).requires_grad_()
     y = torch.rand(2, 3, 8, 8)
     y[0, 0, 1, 1] = 1
     labels = torch.randint(0, 3, (2, 8, 8))
@@ -54,11 +58,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--no-explain", action="store_true", help="skip the graph-break count")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                    help="the logits' dtype (targets float32)")
     args = ap.parse_args()
-    x, losses = cases()
+    x, losses = cases(getattr(torch, args.dtype))
     dafl.set_num_threads(1)
     print(f"torch {torch.__version__}, dafl {dafl.version()} ({dafl.active_isa()}), "
-          f"custom operators: {getattr(dt, 'HAVE_CUSTOM_OPS', False)}")
+          f"custom operators: {getattr(dt, 'HAVE_CUSTOM_OPS', False)}, {args.dtype} logits")
     print(f"{'loss':22s} {'forward us':>10s} {'fwd+bwd us':>10s} {'graph breaks':>12s}")
     for name, loss in losses.items():
         def forward():

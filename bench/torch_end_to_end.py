@@ -54,6 +54,20 @@ tables, about ten minutes on a 2-CPU machine.  Progress goes to stderr, the Mark
 --render re-prints them from a --json file.  --quick: a tiny size (2x8x16x16), one
 thread, three short rounds: to check that it works (about 10 s for one interpreter, a
 minute with --all), not to measure.
+
+--half (one process, the interpreter that runs this script, --pythonpath first on its
+path): dafl.torch's CenterNetFocalLoss forward + backward with half-precision logits, at
+--sizes (default large) and --threads (default 1): float32 logits and targets; bfloat16
+and float16 logits with float32 Gaussian targets and with targets of their own dtype,
+read in place (the gradient written in the logits' dtype by the C call); the same half
+configurations through the widening path of the previous release (the half operands
+copied into float32 buffers, a float32 gradient, then rounded into a new tensor of the
+logits' dtype: dafl.torch with only float32 read in place); and the C call alone
+(dafl._dafl.penalty_focal into a preallocated gradient).  Every configuration runs a block
+of steps in turn, --reps rounds (default 15), interleaved; each figure is its fastest
+block's time per step, with the minor page faults per step.  The configurations share
+one process, and dafl.torch's buffer cache keeps up to 16 buffers per shape and dtype
+for them (2 by default): each finds its buffers as it would alone.
 """
 
 import argparse
@@ -370,6 +384,118 @@ class Case:
                                         else None),
                 "rss_base_mib": (self.rss_base_kib or 0) / 1024,
                 "peak_reset": self.peak_reset}
+
+
+# =================================================================================
+# --half: half-precision logits read in place, against float32 and the widening path
+# =================================================================================
+
+HALF_CONFIGS = (  # name, logits dtype, target dtype, path
+    ("float32", "float32", "float32", "in place"),
+    ("bfloat16 logits, float32 target", "bfloat16", "float32", "in place"),
+    ("bfloat16 logits and target", "bfloat16", "bfloat16", "in place"),
+    ("float16 logits, float32 target", "float16", "float32", "in place"),
+    ("float16 logits and target", "float16", "float16", "in place"),
+    ("bfloat16 logits, float32 target", "bfloat16", "float32", "widened"),
+    ("bfloat16 logits and target", "bfloat16", "bfloat16", "widened"),
+    ("float16 logits, float32 target", "float16", "float32", "widened"),
+    ("float16 logits and target", "float16", "float16", "widened"),
+    ("float32", "float32", "float32", "C call"),
+    ("bfloat16 logits, float32 target", "bfloat16", "float32", "C call"),
+    ("bfloat16 logits and target", "bfloat16", "bfloat16", "C call"),
+    ("float16 logits, float32 target", "float16", "float32", "C call"),
+    ("float16 logits and target", "float16", "float16", "C call"),
+)
+
+
+def run_half(args):
+    if args.pythonpath not in sys.path:
+        sys.path.insert(0, args.pythonpath)
+    import torch
+    import dafl
+    import dafl.torch as dt
+    from dafl import _buffers, _dafl, _torch_ops
+    # the configurations share this process and dafl.torch's buffer cache: room for all
+    # their buffers (2 per shape and dtype by default), so that none takes another's and
+    # pays page faults a process of its own would not
+    _buffers.MAX_ENTRIES = 16
+    env = environment_info()
+    print(f"torch {env['torch']}, dafl {env['dafl']} ({env['dafl_isa']}), "
+          f"{env['allocator']}, {platform.machine()}, {all_threads()} CPUs; "
+          f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    loss_fn = dt.CenterNetFocalLoss()
+    arrays = _torch_ops._T
+    in_place = arrays.in_place
+    results = []
+    for size in args.sizes:
+        shape = SIZES[size]
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            dafl.set_num_threads(threads)
+            gen = torch.Generator().manual_seed(1234)
+            logits = torch.randn(shape, generator=gen) * 2
+            target = _heatmaps(shape, gen)
+            cases = []
+            for name, xd, yd, path in HALF_CONFIGS:
+                x = logits.to(getattr(torch, xd), copy=True).requires_grad_(path != "C call")
+                y = target.to(getattr(torch, yd), copy=True)
+                if path == "C call":
+                    g = torch.empty_like(x)
+
+                    def step(x=x, y=y, g=g):
+                        _dafl.penalty_focal(x, y, None, g,
+                                            input_mode=_dafl.INPUT_CLAMPED_LOGITS)
+                else:
+                    def step(x=x, y=y):
+                        x.grad = None
+                        loss_fn(x, y).backward()
+                cases.append({"name": name, "path": path, "step": step,
+                              "in_place": in_place if path != "widened"
+                              else (torch.float32,), "best": float("inf"), "faults": None})
+
+            def block(case, n):
+                arrays.in_place = case["in_place"]
+                try:
+                    ru0, t0 = _rusage(), time.perf_counter()
+                    for _ in range(n):
+                        case["step"]()
+                    t, ru1 = time.perf_counter() - t0, _rusage()
+                finally:
+                    arrays.in_place = in_place
+                return t / n, (ru1.ru_minflt - ru0.ru_minflt) / n
+
+            for case in cases:  # warm-up: first calls, buffer cache, page faults
+                t, _ = block(case, 2)
+                case["n"] = max(1, min(args.max_steps, round(args.block_s / max(t, 1e-7))))
+            for r in range(args.reps):
+                order = cases if r % 2 == 0 else cases[::-1]
+                for case in order:
+                    t, faults = block(case, case["n"])
+                    if t < case["best"]:
+                        case["best"], case["faults"] = t, faults
+                log(f"--half {size} {threads} thread(s): round {r + 1}/{args.reps}")
+            base = {c["path"]: c["best"] for c in cases if c["name"] == "float32"}
+            widened = {c["name"]: c["best"] for c in cases if c["path"] == "widened"}
+            print(f"\n### CenterNetFocalLoss forward + backward, {'x'.join(map(str, shape))}, "
+                  f"{threads} thread(s): fastest of {args.reps} interleaved blocks\n")
+            print("| path | logits, target | ms per step | vs float32 | vs widened | "
+                  "minor faults per step |")
+            print("|---|---|--:|--:|--:|--:|")
+            for c in cases:
+                ref = base["C call" if c["path"] == "C call" else "in place"]
+                w = widened.get(c["name"]) if c["path"] == "in place" else None
+                vs_widened = f"{c['best'] / w:.2f}x" if w else ""
+                print(f"| {c['path']} | {c['name']} | {c['best'] * 1e3:.2f} | "
+                      f"{c['best'] / ref:.2f}x | {vs_widened} | {c['faults']:.0f} |")
+                results.append({"size": size, "shape": shape, "threads": threads,
+                                "path": c["path"], "config": c["name"],
+                                "ms_per_step": c["best"] * 1e3,
+                                "faults_per_step": c["faults"]})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"env": env, "argv": sys.argv[1:], "reps": args.reps,
+                       "records": results}, f, indent=1)
+        log(f"wrote {args.json}")
 
 
 def _write_line(fd, obj):
@@ -869,6 +995,9 @@ def main():
                     help="with --all, also time eager channels_last under the tuned malloc")
     ap.add_argument("--skip-torch1", action="store_true", help="with --all: torch 2 only")
     ap.add_argument("--verbose", action="store_true", help="servers' stderr to stderr")
+    ap.add_argument("--half", action="store_true",
+                    help="half-precision logits in place vs float32 and the widening path "
+                         "(CenterNet loss, this interpreter)")
     args = ap.parse_args()
 
     if args.serve:
@@ -883,6 +1012,13 @@ def main():
         args.threads = args.threads or [1]
         args.reps = args.reps or 3
         args.block_s = args.block_s or 0.02
+    if args.half:
+        args.sizes = args.sizes or ["large"]
+        args.threads = args.threads or [1]
+        args.reps = args.reps or 15
+        args.block_s = args.block_s or 0.15
+        run_half(args)
+        return
     args.sizes = args.sizes or ["large", "small"]
     args.threads = args.threads or sorted({1, all_threads()})
     args.reps = args.reps or 5

@@ -14,7 +14,9 @@
  * manual pages and the HTML reference are built from.
  *
  * @section dafl_conventions Conventions
- *   - Tensors are dense float32, row-major.  A heatmap batch is NCHW.
+ *   - Tensors are dense float32, row-major, unless a loss's dtype members say bfloat16
+ *     or float16 (@ref dafl_half_precision "dafl_half_precision(3)").  A heatmap batch
+ *     is NCHW.
  *   - x is a logit, p = sigmoid(x), q = 1 - p = sigmoid(-x),
  *     softplus(z) = max(z, 0) + log1p(exp(-|z|)), so -log p = softplus(-x) and
  *     -log q = softplus(x).
@@ -236,7 +238,8 @@ DAFL_API const char *dafl_isa_name(dafl_isa isa);
  * Stack: a kernel call keeps about 4.5 KiB on the stack of the thread that runs it (its
  * sub-block's intermediate values), softmax focal up to 4 KiB (up to 64 classes' e_k),
  * the keypoint loss 4 KiB more (dafl_penalty_focal_keypoints), and a half-precision call
- * (dafl_dtype) 3 KiB more (its sub-block widened to float32).
+ * (dafl_dtype) 3 KiB more (its sub-block widened to float32; softmax focal converts a
+ * vector at a time and needs no more).
  *
  * Processes: fork() is safe at any time, as in a PyTorch DataLoader worker.  The child
  * has none of the parent's workers; its first large call starts a pool of its own and
@@ -329,24 +332,29 @@ typedef enum dafl_reduction {
 
 /* ---- element types (half precision) --------------------------------------------- */
 /**
- * @defgroup dafl_half_precision element types: half precision in the element-wise losses
+ * @defgroup dafl_half_precision element types: half precision in every loss
  * @ingroup dafl
  * @details
- * The element-wise losses (penalty focal, sigmoid focal, BCE, MSE) read and write
- * bfloat16 and float16 tensors as well as float32 ones: see dafl_dtype.
+ * Every loss reads and writes bfloat16 and float16 tensors as well as float32 ones (see
+ * dafl_dtype):
+ *   - penalty focal, sigmoid focal, BCE and MSE: input, target and grad;
+ *   - softmax focal: logits and grad (labels are int32, class weights float32);
+ *   - the keypoint-fused penalty focal loss (dafl_penalty_focal_keypoints): input and
+ *     grad (its targets are rendered in float32).
  * @{
  */
-/** The element type of a tensor the element-wise losses read or write (SPEC 13).
+/** The element type of a tensor a loss reads or writes (SPEC 13).
  *
  *  The element-wise parameter structs (penalty focal, sigmoid focal, BCE, MSE) end with
- *  input_dtype, target_dtype and grad_dtype.  Their default, DAFL_DTYPE_FLOAT32 (0), is
+ *  input_dtype, target_dtype and grad_dtype, dafl_softmax_focal_params with input_dtype
+ *  (its logits) and grad_dtype.  Their default, DAFL_DTYPE_FLOAT32 (0), is
  *  what a caller built against an older header gets (its smaller struct_size ends before
  *  them), so old binaries keep reading and writing float32.  The pointer parameters stay
- *  `const float *input, *target` and `float *grad`: for another dtype pass the tensor's
- *  address cast to them; it is read as `count` elements of that type (uint16_t bit
- *  patterns for bfloat16 and float16), no alignment beyond the type's own required.
- *  The per-element loss array of DAFL_REDUCTION_NONE, the reduced loss and the
- *  statistics stay float32.
+ *  `const float *input, *target` (softmax focal: `logits`) and `float *grad`: for another
+ *  dtype pass the tensor's address cast to them; it is read as `count` elements of that
+ *  type (uint16_t bit patterns for bfloat16 and float16), no alignment beyond the type's
+ *  own required.  The per-element loss array of DAFL_REDUCTION_NONE, the reduced loss
+ *  and the statistics stay float32.
  *
  *  Why a dtype member and not typed entry points: a type is a property of the buffers,
  *  not of the loss, so one enum value serves every loss at once.  A later type (float64,
@@ -637,12 +645,19 @@ typedef struct dafl_softmax_focal_params {
     float normalizer;           /**< positive, finite; for DAFL_REDUCTION_NORMALIZER */
     float grad_scale;           /**< finite; multiplies the gradient (default 1) */
     uint32_t flags;             /**< DAFL_FLAG_* */
+    /* appended: half precision (see dafl_dtype); a caller whose struct_size ends before
+     * them gets float32.  flags ends the old struct without tail padding (its old sizeof
+     * on every ABI), so they start at the old sizeof with no reserved member before them.
+     * The labels stay int32 and the class weights float32: they are not tensors a
+     * mixed-precision network produces. */
+    dafl_dtype input_dtype;     /**< element type of logits (default FLOAT32) */
+    dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
 } dafl_softmax_focal_params;
 
 /** The default dafl_softmax_focal_params, as an initialiser. */
 #define DAFL_SOFTMAX_FOCAL_PARAMS_INIT                                                  \
     { sizeof(dafl_softmax_focal_params), 2.0f, DAFL_LAYOUT_NCHW, -100, NULL,              \
-      DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u }
+      DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
 /** Fills a dafl_softmax_focal_params with the defaults (DAFL_SOFTMAX_FOCAL_PARAMS_INIT).
  *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
@@ -657,7 +672,13 @@ DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
  *      s = log_softmax(x)[t],  p_t = exp(s),  m = 1 - p_t,  l = -w[t] * m^gamma * s.
  *
  *  Ignored pixels give 0 loss and 0 gradient.
- *  @param[in]  logits  n*c*hw floats in params' `layout`
+ *  Half precision: logits and grad may be bfloat16 or float16 (params' input_dtype and
+ *  grad_dtype, see dafl_dtype): the loss, per-pixel losses and statistics are those of
+ *  the float32 call on the widened logits, bit for bit, and each gradient element that
+ *  call's gradient rounded once into grad_dtype.  grad may be `logits` itself when both
+ *  have the same element size.
+ *  @param[in]  logits  n*c*hw elements of params' input_dtype (floats by default), in
+ *                      params' `layout`
  *  @param[in]  labels  n*hw int32 in 0..c-1 or ignore_index
  *  @param[in]  n       number of images
  *  @param[in]  c       number of classes
@@ -665,8 +686,8 @@ DAFL_API void dafl_softmax_focal_params_init(dafl_softmax_focal_params *params);
  *  @param[in]  params  NULL for the defaults, or filled by dafl_softmax_focal_params_init()
  *  @param[out] loss    1 float, or n*hw floats (one per pixel) for
  *                      DAFL_REDUCTION_NONE; or NULL
- *  @param[out] grad    n*c*hw floats in the same layout, or NULL; may be `logits` itself
- *                      (no other overlap: see "Buffers")
+ *  @param[out] grad    n*c*hw elements of params' grad_dtype in the same layout, or
+ *                      NULL; may be `logits` itself (no other overlap: see "Buffers")
  *  @param[out] stats   NULL or the call's exact partial statistics
  *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_t n,
@@ -890,9 +911,12 @@ DAFL_API dafl_status dafl_render_heatmaps(const dafl_keypoint *points, size_t co
  *  DAFL_BLOCK_ELEMENTS floats (4 KiB) of stack per thread, and 128 bytes per keypoint
  *  on the heap (its clipped window, sorted by plane; qsort may take as much again).
  *  Keypoints are validated as for dafl_render_heatmaps, before anything is written.
- *  float32 only: params' input_dtype, target_dtype and grad_dtype must be
- *  DAFL_DTYPE_FLOAT32 (DAFL_ERR_INVALID_ENUM otherwise).
- *  @param[in]  input   n*c*h*w floats, as for dafl_penalty_focal
+ *  Half precision: input and grad may be bfloat16 or float16 (params' input_dtype and
+ *  grad_dtype, see dafl_dtype), with the bits of dafl_penalty_focal on the same input
+ *  and grad types and the rendered float32 targets.  There is no target buffer: the
+ *  targets are rendered in float32, so params' target_dtype must be DAFL_DTYPE_FLOAT32
+ *  (DAFL_ERR_INVALID_ENUM otherwise).
+ *  @param[in]  input   n*c*h*w elements of params' input_dtype, as for dafl_penalty_focal
  *  @param[in]  n       images in the batch
  *  @param[in]  c       channels per image
  *  @param[in]  h       rows of a heatmap

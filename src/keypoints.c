@@ -16,7 +16,9 @@
  * penalty focal block kernel on it, with the input, gradient and loss pointers moved to the
  * block.  The kernel's sum over a block depends only on the position inside the block, and
  * block sums are added exactly, so the result is that of the dense call bit for bit.  A
- * block that no stamp reaches reads a constant block of zeros instead.
+ * block that no stamp reaches reads a constant block of zeros instead.  Half-precision
+ * input and gradient (dafl_dtype) go to the kernel as they are, with float32 targets: the
+ * kernel widens and narrows them as it does for the dense call.
  */
 #include <limits.h>
 #include <math.h>
@@ -271,6 +273,13 @@ typedef struct keypoint_loss_task {
     const dafl_pf_job *job; /* io: the whole call's buffers */
 } keypoint_loss_task;
 
+/* Element `at` of a buffer of dtype `dtype`, as the kernels take it (a float pointer to
+ * elements of that type). */
+static const float *element_at(const float *buffer, int dtype, size_t at)
+{
+    return (const float *)(const void *)((const char *)buffer + at * dafl_dtype_size(dtype));
+}
+
 /* A dafl_block_fn: the positive count of a block's targets (the first pass of
  * DAFL_REDUCTION_POSITIVES, which needs the count of the whole call first). */
 static double keypoint_positives_block(const void *ctx, size_t begin, size_t len,
@@ -293,10 +302,10 @@ static double keypoint_loss_block(const void *ctx, size_t begin, size_t len,
     float targets[DAFL_BLOCK_ELEMENTS];
     const int drawn = draw_range(t->b, begin, begin + len, targets);
     dafl_pf_job job = *t->job;
-    job.io.x += begin;
+    job.io.x = element_at(job.io.x, job.io.x_dtype, begin);
     job.io.y = drawn ? targets : zero_targets;
     if (job.io.grad)
-        job.io.grad += begin;
+        job.io.grad = (float *)element_at(job.io.grad, job.io.grad_dtype, begin);
     if (job.io.loss_out)
         job.io.loss_out += begin;
     dafl_elementwise_kernel kernel = drawn ? t->kernel : t->all_negative_kernel;
@@ -314,7 +323,9 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
     dafl_status st = dafl_penalty_focal_setup(params, &job, &r);
     if (st != DAFL_OK)
         return st;
-    if (job.io.x_dtype || job.io.y_dtype || job.io.grad_dtype) /* float32 only (dafl.h) */
+    /* the targets are rendered in float32: no other target type has a meaning here */
+    if (!dafl_dtype_valid(job.io.x_dtype) || !dafl_dtype_valid(job.io.grad_dtype) ||
+        job.io.y_dtype != DAFL_DTYPE_FLOAT32)
         return DAFL_ERR_INVALID_ENUM;
     keypoint_batch b;
     st = build_batch(points, count, n, c, h, w, &b);
@@ -323,9 +334,10 @@ dafl_status dafl_penalty_focal_keypoints(const float *input, size_t n, size_t c,
     if (st == DAFL_OK) {
         size_t bytes = b.elements * sizeof(float); /* build_batch checked the product */
         byte_range none = {NULL, 0};
-        st = dafl_check_overlaps((byte_range){input, bytes}, none, (byte_range){grad, bytes},
-                                 (byte_range){r.reduction == DAFL_REDUCTION_NONE ? loss : NULL,
-                                              bytes});
+        st = dafl_check_overlaps(
+            (byte_range){input, b.elements * dafl_dtype_size(job.io.x_dtype)}, none,
+            (byte_range){grad, b.elements * dafl_dtype_size(job.io.grad_dtype)},
+            (byte_range){r.reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes});
     }
     if (st != DAFL_OK) {
         free(b.stamps);

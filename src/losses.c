@@ -41,7 +41,7 @@ typedef struct struct_layout {
                            _Alignof(type) * _Alignof(type) == sizeof(type),                 \
                    #last " is no longer the last member of " #type)
 
-/* Every loss's parameters carry the reduction settings, and all but softmax focal's the
+/* Every loss's parameters carry the reduction settings, and the element-wise losses' the
  * element types of their buffers, in this order: M is the struct's MEMBER macro. */
 #define REDUCTION_MEMBERS(M) M(reduction), M(normalizer), M(grad_scale), M(flags)
 #define DTYPE_MEMBERS(M) M(input_dtype), M(target_dtype), M(grad_dtype)
@@ -66,8 +66,9 @@ LAST_MEMBER(dafl_bce_params, grad_dtype);
 #define SM_MEMBER(m) MEMBER(dafl_softmax_focal_params, m)
 static const member_span softmax_focal_members[] = {
     SM_MEMBER(struct_size),  SM_MEMBER(gamma),         SM_MEMBER(layout),
-    SM_MEMBER(ignore_index), SM_MEMBER(class_weights), REDUCTION_MEMBERS(SM_MEMBER)};
-LAST_MEMBER(dafl_softmax_focal_params, flags);
+    SM_MEMBER(ignore_index), SM_MEMBER(class_weights), REDUCTION_MEMBERS(SM_MEMBER),
+    SM_MEMBER(input_dtype),  SM_MEMBER(grad_dtype)};
+LAST_MEMBER(dafl_softmax_focal_params, grad_dtype);
 #define MSE_MEMBER(m) MEMBER(dafl_mse_params, m)
 static const member_span mse_members[] = {
     MSE_MEMBER(struct_size), MSE_MEMBER(weights), MSE_MEMBER(weights_count),
@@ -299,13 +300,6 @@ dafl_status dafl_check_overlaps(byte_range input, byte_range other_input, byte_r
 
 /* ---- element types ------------------------------------------------------------------ */
 
-static size_t dtype_size(int dtype) { return dtype == DAFL_DTYPE_FLOAT32 ? 4 : 2; }
-
-static int dtype_valid(int d)
-{
-    return d == DAFL_DTYPE_FLOAT32 || d == DAFL_DTYPE_BFLOAT16 || d == DAFL_DTYPE_FLOAT16;
-}
-
 /* The dafl_io of a parameter struct's buffer dtypes, as given: run_elementwise checks
  * them (DAFL_ERR_INVALID_ENUM for a value this library does not know). */
 #define IO_DTYPES(p)                                                                       \
@@ -345,13 +339,14 @@ static dafl_status run_elementwise(const dafl_kernels *k, dafl_elementwise_kerne
                                    const float *target, size_t count, reduction_args r,
                                    float *loss, float *grad, dafl_stats *stats)
 {
-    if (!dtype_valid(io->x_dtype) || !dtype_valid(io->y_dtype) || !dtype_valid(io->grad_dtype))
+    if (!dafl_dtype_valid(io->x_dtype) || !dafl_dtype_valid(io->y_dtype) ||
+        !dafl_dtype_valid(io->grad_dtype))
         return DAFL_ERR_INVALID_ENUM;
     size_t bytes = count * sizeof(float);
     byte_range loss_array = {r.reduction == DAFL_REDUCTION_NONE ? loss : NULL, bytes};
-    if (dafl_check_overlaps((byte_range){input, count * dtype_size(io->x_dtype)},
-                            (byte_range){target, count * dtype_size(io->y_dtype)},
-                            (byte_range){grad, count * dtype_size(io->grad_dtype)},
+    if (dafl_check_overlaps((byte_range){input, count * dafl_dtype_size(io->x_dtype)},
+                            (byte_range){target, count * dafl_dtype_size(io->y_dtype)},
+                            (byte_range){grad, count * dafl_dtype_size(io->grad_dtype)},
                             loss_array) != DAFL_OK)
         return DAFL_ERR_OVERLAP;
     uint64_t positives = 0;
@@ -566,7 +561,8 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
         return DAFL_ERR_SIZE_OVERFLOW;
     if (pixels && (!labels || (c && !logits)))
         return DAFL_ERR_NULL_POINTER;
-    if (p.layout != DAFL_LAYOUT_NCHW && p.layout != DAFL_LAYOUT_NHWC)
+    if ((p.layout != DAFL_LAYOUT_NCHW && p.layout != DAFL_LAYOUT_NHWC) ||
+        !dafl_dtype_valid(p.input_dtype) || !dafl_dtype_valid(p.grad_dtype))
         return DAFL_ERR_INVALID_ENUM;
     reduction_args r = REDUCTION_ARGS(p);
     if ((st = check_reduction(&r, 0)) != DAFL_OK)
@@ -577,10 +573,11 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
         for (size_t k = 0; k < c; k++)
             if (!is_weight(p.class_weights[k]))
                 return DAFL_ERR_INVALID_PARAMETER;
-    /* c >= 1 or pixels == 0 here, so pixels * 4 does not overflow */
-    if ((st = dafl_check_overlaps((byte_range){logits, bytes},
+    /* c >= 1 or pixels == 0 here, so pixels * 4 does not overflow; bytes (count * 4)
+     * bounds every element size */
+    if ((st = dafl_check_overlaps((byte_range){logits, count * dafl_dtype_size(p.input_dtype)},
                              (byte_range){labels, pixels * sizeof(int32_t)},
-                             (byte_range){grad, bytes},
+                             (byte_range){grad, count * dafl_dtype_size(p.grad_dtype)},
                              (byte_range){p.reduction == DAFL_REDUCTION_NONE ? loss : NULL,
                                           pixels * sizeof(float)})) != DAFL_OK)
         return st;
@@ -632,6 +629,8 @@ dafl_status dafl_softmax_focal(const float *logits, const int32_t *labels, size_
     job.class_weights = p.class_weights;
     job.gamma = p.gamma;
     job.gamma_int = integer_exponent(p.gamma);
+    job.x_dtype = (int)p.input_dtype;
+    job.grad_dtype = (int)p.grad_dtype;
 
     const softmax_blocks blocks = {dafl_active_kernels()->softmax_focal, &job};
     st = dafl_run_blocks(softmax_block, &blocks, pixels, count, &s);

@@ -23,6 +23,16 @@ typedef struct reduction_args {
 dafl_status dafl_penalty_focal_setup(const dafl_penalty_focal_params *params, dafl_pf_job *job,
                                      reduction_args *r);
 
+/* Whether a dafl_dtype value is one this library knows, and the size of its elements
+ * (call it on known values only). */
+static inline int dafl_dtype_valid(int dtype)
+{
+    return dtype == DAFL_DTYPE_FLOAT32 || dtype == DAFL_DTYPE_BFLOAT16 ||
+           dtype == DAFL_DTYPE_FLOAT16;
+}
+
+static inline size_t dafl_dtype_size(int dtype) { return dtype == DAFL_DTYPE_FLOAT32 ? 4 : 2; }
+
 /* A buffer a call reads or writes: `bytes` from `at` (nothing when NULL or empty). */
 typedef struct byte_range {
     const void *at;

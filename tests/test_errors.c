@@ -384,7 +384,8 @@ START_TEST(struct_sizes_end_on_member_boundaries)
         SPAN(dafl_softmax_focal_params, layout), SPAN(dafl_softmax_focal_params, ignore_index),
         SPAN(dafl_softmax_focal_params, class_weights), SPAN(dafl_softmax_focal_params, reduction),
         SPAN(dafl_softmax_focal_params, normalizer), SPAN(dafl_softmax_focal_params, grad_scale),
-        SPAN(dafl_softmax_focal_params, flags)};
+        SPAN(dafl_softmax_focal_params, flags), SPAN(dafl_softmax_focal_params, input_dtype),
+        SPAN(dafl_softmax_focal_params, grad_dtype)};
     CHECK_SIZES(dafl_softmax_focal_params, dafl_softmax_focal_params_init, sm,
                 dafl_softmax_focal(x, labels, 1, 3, N, &prm, o.loss, o.grad, &o.stats))
     const span mse[] = {SPAN(dafl_mse_params, struct_size), SPAN(dafl_mse_params, weights),

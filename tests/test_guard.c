@@ -14,6 +14,12 @@
  *
  * Every result is compared bit for bit (NaN-aware) with the scalar ISA's on ordinary heap
  * buffers: the same inputs give the same bits whatever the placement.
+ *
+ * The element-wise losses again with bfloat16 and float16 inputs, targets and gradients
+ * (dafl_dtype): each array placed in units of its own element size, so that offsets of
+ * an odd number of elements misalign it by 2 bytes, and the vector conversions (loads of
+ * 8 or 16 halves, stores of the narrowed gradient) are seen to touch only the caller's
+ * elements.
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 
@@ -179,6 +185,21 @@ static int same_float_bits(const float *a, const float *b, size_t n, size_t *whe
 
 /* ---- the losses, behind one signature ----------------------------------------------- */
 
+/* Element types of input, target and gradient (NULL in run_loss: all float32). */
+typedef struct elem_types {
+    dafl_dtype x, y, g;
+    const char *name;
+} elem_types;
+
+#define SET_DTYPES(p, t)                                                                   \
+    do {                                                                                   \
+        if (t) {                                                                           \
+            (p).input_dtype = (t)->x;                                                      \
+            (p).target_dtype = (t)->y;                                                     \
+            (p).grad_dtype = (t)->g;                                                       \
+        }                                                                                  \
+    } while (0)
+
 enum {
     L_PF_LOGITS,
     L_PF_PROBABILITIES,
@@ -241,7 +262,7 @@ static shape shape_of(int loss, size_t len)
 
 static dafl_status run_loss(int loss, const shape *s, const float *x, const void *y,
                             const float *w, dafl_reduction reduction, float *out, float *grad,
-                            dafl_stats *stats)
+                            dafl_stats *stats, const elem_types *t)
 {
     switch (loss) {
     case L_PF_LOGITS:
@@ -255,6 +276,7 @@ static dafl_status run_loss(int loss, const shape *s, const float *x, const void
         p.clamp_eps = 1e-2f; /* clamps a visible share of the logits */
         p.beta = 3.5f;       /* a real exponent for a change */
         p.reduction = reduction;
+        SET_DTYPES(p, t);
         return dafl_penalty_focal(x, y, s->inputs, &p, out, grad, stats);
     }
     case L_SIGMOID_FOCAL: {
@@ -262,6 +284,7 @@ static dafl_status run_loss(int loss, const shape *s, const float *x, const void
         dafl_sigmoid_focal_params_init(&p);
         p.gamma = 1.5f;
         p.reduction = reduction;
+        SET_DTYPES(p, t);
         return dafl_sigmoid_focal(x, y, s->inputs, &p, out, grad, stats);
     }
     case L_BCE: {
@@ -269,6 +292,7 @@ static dafl_status run_loss(int loss, const shape *s, const float *x, const void
         dafl_bce_params_init(&p);
         p.pos_weight = 2.0f;
         p.reduction = reduction;
+        SET_DTYPES(p, t);
         return dafl_bce_with_logits(x, y, s->inputs, &p, out, grad, stats);
     }
     case L_MSE:
@@ -278,6 +302,7 @@ static dafl_status run_loss(int loss, const shape *s, const float *x, const void
         p.weights = loss == L_MSE_WEIGHTS ? w : NULL;
         p.weights_count = loss == L_MSE_WEIGHTS ? s->weights : 0;
         p.reduction = reduction;
+        SET_DTYPES(p, t);
         return dafl_mse(x, y, s->n, s->c, s->hw, &p, out, grad, stats);
     }
     default: {
@@ -287,6 +312,7 @@ static dafl_status run_loss(int loss, const shape *s, const float *x, const void
         p.gamma = 2.0f;
         p.class_weights = w;
         p.reduction = reduction;
+        (void)t; /* float32 only here */
         return dafl_softmax_focal(x, y, s->n, s->c, s->hw, &p, out, grad, stats);
     }
     }
@@ -409,10 +435,10 @@ START_TEST(losses_stay_inside_their_buffers)
         dafl_stats ref_stats;
         ck_assert_int_eq(dafl_set_isa(DAFL_ISA_SCALAR), DAFL_OK);
         ck_assert_int_eq(run_loss(loss, &s, x, y, w_heap, DAFL_REDUCTION_NONE, ref_out,
-                                  ref_grad, NULL),
+                                  ref_grad, NULL, NULL),
                          DAFL_OK);
         ck_assert_int_eq(run_loss(loss, &s, x, y, w_heap, DAFL_REDUCTION_SUM, &ref_sum, NULL,
-                                  &ref_stats),
+                                  &ref_stats, NULL),
                          DAFL_OK);
 
         for (int ii = 0; ii < TEST_ISA_COUNT; ii++) {
@@ -442,7 +468,7 @@ START_TEST(losses_stay_inside_their_buffers)
 
                 /* 1: per-element loss and gradient */
                 dafl_status st = run_loss(loss, &s, gx, gy, gw, DAFL_REDUCTION_NONE, gout,
-                                          ggrad, NULL);
+                                          ggrad, NULL, NULL);
                 TEST_REQUIRE(st == DAFL_OK, "%s %s len %zu %s: %s", loss_names[loss],
                              dafl_isa_name(isa), len, where, dafl_status_string(st));
                 size_t at = 0;
@@ -468,7 +494,8 @@ START_TEST(losses_stay_inside_their_buffers)
                  * the forward-only path (no gradient) */
                 if (p->in_place)
                     memcpy(gx, x, in_bytes);
-                st = run_loss(loss, &s, gx, gy, gw, DAFL_REDUCTION_SUM, gsum, NULL, gstats);
+                st = run_loss(loss, &s, gx, gy, gw, DAFL_REDUCTION_SUM, gsum, NULL, gstats,
+                              NULL);
                 TEST_REQUIRE(st == DAFL_OK, "%s %s len %zu %s (sum): %s", loss_names[loss],
                              dafl_isa_name(isa), len, where, dafl_status_string(st));
                 TEST_REQUIRE(test_same_bits(*gsum, ref_sum) &&
@@ -493,6 +520,205 @@ START_TEST(losses_stay_inside_their_buffers)
     free(w);
     free(ref_out);
     free(ref_grad);
+    guarded_free(&gb.x);
+    guarded_free(&gb.y);
+    guarded_free(&gb.w);
+    guarded_free(&gb.out);
+    guarded_free(&gb.grad);
+    guarded_free(&gb.sum);
+    guarded_free(&gb.stats);
+    dafl_set_isa(DAFL_ISA_AUTO);
+}
+END_TEST
+
+/* ---- half precision ----------------------------------------------------------------------- */
+
+static const elem_types half_types[] = {
+    {DAFL_DTYPE_BFLOAT16, DAFL_DTYPE_BFLOAT16, DAFL_DTYPE_BFLOAT16, "bf16/bf16/bf16"},
+    {DAFL_DTYPE_FLOAT16, DAFL_DTYPE_FLOAT16, DAFL_DTYPE_FLOAT16, "f16/f16/f16"},
+    {DAFL_DTYPE_BFLOAT16, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_BFLOAT16, "bf16/f32/bf16"},
+    {DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT16, DAFL_DTYPE_BFLOAT16, "f32/f16/bf16"}};
+#define N_HALF_TYPES (sizeof half_types / sizeof half_types[0])
+
+/* The element-wise losses tested in half precision (softmax focal: float32 above). */
+static const int half_losses[] = {L_PF_LOGITS, L_PF_CLAMPED, L_SIGMOID_FOCAL, L_BCE,
+                                  L_MSE_WEIGHTS};
+#define N_HALF_LOSSES (int)(sizeof half_losses / sizeof half_losses[0])
+
+static size_t elem_size(dafl_dtype t) { return t == DAFL_DTYPE_FLOAT32 ? 4 : 2; }
+
+/* Like guarded_place, offsets counted in elements of `size` bytes. */
+static void *place_elems(const guarded *g, size_t bytes, int offset, size_t size)
+{
+    if (offset < 0)
+        return g->hi - bytes;
+    unsigned char *p = g->lo + (size_t)offset * size;
+    ck_assert_msg(p + bytes <= g->hi, "guarded buffer too small");
+    return p;
+}
+
+/* float32 values into 16-bit patterns, truncated (any value of the format will do), with
+ * special patterns among the inputs: NaNs with payloads, subnormals, infinities. */
+static uint16_t to_half_bits(dafl_dtype t, float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if (t == DAFL_DTYPE_BFLOAT16)
+        return (uint16_t)(b >> 16);
+    uint16_t sign = (uint16_t)((b >> 16) & 0x8000u);
+    uint32_t a = b & 0x7fffffffu;
+    if (a > 0x7f800000u)
+        return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x1ffu));
+    if (a >= 0x47800000u) /* 65536 and up */
+        return sign | 0x7c00u;
+    if (a < 0x38800000u) /* below 2^-14: units of 2^-24 */
+        return (uint16_t)(sign | (uint16_t)ldexpf(fabsf(f), 24));
+    return (uint16_t)(sign | ((a - 0x38000000u) >> 13));
+}
+
+static void to_elems(dafl_dtype t, const float *f, void *out, size_t n, int specials)
+{
+    static const uint16_t bf16_specials[] = {0x7fc1, 0xff81, 0x0001, 0x807f, 0x7f80, 0x8000};
+    static const uint16_t f16_specials[] = {0x7e01, 0xfd00, 0x0001, 0x83ff, 0xfc00, 0x8000};
+    if (t == DAFL_DTYPE_FLOAT32) {
+        memcpy(out, f, n * 4);
+        return;
+    }
+    uint16_t *h = out;
+    for (size_t i = 0; i < n; i++) {
+        h[i] = to_half_bits(t, f[i]);
+        if (specials && i % 7 == 3)
+            h[i] = (t == DAFL_DTYPE_BFLOAT16 ? bf16_specials : f16_specials)[(i / 7) % 6];
+    }
+}
+
+/* Element i of two arrays of type t hold the same value (any NaN equal to any NaN). */
+static int same_elements(dafl_dtype t, const void *a, const void *b, size_t n, size_t *where)
+{
+    if (t == DAFL_DTYPE_FLOAT32)
+        return same_float_bits(a, b, n, where);
+    const uint16_t *x = a, *y = b;
+    const uint16_t exp_mask = t == DAFL_DTYPE_BFLOAT16 ? 0x7f80 : 0x7c00;
+    for (size_t i = 0; i < n; i++) {
+        int nan_x = (x[i] & exp_mask) == exp_mask && (x[i] & ~(exp_mask | 0x8000u)),
+            nan_y = (y[i] & exp_mask) == exp_mask && (y[i] & ~(exp_mask | 0x8000u));
+        if (nan_x != nan_y || (!nan_x && x[i] != y[i])) {
+            *where = i;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* _i: index into half_losses */
+START_TEST(half_losses_stay_inside_their_buffers)
+{
+    const int loss = half_losses[_i];
+    const size_t max_bytes = MAX_LENGTH * sizeof(float) + 16 * sizeof(float);
+    buffers gb;
+    gb.x = guarded_alloc(max_bytes);
+    gb.y = guarded_alloc(max_bytes);
+    gb.w = guarded_alloc(max_bytes);
+    gb.out = guarded_alloc(max_bytes);
+    gb.grad = guarded_alloc(max_bytes);
+    gb.sum = guarded_alloc(sizeof(float));
+    gb.stats = guarded_alloc(sizeof(dafl_stats));
+    float *xf = malloc(max_bytes), *yf = malloc(max_bytes), *w = malloc(max_bytes),
+          *ref_out = malloc(max_bytes);
+    void *x = malloc(max_bytes), *y = malloc(max_bytes), *ref_grad = malloc(max_bytes);
+    ck_assert(xf && yf && w && ref_out && x && y && ref_grad);
+    placement pl[MAX_PLACEMENTS];
+    long calls = 0;
+
+    for (size_t ti = 0; ti < N_HALF_TYPES; ti++) {
+        const elem_types *t = &half_types[ti];
+        const size_t xs = elem_size(t->x), ys = elem_size(t->y), gs = elem_size(t->g);
+        const int n_placements = make_placements(pl, may_alias(loss) && xs == gs);
+        for (int li = 0; li < N_LENGTHS; li++) {
+            const size_t len = length_at(li);
+            const shape s = shape_of(loss, len);
+            make_inputs(loss, &s, 7000u * (uint64_t)loss + len, xf, yf, w);
+            to_elems(t->x, xf, x, s.inputs, 1);
+            to_elems(t->y, yf, y, s.targets, 0);
+            const size_t x_bytes = s.inputs * xs, y_bytes = s.targets * ys,
+                         g_bytes = s.inputs * gs, w_bytes = s.weights * sizeof(float),
+                         out_bytes = s.outputs * sizeof(float);
+            const float *w_heap = s.weights ? w : NULL;
+            float ref_sum;
+            dafl_stats ref_stats;
+            ck_assert_int_eq(dafl_set_isa(DAFL_ISA_SCALAR), DAFL_OK);
+            ck_assert_int_eq(run_loss(loss, &s, x, y, w_heap, DAFL_REDUCTION_NONE, ref_out,
+                                      ref_grad, NULL, t),
+                             DAFL_OK);
+            ck_assert_int_eq(run_loss(loss, &s, x, y, w_heap, DAFL_REDUCTION_SUM, &ref_sum,
+                                      NULL, &ref_stats, t),
+                             DAFL_OK);
+            for (int ii = 0; ii < TEST_ISA_COUNT; ii++) {
+                const dafl_isa isa = test_all_isas[ii];
+                if (!isa_tested(isa))
+                    continue;
+                ck_assert_int_eq(dafl_set_isa(isa), DAFL_OK);
+                for (int pi = 0; pi < n_placements; pi++) {
+                    const placement *p = &pl[pi];
+                    char where[128];
+                    describe(where, sizeof where, p);
+                    CASE("%s %s, %s, length %zu, %s (offsets in elements)", loss_names[loss],
+                         t->name, dafl_isa_name(isa), len, where);
+                    void *gx = place_elems(&gb.x, x_bytes, p->x, xs);
+                    void *gy = place_elems(&gb.y, y_bytes, p->y, ys);
+                    float *gw = s.weights ? guarded_place(&gb.w, w_bytes, p->w) : NULL;
+                    float *gout = guarded_place(&gb.out, out_bytes, p->out);
+                    void *ggrad = p->in_place ? gx : place_elems(&gb.grad, g_bytes, p->grad, gs);
+                    float *gsum = guarded_place(&gb.sum, sizeof(float), END);
+                    dafl_stats *gstats = guarded_place(&gb.stats, sizeof(dafl_stats), END);
+                    memcpy(gx, x, x_bytes);
+                    memcpy(gy, y, y_bytes);
+                    if (gw)
+                        memcpy(gw, w, w_bytes);
+                    fill_around(&gb.out, gout, out_bytes);
+                    if (!p->in_place)
+                        fill_around(&gb.grad, ggrad, g_bytes);
+                    dafl_status st = run_loss(loss, &s, gx, gy, gw, DAFL_REDUCTION_NONE, gout,
+                                              ggrad, NULL, t);
+                    size_t at = 0;
+                    TEST_REQUIRE(st == DAFL_OK, "%s %s %s len %zu %s: %s", loss_names[loss],
+                                 t->name, dafl_isa_name(isa), len, where,
+                                 dafl_status_string(st));
+                    TEST_REQUIRE(same_float_bits(gout, ref_out, s.outputs, &at),
+                                 "%s %s %s len %zu %s: loss[%zu] differs from scalar",
+                                 loss_names[loss], t->name, dafl_isa_name(isa), len, where, at);
+                    TEST_REQUIRE(same_elements(t->g, ggrad, ref_grad, s.inputs, &at),
+                                 "%s %s %s len %zu %s: grad[%zu] differs from scalar",
+                                 loss_names[loss], t->name, dafl_isa_name(isa), len, where, at);
+                    TEST_REQUIRE(untouched_around(&gb.out, gout, out_bytes) &&
+                                     (p->in_place || untouched_around(&gb.grad, ggrad, g_bytes)),
+                                 "%s %s %s len %zu %s: wrote beside an output",
+                                 loss_names[loss], t->name, dafl_isa_name(isa), len, where);
+                    TEST_REQUIRE((p->in_place || memcmp(gx, x, x_bytes) == 0) &&
+                                     memcmp(gy, y, y_bytes) == 0 &&
+                                     (!gw || memcmp(gw, w, w_bytes) == 0),
+                                 "%s %s %s len %zu %s: an input changed", loss_names[loss],
+                                 t->name, dafl_isa_name(isa), len, where);
+                    if (p->in_place)
+                        memcpy(gx, x, x_bytes);
+                    st = run_loss(loss, &s, gx, gy, gw, DAFL_REDUCTION_SUM, gsum, NULL, gstats,
+                                  t);
+                    TEST_REQUIRE(st == DAFL_OK && test_same_bits(*gsum, ref_sum) &&
+                                     memcmp(gstats, &ref_stats, sizeof ref_stats) == 0,
+                                 "%s %s %s len %zu %s: reduced loss or statistics differ",
+                                 loss_names[loss], t->name, dafl_isa_name(isa), len, where);
+                    calls += 2;
+                }
+            }
+        }
+    }
+    char label[96];
+    snprintf(label, sizeof label, "%s, half precision", loss_names[loss]);
+    report_skipped(label);
+    printf("guard pages: %-30s %7ld calls, %zu element-type combinations, lengths 0..%d and "
+           "%zu..%zu\n",
+           label, calls, N_HALF_TYPES, SHORT_LENGTHS - 1, extra_lengths[0], extra_lengths[3]);
+    free(xf), free(yf), free(w), free(ref_out), free(x), free(y), free(ref_grad);
     guarded_free(&gb.x);
     guarded_free(&gb.y);
     guarded_free(&gb.w);
@@ -798,6 +1024,7 @@ int main(void)
     TCase *tc = tcase_create("guard");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, losses_stay_inside_their_buffers, 0, L_COUNT);
+    tcase_add_loop_test(tc, half_losses_stay_inside_their_buffers, 0, N_HALF_LOSSES);
     tcase_add_test(tc, count_positives_stays_inside);
     tcase_add_test(tc, draw_gaussian_at_borders);
     tcase_add_test(tc, draw_gaussian_sigma_at_borders);

@@ -7,10 +7,17 @@
  * are written independently of the library (ldexp, frexp and nearbyint in double), not
  * its integer code.  Lengths 0 .. 63 and around the sub-block and block boundaries,
  * misaligned buffers, NaN payloads, infinities, subnormals, float16 gradient overflow,
- * in-place gradients, 1-3 threads.
+ * in-place gradients, 1-3 threads.  And the conversions alone, bit for bit with NaN
+ * payloads, over every bfloat16 and float16 and over float32 values around every rounding
+ * point, also under a caller's floating-point environment that flushes, treats
+ * subnormals as zero and rounds upward (dafl installs its own).
  */
+#include <fenv.h>
 #include <float.h>
 #include <stddef.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 #include "test_common.h"
 
@@ -357,6 +364,167 @@ START_TEST(half_matches_float32)
 }
 END_TEST
 
+/* ---- the conversions alone ------------------------------------------------------------ */
+
+/* MSE with weight 1/2 against a zero target, SUM, grad_scale 1: the float32 gradient is
+ * 2 * (1/2) * (x - 0) * 1, that is x itself (a NaN made quiet by the arithmetic, its
+ * payload kept), so the gradient shows exactly how the input was widened and how the
+ * output is narrowed. */
+static void identity_call(int xdt, const void *x, int gdt, void *grad, size_t n)
+{
+    float *y = calloc(n ? n : 1, sizeof(float));
+    ck_assert(y);
+    static const float half_weight = 0.5f;
+    dafl_mse_params p;
+    dafl_mse_params_init(&p);
+    p.reduction = DAFL_REDUCTION_SUM;
+    p.weights = &half_weight;
+    p.weights_count = 1;
+    p.input_dtype = (dafl_dtype)xdt;
+    p.grad_dtype = (dafl_dtype)gdt;
+    float loss;
+    ck_assert_int_eq(dafl_mse(x, y, 1, 1, n, &p, &loss, grad, NULL), DAFL_OK);
+    free(y);
+}
+
+/* The float32 bits a 16-bit pattern widens to, NaNs quiet with the payload in the top
+ * mantissa bits (SPEC 13; x86's vcvtph2ps and AArch64's FCVT, and any arithmetic). */
+static uint32_t ref_widened_bits(int dt, uint16_t h)
+{
+    double v = ref_decode(dt, h);
+    if (!isnan(v)) {
+        float f = (float)v;
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        return b;
+    }
+    uint32_t sign = (uint32_t)(h >> 15) << 31;
+    return dt == BF16 ? ((uint32_t)h << 16) | 0x400000u
+                      : sign | 0x7fc00000u | ((uint32_t)(h & 0x3ffu) << 13);
+}
+
+/* The 16-bit pattern of a value the format holds exactly (inf included). */
+static uint16_t ref_encode(int dt, double v)
+{
+    uint16_t sign = signbit(v) ? 0x8000 : 0;
+    double a = fabs(v);
+    if (dt == BF16) {
+        float f = (float)a;
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        return (uint16_t)(sign | (b >> 16)); /* exact: the low half is zero */
+    }
+    if (isinf(a))
+        return sign | 0x7c00;
+    int ex;
+    frexp(a, &ex);
+    if (a == 0.0 || ex - 1 < -14)
+        return (uint16_t)(sign | (uint16_t)ldexp(a, 24)); /* subnormal: units of 2^-24 */
+    return (uint16_t)(sign | (uint16_t)(((unsigned)(ex - 1 + 15) << 10) |
+                                         ((unsigned)ldexp(a, 11 - ex) - 1024u)));
+}
+
+/* What a float32 gradient element f (quiet, if a NaN) must become in format dt. */
+static uint16_t ref_narrowed_bits(int dt, float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if (isnan(f)) /* quiet, sign and the payload's top bits kept */
+        return dt == BF16 ? (uint16_t)((b >> 16) | 0x40u)
+                          : (uint16_t)(((b >> 16) & 0x8000u) | 0x7e00u | ((b >> 13) & 0x1ffu));
+    return ref_encode(dt, ref_round(dt, f));
+}
+
+/* A caller's floating-point environment that would change the conversions if dafl ran
+ * in it: round upward, flush-to-zero, denormals-are-zero (x86: MXCSR FTZ and DAZ;
+ * AArch64: FPCR.FZ, FPCR.FZ16 and default NaNs). */
+typedef struct caller_env {
+    fenv_t env;
+} caller_env;
+
+static caller_env hostile_env_enter(void)
+{
+    caller_env saved;
+    fegetenv(&saved.env);
+    fesetround(FE_UPWARD);
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040u);
+#elif defined(__aarch64__)
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    fpcr |= (1u << 24) | (1u << 25) | (1u << 19); /* FZ, DN, FZ16 */
+    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
+#endif
+    return saved;
+}
+
+static void hostile_env_leave(const caller_env *saved) { fesetenv(&saved->env); }
+
+/* Low halves of float32 bit patterns around the rounding points: bit 15 is bfloat16's
+ * half unit, bit 12 a normal float16's (a float16 subnormal rounds higher up, in the top
+ * half, which takes every value). */
+static const uint16_t low_halves[] = {0x0000, 0x0001, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000,
+                                      0x3000, 0x5000, 0x7fff, 0x8000, 0x8001, 0xefff, 0xffff};
+#define N_LOW (sizeof low_halves / sizeof low_halves[0])
+#define N_NARROW ((size_t)65536 * N_LOW)
+
+START_TEST(conversions_bit_exact)
+{
+    uint16_t *h = malloc(65536 * 2), *g16 = malloc(N_NARROW * 2);
+    uint32_t *w = malloc(65536 * 4), *want_w = malloc(65536 * 4);
+    float *x = malloc(N_NARROW * 4);
+    uint16_t *want_n[2] = {malloc(N_NARROW * 2), malloc(N_NARROW * 2)};
+    ck_assert(h && g16 && w && want_w && x && want_n[0] && want_n[1]);
+    for (uint32_t i = 0; i < 65536; i++)
+        h[i] = (uint16_t)i;
+    for (size_t i = 0; i < N_NARROW; i++) {
+        uint32_t b = (uint32_t)(i / N_LOW) << 16 | low_halves[i % N_LOW];
+        if ((b & 0x7fffffffu) > 0x7f800000u)
+            b |= 0x400000u; /* the kernel's gradient: NaNs come out of arithmetic quiet */
+        memcpy(&x[i], &b, 4);
+    }
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < N_NARROW; i++)
+            want_n[k][i] = ref_narrowed_bits(k == 0 ? BF16 : F16, x[i]);
+    for (int isa_i = 0; isa_i < TEST_ISA_COUNT; isa_i++) {
+        dafl_isa isa = test_all_isas[isa_i];
+        if (!test_use_isa(isa, "conversions bit-exact"))
+            continue;
+        for (int hostile = 0; hostile < 2; hostile++) {
+            for (int k = 0; k < 2; k++) {
+                const int dt = k == 0 ? BF16 : F16;
+                const char *name = dt == BF16 ? "bfloat16" : "float16";
+                for (uint32_t i = 0; i < 65536; i++)
+                    want_w[i] = ref_widened_bits(dt, (uint16_t)i);
+                caller_env env;
+                if (hostile)
+                    env = hostile_env_enter();
+                identity_call(dt, h, F32, w, 65536);
+                identity_call(F32, x, dt, g16, N_NARROW);
+                if (hostile)
+                    hostile_env_leave(&env);
+                for (uint32_t i = 0; i < 65536; i++)
+                    TEST_REQUIRE(w[i] == want_w[i], "%s%s: %s %04x widened to %08x, want %08x",
+                                 dafl_isa_name(isa), hostile ? " (caller's FTZ/DAZ/upward)" : "",
+                                 name, i, w[i], want_w[i]);
+                for (size_t i = 0; i < N_NARROW; i++)
+                    TEST_REQUIRE(g16[i] == want_n[k][i],
+                                 "%s%s: float32 %a [%08x] narrowed to %s %04x, want %04x",
+                                 dafl_isa_name(isa), hostile ? " (caller's FTZ/DAZ/upward)" : "",
+                                 (double)x[i], (unsigned)(i / N_LOW) << 16 | low_halves[i % N_LOW],
+                                 name, g16[i], want_n[k][i]);
+            }
+        }
+        printf("half %-7s conversions: every bfloat16 and float16 widened, %zu float32 "
+               "narrowed to each, NaN payloads included, also under a hostile caller "
+               "environment: bit-exact\n",
+               dafl_isa_name(isa), N_NARROW);
+    }
+    dafl_set_isa(DAFL_ISA_AUTO);
+    free(h), free(g16), free(w), free(want_w), free(x), free(want_n[0]), free(want_n[1]);
+}
+END_TEST
+
 /* Known answers of the rounding, independent of any reference code: float16 overflow at
  * 65520 (the tie between 65504 and 2^16 goes to the even 2^16: infinity), bfloat16 ties,
  * NaN. MSE with x = 1, y = 0, SUM: the gradient is 2 * grad_scale. */
@@ -483,7 +651,7 @@ START_TEST(threads_and_in_place)
 END_TEST
 
 /* The API: old struct sizes read float32, unknown dtypes and bad overlaps are refused
- * before anything is written, half targets are validated, keypoints refuse half. */
+ * before anything is written, half targets are validated. */
 START_TEST(api_and_errors)
 {
     float x[8] = {0.5f, -1.0f, 2.0f, 0.0f, 1.0f, 3.0f, -2.0f, 0.25f};
@@ -572,14 +740,8 @@ START_TEST(api_and_errors)
     ck_assert_int_eq(dafl_penalty_focal((float *)hx, (float *)hy, 5, &pp, &loss, (float *)gh, &st),
                      DAFL_OK);
     ck_assert_uint_eq(dafl_stats_positives(&st), 1);
-    /* the keypoint form is float32 only */
-    dafl_keypoint kp;
-    dafl_keypoint_init(&kp);
-    float in[16] = {0}, kl;
-    dafl_penalty_focal_params_init(&pp);
-    pp.grad_dtype = DAFL_DTYPE_FLOAT16;
-    ck_assert_int_eq(dafl_penalty_focal_keypoints(in, 1, 1, 4, 4, &kp, 1, &pp, &kl, NULL, NULL),
-                     DAFL_ERR_INVALID_ENUM);
+    /* (softmax focal and the keypoint-fused loss in half precision:
+     * test_half_softmax_keypoints.c) */
 }
 END_TEST
 
@@ -591,6 +753,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, half_matches_float32, 0, N_CONFIGS);
     tcase_add_test(tc, rounding_known_answers);
+    tcase_add_test(tc, conversions_bit_exact);
     tcase_add_test(tc, threads_and_in_place);
     tcase_add_test(tc, api_and_errors);
     suite_add_tcase(s, tc);

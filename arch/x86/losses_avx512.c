@@ -94,4 +94,51 @@ static inline void vacc_store(const vacc *acc, double out[16])
     _mm512_storeu_pd(out + 8, acc->lane[1]);
 }
 
+/* Half precision, with the bits of src/kernels/half.h (SPEC 13), 16 elements at a time:
+ *   float16: vcvtph2ps and vcvtps2ph (AVX512F), the rounding in the immediate (0: to
+ *     nearest, ties to even; bit 2 clear, so MXCSR.RC is not read).  Neither depends on
+ *     the rest of MXCSR: vcvtps2ph ignores FTZ and gives float16 subnormals, and a float32
+ *     subnormal, which DAZ would read as zero, rounds to a zero of its sign either way;
+ *     vcvtph2ps widens exactly (every float16 is a normal float32).  dafl runs its kernels
+ *     with MXCSR at 0x1F80 besides (src/fpenv.h).  A NaN keeps its sign and the top of
+ *     its payload and becomes quiet, as half.h's dafl_float_to_f16 / dafl_f16_to_float.
+ *   bfloat16: widening puts the 16 bits above 16 zero bits; narrowing rounds the float's
+ *     bits b to nearest even by an integer add, (b + 0x7fff + ((b >> 16) & 1)) >> 16
+ *     (a carry out of the mantissa moves into the exponent, so the largest floats round
+ *     to infinity as they should), and a NaN, where the add could carry into the sign or
+ *     clear the mantissa, is instead b with the quiet bit 0x400000 set, then its top half:
+ *     dafl_float_to_bf16.  vpmovdw keeps the low 16 bits of each lane.
+ *   vcvtneps2bf16 (AVX512_BF16) is not used: Intel's SDM (vol. 2, VCVTNEPS2BF16) gives it
+ *     exactly this rounding and NaN rule, but "input denormals are always treated as zero
+ *     and output denormals flushed": a float32 subnormal becomes a zero of its sign, where
+ *     SPEC 13 wants it rounded (to a bfloat16 subnormal, or up to 2^-126).  Only those
+ *     lanes differ, so the instruction plus a vfpclassps test for subnormal lanes (and the
+ *     integer path for a vector that has one) would be exact; it would replace about half
+ *     of the operations of a store that itself takes a few percent of a kernel's time,
+ *     and needs a CPU this project's test machines
+ *     lack to be proven, so the integer path serves every AVX-512 CPU. */
+#define DAFL_HAVE_HALF_VECTOR
+static inline vf vf_load_f16(const uint16_t *p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
+}
+static inline void vf_store_f16(uint16_t *p, vf v)
+{
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+static inline vf vf_load_bf16(const uint16_t *p)
+{
+    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+static inline void vf_store_bf16(uint16_t *p, vf v)
+{
+    __m512i b = _mm512_castps_si512(v);
+    __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
+    r = _mm512_mask_or_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), b,
+                             _mm512_set1_epi32(0x400000));
+    _mm256_storeu_si256((__m256i *)(void *)p, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+}
+
 #include "kernels/loss_kernels.h"

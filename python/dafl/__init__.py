@@ -12,9 +12,10 @@ torchvision, CenterNet and mmdetection.  Every loss returns ``(loss, grad)``, or
 - stats: exact partial statistics (dafl.Stats) that combine across shards, threads and
   processes into the bits of one call (``Stats.combine``, ``Stats.reduce``).
 
-Arrays: float32 C-contiguous arrays are used in place (DLPack); other float dtypes,
-strides and read-only arrays are converted with one copy (see dafl._convert).  A
-failing libdafl status raises DaflError (a ValueError) with dafl_status_string's text.
+Arrays: float32 and float16 C-contiguous arrays are used in place (DLPack), each operand
+its own dtype, and the gradient is written in the input's dtype; float64, other strides
+and read-only arrays are converted with one copy (see dafl._convert).  A failing libdafl
+status raises DaflError (a ValueError) with dafl_status_string's text.
 """
 
 from typing import Optional
@@ -224,7 +225,7 @@ def penalty_focal_keypoints(logits, keypoints, counts=None, *, style="umich", al
     block of 1024 elements gets its targets rendered on the thread's stack.  logits
     (N, C, H, W); the other arguments as penalty_focal's."""
     fn = "dafl.penalty_focal_keypoints"
-    x = _NP.floats(logits, "logits", fn)
+    x = _NP.operand(logits, "logits", fn)
     code, value, loss_buf, grad, stats = _keypoints.penalty_focal_keypoints(
         x, keypoints, counts, style=style, alpha=alpha, beta=beta, pos_weight=pos_weight,
         neg_weight=neg_weight, input_mode=input_mode, clamp_eps=clamp_eps, log_eps=log_eps,

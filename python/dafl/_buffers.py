@@ -1,9 +1,9 @@
-"""Float32 output buffers that dafl.torch takes back once nothing references them.
+"""Output buffers that dafl.torch takes back once nothing references them.
 
 A fresh 42 MB gradient from glibc's allocator is a fresh mmap: every one of its pages
 faults on first write (about 10,000 minor faults, tens of milliseconds, per call at
 8x80x128x128).  PyTorch's CPU allocator keeps nothing, so each step would pay that again.
-This cache keeps, per (shape, strides), a few of the buffers of 1 MiB and more that dafl
+This cache keeps, per (shape, strides, dtype), a few of the buffers of 1 MiB and more that dafl
 handed out - to autograd as a gradient, or as a scratch buffer - and reuses one only when
 nothing else holds it any more: the tensor handed out is dead (a weak reference to it is gone: after
 ``.grad = None``, ``zero_grad()``, or the end of a backward that consumed it) and its
@@ -24,11 +24,16 @@ import weakref
 
 import torch
 
-MAX_ENTRIES = 2           # per (shape, strides): a gradient in use and the next one
+MAX_ENTRIES = 2           # per (shape, strides, dtype): a gradient in use and the next one
 MAX_BYTES = 1 << 30       # 1 GiB in all
 MIN_BYTES = 1 << 20       # below 1 MiB glibc's heap serves a buffer with no fresh mmap:
                           # plain torch.empty_strided, without the cache's bookkeeping
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def _itemsize(dtype):
+    """Bytes per element (torch.dtype.itemsize is torch >= 2.1's)."""
+    return getattr(dtype, "itemsize", None) or torch.empty(0, dtype=dtype).element_size()
 
 
 class BufferCache:
@@ -46,11 +51,12 @@ class BufferCache:
             self._entries.clear()
             self._bytes = 0
 
-    def empty(self, shape, strides):
-        """An uninitialized float32 tensor of this shape and these strides."""
-        if not self.enabled or math.prod(shape) * 4 < MIN_BYTES:
-            return torch.empty_strided(shape, strides, dtype=torch.float32)
-        key = (tuple(shape), tuple(strides))
+    def empty(self, shape, strides, dtype=torch.float32):
+        """An uninitialized tensor of this shape, these strides and this dtype (float32, or
+        a gradient's bfloat16 / float16)."""
+        if not self.enabled or math.prod(shape) * _itemsize(dtype) < MIN_BYTES:
+            return torch.empty_strided(shape, strides, dtype=dtype)
+        key = (tuple(shape), tuple(strides), dtype)
         with self._lock:
             entries = self._entries.get(key)
             if entries is not None:
@@ -58,11 +64,10 @@ class BufferCache:
                 for entry in entries:
                     ref, storage = entry
                     if ref() is None and _use_count(storage._cdata) == 1:
-                        t = torch.empty(0, dtype=torch.float32).set_(storage, 0, shape,
-                                                                     strides)
+                        t = torch.empty(0, dtype=dtype).set_(storage, 0, shape, strides)
                         entry[0] = weakref.ref(t)
                         return t
-            t = torch.empty_strided(shape, strides, dtype=torch.float32)
+            t = torch.empty_strided(shape, strides, dtype=dtype)
             self._remember(key, t)
             return t
 

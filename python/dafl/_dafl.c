@@ -3,11 +3,16 @@
  *
  * Every array crosses through DLPack: the extension calls the object's __dlpack__(),
  * reads the DLManagedTensor it gets (device, dtype, shape, strides) and uses the data
- * pointer in place, so a C-contiguous float32 CPU tensor (torch) or array (numpy) is
- * never copied.  This layer converts nothing: anything but the exact dtype, a CPU
- * device and a C-contiguous layout is refused with TypeError / ValueError naming the
- * argument.  The documented one-copy conversions (other strides, other float dtypes)
- * live in the pure-Python layer above (dafl/_convert.py).
+ * pointer in place, so a C-contiguous CPU tensor (torch) or array (numpy) is never
+ * copied.  The losses' float operands (input or logits, target, grad) may be float32,
+ * bfloat16 or float16, each its own: the view records its dafl_dtype and the params'
+ * input_dtype / target_dtype / grad_dtype say it to libdafl, which reads and writes the
+ * half-precision elements themselves (SPEC 13).  Everything else has one exact dtype
+ * (float32 per-element losses, weights and heatmaps, int32 labels, float64 keypoints).
+ * This layer converts nothing: anything but an accepted dtype, a CPU device and a
+ * C-contiguous layout is refused with TypeError / ValueError naming the argument.  The
+ * documented one-copy conversions (other strides, float64) live in the pure-Python layer
+ * above (dafl/_convert.py).
  *
  * The capsule is held (not consumed) for the duration of the call: its own destructor
  * then hands the tensor back to the producer, as the DLPack protocol has it for a
@@ -73,7 +78,11 @@ typedef struct view {
     DLTensor *t;
     void *data;        /* t->data + t->byte_offset */
     size_t count;      /* number of elements */
+    dafl_dtype dtype;  /* a loss operand's element type (LOSS_FLOAT); FLOAT32 otherwise */
 } view;
+
+/* A view zeroed (an absent array's, or one that is not a loss operand) says float32. */
+_Static_assert(DAFL_DTYPE_FLOAT32 == 0, "a zeroed view's dtype is not float32");
 
 static void view_release(view *v)
 {
@@ -86,6 +95,26 @@ static const DLDataType FLOAT64 = {kDLFloat, 64, 1};
 static const DLDataType INT32 = {kDLInt, 32, 1};
 static const DLDataType INT64 = {kDLInt, 64, 1};
 static const DLDataType UINT8 = {kDLUInt, 8, 1};
+/* Not an element type: what view_get takes for a float operand of a loss (input or
+ * logits, target, grad), which may be float32, bfloat16 or float16 (dafl_dtype). */
+static const DLDataType LOSS_FLOAT = {kDLFloat, 0, 1};
+
+/* The dafl_dtype of a DLPack element type a loss reads and writes in place: 0, or -1
+ * for any other. */
+static int loss_float_dtype(DLDataType d, dafl_dtype *dtype)
+{
+    if (d.lanes != 1)
+        return -1;
+    if (d.code == kDLFloat && d.bits == 32)
+        *dtype = DAFL_DTYPE_FLOAT32;
+    else if (d.code == kDLBfloat && d.bits == 16)
+        *dtype = DAFL_DTYPE_BFLOAT16;
+    else if (d.code == kDLFloat && d.bits == 16)
+        *dtype = DAFL_DTYPE_FLOAT16;
+    else
+        return -1;
+    return 0;
+}
 
 static const char *device_name(int type)
 {
@@ -119,9 +148,10 @@ static const char *dtype_name(DLDataType d)
 }
 
 /* Borrow obj's memory through DLPack.  `fn` ("dafl.<entry point>") and `what` (the
- * argument) name it in errors; `want` is the one dtype accepted.  Refuses (with the view
- * left empty) a non-CPU device, another dtype, and any layout but C-contiguous (strides
- * NULL, or the compact ones; dimensions of extent 1 may carry any stride). */
+ * argument) name it in errors; `want` is the one dtype accepted, or LOSS_FLOAT: float32,
+ * bfloat16 or float16, recorded in v->dtype.  Refuses (with the view left empty) a
+ * non-CPU device, another dtype, and any layout but C-contiguous (strides NULL, or the
+ * compact ones; dimensions of extent 1 may carry any stride). */
 static int view_get(const char *fn, PyObject *obj, const char *what, DLDataType want,
                     view *v)
 {
@@ -157,9 +187,12 @@ static int view_get(const char *fn, PyObject *obj, const char *what, DLDataType 
                      "CPU (move it with .cpu())", fn, what, device_name(t->device.device_type));
         goto fail;
     }
-    if (t->dtype.code != want.code || t->dtype.bits != want.bits || t->dtype.lanes != 1) {
+    if (want.bits == 0 ? loss_float_dtype(t->dtype, &v->dtype) < 0
+                       : t->dtype.code != want.code || t->dtype.bits != want.bits ||
+                             t->dtype.lanes != 1) {
         PyErr_Format(PyExc_TypeError, "%s: '%s' must be %s, got %s", fn, what,
-                     dtype_name(want), dtype_name(t->dtype));
+                     want.bits == 0 ? "float32, bfloat16 or float16" : dtype_name(want),
+                     dtype_name(t->dtype));
         goto fail;
     }
     /* An empty array (a dimension of extent 0, anywhere) has no layout to check: a
@@ -691,6 +724,7 @@ static int loss_call_reduction(const loss_call *l)
 static dafl_status loss_call_run(const loss_call *l, float *loss, dafl_stats *stats)
 {
     const loss_params *p = &l->params;
+    /* (float pointers to elements of the params' dtypes, as libdafl takes them) */
     const float *x = l->input.data;
     float *grad = l->grad.data;
     switch (l->entry->kind) {
@@ -716,6 +750,31 @@ static dafl_status loss_call_run(const loss_call *l, float *loss, dafl_stats *st
     return DAFL_ERR_INVALID_ENUM;
 }
 
+/* The element types of the arrays read into the loss's params (SPEC 13): input (or
+ * logits), target and grad each as it is, read and written in place by libdafl.  An
+ * absent array keeps float32 (a view without an array records it): no grad (nothing is
+ * written), the keypoint loss's target (none: its targets are rendered in float32);
+ * softmax focal's params have no target dtype (its labels are int32). */
+static void loss_call_set_dtypes(loss_call *l)
+{
+    const dafl_dtype x = l->input.dtype, y = l->target.dtype, g = l->grad.dtype;
+    loss_params *p = &l->params;
+#define SET_DTYPES(params) \
+    ((params).input_dtype = x, (params).target_dtype = y, (params).grad_dtype = g)
+    switch (l->entry->kind) {
+    case LOSS_PENALTY_FOCAL:
+    case LOSS_PENALTY_FOCAL_KEYPOINTS: SET_DTYPES(p->penalty_focal); break;
+    case LOSS_SIGMOID_FOCAL: SET_DTYPES(p->sigmoid_focal); break;
+    case LOSS_BCE_WITH_LOGITS: SET_DTYPES(p->bce); break;
+    case LOSS_MSE: SET_DTYPES(p->mse); break;
+    case LOSS_SOFTMAX_FOCAL:
+        p->softmax_focal.input_dtype = x;
+        p->softmax_focal.grad_dtype = g;
+        break;
+    }
+#undef SET_DTYPES
+}
+
 /* A loss entry point: see the top of this section. */
 static PyObject *run_loss(const loss_entry *e, PyObject *args, PyObject *kw)
 {
@@ -728,6 +787,7 @@ static PyObject *run_loss(const loss_entry *e, PyObject *args, PyObject *kw)
     PyObject *result = NULL;
     StatsObject *stats = e->read(&l) < 0 ? NULL : stats_new_empty();
     if (stats) {
+        loss_call_set_dtypes(&l);
         float value = 0.0f; /* the reduced loss, where no per-element loss is written */
         dafl_status st;
         Py_BEGIN_ALLOW_THREADS
@@ -752,12 +812,13 @@ static PyObject *run_loss(const loss_entry *e, PyObject *args, PyObject *kw)
     return result;
 }
 
-/* The optional outputs, float32: loss, then grad (their shapes are the loss's to check). */
+/* The optional outputs: loss (float32, as libdafl writes every loss), then grad (float32,
+ * bfloat16 or float16); their shapes are the loss's to check. */
 static int read_outputs(loss_call *l)
 {
     const char *fn = l->entry->fn;
     return view_get_opt(fn, l->arg.loss, "loss", FLOAT32, &l->loss) < 0 ||
-                   view_get_opt(fn, l->arg.grad, "grad", FLOAT32, &l->grad) < 0
+                   view_get_opt(fn, l->arg.grad, "grad", LOSS_FLOAT, &l->grad) < 0
                ? -1
                : 0;
 }
@@ -783,12 +844,13 @@ static int require_outputs_like_input(const loss_call *l)
 }
 
 /* The element-wise losses (penalty focal, sigmoid focal, BCE, and MSE's elements): input
- * and target float32 of one shape, the outputs in that shape too. */
+ * and target of one shape (each float32, bfloat16 or float16), the outputs in that shape
+ * too. */
 static int read_elementwise(loss_call *l)
 {
     const char *fn = l->entry->fn;
-    if (view_get(fn, l->arg.input, "input", FLOAT32, &l->input) < 0 ||
-        view_get(fn, l->arg.target, "target", FLOAT32, &l->target) < 0 ||
+    if (view_get(fn, l->arg.input, "input", LOSS_FLOAT, &l->input) < 0 ||
+        view_get(fn, l->arg.target, "target", LOSS_FLOAT, &l->target) < 0 ||
         read_outputs(l) < 0 ||
         require_same_shape(fn, &l->target, "target", &l->input, "input") < 0)
         return -1;
@@ -820,14 +882,15 @@ static int read_mse(loss_call *l)
     return 0;
 }
 
-/* Softmax focal: logits (n, c, *spatial) or, channels last, (n, *spatial, c); int32
- * labels (n, *spatial); a per-pixel loss (n * hw elements); class weights (c). */
+/* Softmax focal: logits (n, c, *spatial) or, channels last, (n, *spatial, c), float32,
+ * bfloat16 or float16; int32 labels (n, *spatial); a per-pixel loss (n * hw elements);
+ * class weights (c). */
 static int read_softmax_focal(loss_call *l)
 {
     const char *fn = l->entry->fn;
     dafl_softmax_focal_params *p = &l->params.softmax_focal;
     p->layout = l->arg.channels_last ? DAFL_LAYOUT_NHWC : DAFL_LAYOUT_NCHW;
-    if (view_get(fn, l->arg.input, "logits", FLOAT32, &l->input) < 0)
+    if (view_get(fn, l->arg.input, "logits", LOSS_FLOAT, &l->input) < 0)
         return -1;
     const DLTensor *x = l->input.t;
     if (x->ndim < 2) {
@@ -865,10 +928,12 @@ static int read_softmax_focal(loss_call *l)
     return 0;
 }
 
-/* A 4-D (N, C, H, W) float32 array: the heatmaps of a keypoint batch. */
-static int view_get_nchw(const char *fn, PyObject *obj, const char *what, view *v)
+/* A 4-D (N, C, H, W) array of dtype `want`: the heatmaps of a keypoint batch (float32),
+ * or the logits of its loss (LOSS_FLOAT). */
+static int view_get_nchw(const char *fn, PyObject *obj, const char *what, DLDataType want,
+                         view *v)
 {
-    if (view_get(fn, obj, what, FLOAT32, v) < 0)
+    if (view_get(fn, obj, what, want, v) < 0)
         return -1;
     if (v->t->ndim == 4)
         return 0;
@@ -878,12 +943,13 @@ static int view_get_nchw(const char *fn, PyObject *obj, const char *what, view *
     return -1;
 }
 
-/* The keypoint loss: input (N, C, H, W) float32, the outputs in its shape, a keypoint
- * batch of N images and C classes. */
+/* The keypoint loss: input (N, C, H, W) float32, bfloat16 or float16, the outputs in its
+ * shape, a keypoint batch of N images and C classes. */
 static int read_keypoint_loss(loss_call *l)
 {
     const char *fn = l->entry->fn;
-    if (view_get_nchw(fn, l->arg.input, "input", &l->input) < 0 || read_outputs(l) < 0 ||
+    if (view_get_nchw(fn, l->arg.input, "input", LOSS_FLOAT, &l->input) < 0 ||
+        read_outputs(l) < 0 ||
         require_outputs_like_input(l) < 0)
         return -1;
     const int64_t *shape = l->input.t->shape;
@@ -1104,7 +1170,7 @@ static PyObject *py_render_heatmaps(PyObject *self, PyObject *args, PyObject *kw
     const char *fn = "dafl.render_heatmaps";
     view out;
     keypoint_list l;
-    if (view_get_nchw(fn, out_o, "out", &out) < 0)
+    if (view_get_nchw(fn, out_o, "out", FLOAT32, &out) < 0)
         return NULL;
     const int64_t *shape = out.t->shape;
     const size_t n = (size_t)shape[0], c = (size_t)shape[1];
@@ -1201,11 +1267,16 @@ REPORT_OF_CODE(status_string, PyUnicode_FromString(dafl_status_string((dafl_stat
 
 #define KW(name, doc) {#name, (PyCFunction)(void (*)(void))py_##name, METH_VARARGS | METH_KEYWORDS, doc}
 static PyMethodDef methods[] = {
-    KW(penalty_focal, "dafl_penalty_focal on float32 C-contiguous CPU arrays"),
-    KW(sigmoid_focal, "dafl_sigmoid_focal on float32 C-contiguous CPU arrays"),
-    KW(bce_with_logits, "dafl_bce_with_logits on float32 C-contiguous CPU arrays"),
-    KW(softmax_focal, "dafl_softmax_focal: logits (N, C, ...) or channels last, int32 labels"),
-    KW(mse, "dafl_mse on (N, C, ...) float32 arrays, weights per channel or image-channel"),
+    KW(penalty_focal, "dafl_penalty_focal on C-contiguous CPU arrays: input, target and grad "
+       "float32, bfloat16 or float16 (each its own), a per-element loss float32"),
+    KW(sigmoid_focal, "dafl_sigmoid_focal on C-contiguous CPU arrays (dtypes as "
+       "penalty_focal)"),
+    KW(bce_with_logits, "dafl_bce_with_logits on C-contiguous CPU arrays (dtypes as "
+       "penalty_focal)"),
+    KW(softmax_focal, "dafl_softmax_focal: logits (N, C, ...) or channels last, float32, "
+       "bfloat16 or float16 (grad likewise), int32 labels"),
+    KW(mse, "dafl_mse on (N, C, ...) arrays (dtypes as penalty_focal), float32 weights per "
+       "channel or image-channel"),
     KW(count_positives, "dafl_count_positives"),
     KW(gaussian_radius, "dafl_gaussian_radius"),
     KW(draw_gaussian, "dafl_draw_gaussian into a 2-D float32 heatmap, in place"),
@@ -1214,6 +1285,7 @@ static PyMethodDef methods[] = {
     KW(render_heatmaps, "dafl_render_heatmaps: keypoints (N, K, 4|5) float64, counts (N,) "
        "int64 or None, into out (N, C, H, W) float32"),
     KW(penalty_focal_keypoints, "dafl_penalty_focal_keypoints: input (N, C, H, W) float32, "
+       "bfloat16 or float16 (grad likewise), "
        "keypoints (N, K, 4|5) float64, counts (N,) int64 or None"),
     {"stop_threads", py_stop_threads, METH_NOARGS, "dafl_stop_threads"},
     {"set_isa", py_set_isa, METH_O, "dafl_set_isa"},

@@ -136,10 +136,10 @@ def penalty_focal_keypoints(x, keypoints, counts, *, style="umich", alpha=2.0, b
                             clamp_eps=1e-4, log_eps=0.0, reduction="positives",
                             normalizer=None, grad_scale=1.0, want_grad=True, empty=None,
                             fn="dafl.penalty_focal_keypoints"):
-    """The one C call for any array library: x is the logits already as float32
-    C-contiguous (N, C, H, W) (numpy or torch), ``empty(shape)`` allocates the outputs
-    in x's library.  Returns (reduction code, loss value, per-element loss buffer or None,
-    grad or None, Stats)."""
+    """The one C call for any array library: x is the logits already C-contiguous
+    (N, C, H, W), float32, bfloat16 or float16 (numpy or torch), ``empty(shape, dtype)``
+    allocates the outputs in x's library (float32 without a dtype).  Returns (reduction
+    code, loss value, per-element loss buffer or None, grad or None, Stats)."""
     from ._losses import INPUT_MODES, reduction_code
     code, norm = reduction_code(reduction, normalizer, fn)
     if input_mode not in INPUT_MODES:
@@ -149,22 +149,24 @@ def penalty_focal_keypoints(x, keypoints, counts, *, style="umich", alpha=2.0, b
         x, keypoints, counts, style_code(style, fn), INPUT_MODES[input_mode], code, norm,
         float(alpha), float(beta), float(pos_weight), float(neg_weight), float(clamp_eps),
         float(log_eps), float(grad_scale), want_grad,
-        empty or (lambda s: np.empty(s, dtype=np.float32)), fn)
+        empty or (lambda s, dtype=np.float32: np.empty(s, dtype=dtype)), fn)
     return code, value, loss_buf, grad, stats
 
 
 def run_penalty_focal_keypoints(x, keypoints, counts, style, input_mode, code, norm, alpha,
                                 beta, pos_weight, neg_weight, clamp_eps, log_eps,
                                 grad_scale, want_grad, empty, fn):
-    """The C call with the style, input mode and reduction as their C codes: x float32
-    C-contiguous (N, C, H, W), ``empty(shape)`` allocates the outputs.  Returns (loss
-    value, per-element loss buffer or None, grad or None, Stats)."""
+    """The C call with the style, input mode and reduction as their C codes: x
+    C-contiguous (N, C, H, W) float32, bfloat16 or float16; ``empty(shape, dtype)``
+    allocates the outputs: the per-element loss float32, the gradient in x's dtype (the C
+    call writes it in place).  Returns (loss value, per-element loss buffer or None, grad
+    or None, Stats)."""
     shape = tuple(x.shape)
     if len(shape) != 4:
         raise ValueError(f"{fn}: 'logits' must be (N, C, H, W), got shape {shape}")
     kp, counts = prepare(keypoints, counts, fn)
     loss_buf = empty(shape) if code == _dafl.REDUCTION_NONE else None
-    grad = empty(shape) if want_grad else None
+    grad = empty(shape, x.dtype) if want_grad else None
     value, stats = _dafl.penalty_focal_keypoints(
         x, kp, counts, loss_buf, grad, style=style, alpha=alpha, beta=beta,
         pos_weight=pos_weight, neg_weight=neg_weight, input_mode=input_mode,

@@ -17,10 +17,11 @@ The loss is the operator ``dafl::penalty_focal_keypoints`` built and registered 
 dafl._torch_ops builds the other losses (a LossOp: on torch >= 2.4 a torch.library custom
 operator with fake kernel, registered autograd and vmap; before, its autograd.Function):
 the forward computes the gradient with the loss, backward hands it over times
-grad_output.  Keypoints and counts are data.  float16/bfloat16 logits and other layouts
-go through one float32 copy and the gradient comes back in their dtype and layout;
-float64 logits and double backward take the loss in torch operations on rendered
-targets (dafl._reference), as the dense losses do.
+grad_output.  Keypoints and counts are data.  float32, bfloat16 and float16 logits are
+read in place and the gradient written in their dtype (contiguous; other layouts go
+through one copy of their dtype and the gradient comes back in their layout); float64
+logits and double backward take the loss in torch operations on rendered targets
+(dafl._reference), as the dense losses do.
 """
 
 import math
@@ -104,7 +105,7 @@ def _keypoint_c(input, keypoints, counts, style, alpha, beta, pos_weight, neg_we
     None), what dafl._torch_ops.LossOp's fake kernel promises."""
     del trust  # validated keypoints give valid targets (DAFL_FLAG_TRUST_TARGETS: no-op)
     fn = "dafl::penalty_focal_keypoints"
-    x = _T.floats(input, "logits", fn)
+    x = _T.operand(input, "logits", fn)
     value, loss_buf, grad, _ = _keypoints.run_penalty_focal_keypoints(
         x, keypoints, counts, style, input_mode, reduction, normalizer, alpha, beta,
         pos_weight, neg_weight, clamp_eps, log_eps, grad_scale, want_grad, _T.empty, fn)

@@ -6,7 +6,9 @@ one fused C call (dafl._dafl, GIL released) and returns ``(loss, grad, stats)``:
 - loss: the reduced loss as a float32 scalar of the array library, or for reduction
   "none" the per-element loss in the input's shape (softmax focal: per pixel);
 - grad: d(loss)/d(input) times grad_scale, in the input's dtype and layout, or None
-  when ``want_grad`` is false (forward only: no gradient pass at all);
+  when ``want_grad`` is false (forward only: no gradient pass at all).  For a float32,
+  bfloat16 or float16 input the C call writes it in that dtype, in place: the buffer
+  allocated here is the gradient returned;
 - stats: the call's exact partial statistics (dafl.Stats).
 """
 
@@ -181,7 +183,7 @@ def run_elementwise(arrays, cfun, fn, input, target, code, norm, grad_scale, wan
                          f"of 'input' {tuple(x.shape)}")
     shape = tuple(x.shape)
     loss_buf = arrays.output(layout, shape) if code == _dafl.REDUCTION_NONE else None
-    grad = arrays.output(layout, shape) if want_grad else None
+    grad = arrays.output(layout, shape, x.dtype) if want_grad else None
     value, stats = cfun(x, y, arrays.c_view(loss_buf), arrays.c_view(grad), reduction=code,
                         normalizer=norm, grad_scale=grad_scale, **params)
     return _finish(arrays, code, value, loss_buf, grad, input, stats)
@@ -234,14 +236,14 @@ def run_mse(arrays, fn, input, target, weights, code, norm, grad_scale, flags, w
     if weights is None:  # element-wise: any shared layout is read in place
         return run_elementwise(arrays, _dafl.mse, fn, input, target, code, norm,
                                grad_scale, want_grad, flags=flags)
-    x = arrays.floats(input, "input", fn)
-    y = arrays.floats(target, "target", fn)
+    x = arrays.operand(input, "input", fn)
+    y = arrays.operand(target, "target", fn)
     if tuple(y.shape) != tuple(x.shape):
         raise ValueError(f"{fn}: 'target' has shape {tuple(y.shape)}, expected the shape "
                          f"of 'input' {tuple(x.shape)}")
     w = None if weights is None else arrays.floats(weights, "weights", fn)
     loss_buf = arrays.empty(tuple(x.shape)) if code == _dafl.REDUCTION_NONE else None
-    grad = arrays.empty(tuple(x.shape)) if want_grad else None
+    grad = arrays.empty(tuple(x.shape), x.dtype) if want_grad else None
     value, stats = _dafl.mse(x, y, loss_buf, grad, weights=w, reduction=code, normalizer=norm,
                              grad_scale=grad_scale, flags=flags)
     return _finish(arrays, code, value, loss_buf, grad, input, stats)
@@ -266,7 +268,7 @@ def softmax_focal(arrays, logits, labels, *, gamma=2.0, class_weights=None,
 
 def run_softmax_focal(arrays, fn, logits, labels, class_weights, gamma, ignore_index, code,
                       norm, grad_scale, channels_last, want_grad):
-    x = arrays.floats(logits, "logits", fn)
+    x = arrays.operand(logits, "logits", fn)
     if not INT32_MIN <= ignore_index <= INT32_MAX:
         labels = arrays.remap_label(labels, ignore_index, INT32_MIN, "labels", fn)
         ignore_index = INT32_MIN
@@ -280,7 +282,7 @@ def run_softmax_focal(arrays, fn, logits, labels, class_weights, gamma, ignore_i
                          f"(shape {shape})")
     pixel_shape = shape[:-1] if channels_last else shape[:1] + shape[2:]
     loss_buf = arrays.empty(pixel_shape) if code == _dafl.REDUCTION_NONE else None
-    grad = arrays.empty(shape) if want_grad else None
+    grad = arrays.empty(shape, x.dtype) if want_grad else None
     value, stats = _dafl.softmax_focal(x, t, loss_buf, grad, channels_last=channels_last,
                                        gamma=gamma, ignore_index=ignore_index,
                                        class_weights=w, reduction=code, normalizer=norm,

@@ -23,11 +23,14 @@ Autograd (both paths, one backward):
   (``create_graph=True``): from the loss written in torch operations (dafl._reference),
   PyTorch's own derivative.  A one-time warning names that slower path.
 
-Kernels: the C call, in float32 (bfloat16 and float16 widened to float32 inside the
-operator, the gradient rounded back to the input's dtype); the loss is float32.  float64
-inputs (and BCE with a per-class pos_weight) do not reach the operator: LossOp.__call__
-gives them dafl._reference's formula in the input's dtype (exact, differentiable,
-unfused), with a one-time warning.
+Kernels: the C call.  float32, bfloat16 and float16 tensors are read in place, each
+its own dtype (bfloat16 logits with float32 targets, for instance); the C library
+computes in float32 on their exact values and writes the gradient in the input's dtype
+(the float32 gradient rounded to nearest even): no widened copy, no float32 gradient.
+The loss is float32.  The operators are on neither of autocast's lists: under autocast
+they get their tensors as they are.  float64 inputs (and BCE with a per-class pos_weight)
+do not reach the operator: LossOp.__call__ gives them dafl._reference's formula in the
+input's dtype (exact, differentiable, unfused), with a one-time warning.
 """
 
 import warnings
@@ -63,7 +66,7 @@ class LossOp:
 
     schema_args: the schema's arguments after the name (want_grad last, added here);
     tensors: indices of the Tensor arguments (the input first); c_call(*args) -> (loss,
-    grad or None) for float32/half inputs; reference(*args[:-1]) -> the loss in torch
+    grad or None) for float32, bfloat16 and float16 inputs; reference(*args[:-1]) -> the loss in torch
     operations; pixel_loss: reduction "none" gives one value per pixel (class dim 1)."""
 
     def __init__(self, name, schema_args, tensors, c_call, reference, reduction_arg,
@@ -81,14 +84,16 @@ class LossOp:
     # ---- kernels ------------------------------------------------------------------
 
     def kernel(self, *args):
-        """The CPU kernel: (loss, grad), computed in float32 (other dtypes widened)."""
+        """The CPU kernel: (loss, grad): a float32 loss, and the gradient the C call wrote
+        in the input's dtype (float32, bfloat16, float16)."""
         loss, grad = self.c_call(*args)
         return loss, grad if args[-1] else args[0].new_empty((0,))
 
     def fake(self, *args):
         """Shapes, dtypes and strides only: the loss is float32, 0-d or, for reduction
         "none", laid out as the input (per pixel: C order); grad is
-        torch.empty_like(input), or empty without want_grad."""
+        torch.empty_like(input) - the input's dtype, bfloat16 and float16 included, and
+        its layout -, or empty without want_grad."""
         input, want_grad = args[0], args[-1]
         dtype = torch.float32
         if args[self.reduction_arg] != _NONE:
@@ -145,9 +150,14 @@ class LossOp:
         return tuple(results)
 
     def _fused_input_grad(self, grad, grad_loss):
-        if (grad_loss.dim() == 0 and type(grad_loss) is torch.Tensor
-                and not _functorch_active() and grad_loss.item() == 1.0):
-            return grad  # loss.backward(): the fused gradient itself
+        plain = type(grad_loss) is torch.Tensor and not _functorch_active()
+        if plain and grad_loss.dim() and grad_loss.numel() and not any(grad_loss.stride()):
+            # one number broadcast to the loss's shape (the backward of sum() or mean() of
+            # a per-element loss): that number, so that the product reads no tensor of
+            # upstream gradients (nor, for a half gradient, promotes to float32 and back)
+            grad_loss = grad_loss.as_strided((), ())
+        if plain and grad_loss.dim() == 0 and grad_loss.item() == 1.0:
+            return grad  # loss.backward(), loss.sum().backward(): the fused gradient itself
         if grad_loss.dim() != 0 and self.pixel_loss:
             grad_loss = grad_loss.unsqueeze(1)
         return grad * grad_loss

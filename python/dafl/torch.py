@@ -21,13 +21,17 @@ F.mse_loss, plus per-channel weights                    mse_loss
 CornerNet / CenterNet penalty-reduced focal on logits   penalty_focal_loss
 ======================================================  ===================================
 
-Tensors: CPU.  float32 inputs are computed as they are; bfloat16 and float16 are widened
-to float32 inside the operator and the gradient rounded back to their dtype; float64
-takes the exact path in float64 (the formula in torch operations).  The loss has the
-input's dtype, except under CPU autocast, where it is float32 (as PyTorch's losses on
-autocast's float32 list).  Layouts: contiguous float32 is read in place; softmax focal
-reads channels_last in place; other layouts go through one copy and the gradient comes
-back in the input's layout.  dafl's thread pool is sized by ``torch.get_num_threads()``
+Tensors: CPU.  float32, bfloat16 and float16 logits and targets are read in place, each
+its own dtype (bfloat16 logits with float32 Gaussian targets, for instance): the loss is
+computed in float32 on their exact values, and the gradient written in the logits' dtype
+(the float32 gradient rounded to nearest even), with no copy.  float64 takes the exact
+path in float64 (the formula in torch operations).  The loss has the input's dtype,
+except under CPU autocast, where it is float32 (as PyTorch's losses on autocast's
+float32 list); autocast casts nothing for dafl: its losses get the bfloat16 logits as
+they are.  Layouts: contiguous tensors and, for the element-wise losses, logits and
+target sharing a dense layout (channels_last...) are read in place; softmax focal reads
+channels_last in place; other layouts go through one copy and the gradient comes back in
+the input's layout.  dafl's thread pool is sized by ``torch.get_num_threads()``
 when this module is imported; change it with ``dafl.set_num_threads()``.
 """
 
@@ -82,7 +86,9 @@ def _autocast_cpu() -> bool:
 
 def _in_dtype(loss: torch.Tensor, input: torch.Tensor) -> torch.Tensor:
     """The operators' float32 loss in the input's dtype, as PyTorch's losses return it;
-    under CPU autocast it stays float32 (autocast's float32 list)."""
+    under CPU autocast it stays float32, as the losses on autocast's float32 list return
+    it (those cast their inputs to float32 first; dafl reads them as they are and computes
+    in float32 all the same)."""
     if loss.dtype == input.dtype or _autocast_cpu():
         return loss
     return loss.to(input.dtype)
@@ -371,7 +377,7 @@ from ._keypoints_torch import (CenterNetFocalKeypointLoss, PenaltyFocalKeypointL
 # ---- buffers ------------------------------------------------------------------------------
 
 def set_buffer_cache(enabled: bool) -> None:
-    """Turn dafl's cache of float32 output buffers on or off (dafl._buffers: gradients and
+    """Turn dafl's cache of output buffers on or off (dafl._buffers: gradients and
     rendered batches reused once nothing references them, so that a training step does
     not fault in a fresh gradient's pages; on by default with torch >= 2.0, or set
     DAFL_TORCH_BUFFER_CACHE=0).  Turning it off releases the buffers it holds."""

@@ -60,8 +60,9 @@ def test_channels_last_softmax_is_read_in_place(rng):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_dtypes(rng, dtype):
-    """One rounding to float32 on the way in, one back to the input's dtype on the way
-    out: the result is the float32 answer rounded to dtype."""
+    """Read as they are (libdafl widens each element to float32, exactly) and the
+    gradient rounded once to the input's dtype: the float32 answer rounded to dtype
+    (every loss, layout and dtype mix: test_half_precision.py)."""
     y = torch.tensor(heatmap_batch(rng))
     x = torch.tensor(rng.normal(0, 3, y.shape).astype(np.float32)).to(dtype)
     xd = x.clone().requires_grad_(True)
@@ -132,7 +133,8 @@ def test_c_layer_refuses_what_it_cannot_read():
     read (the Python layer converts before it gets there)."""
     from dafl import _dafl
     x = np.zeros((4, 4), np.float32)
-    with pytest.raises(TypeError, match="'target' must be float32, got float64"):
+    with pytest.raises(TypeError, match="'target' must be float32, bfloat16 or float16, "
+                       "got float64"):
         _dafl.penalty_focal(x, np.zeros((4, 4)))
     with pytest.raises(ValueError, match="'input' must be C-contiguous"):
         _dafl.penalty_focal(x.T[:, ::2], x[:, :2])

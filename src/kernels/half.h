@@ -57,8 +57,8 @@ static inline uint16_t dafl_float_to_f16(float f)
 {
     uint32_t b = dafl_bits_of_float(f);
     uint32_t sign = (b >> 16) & 0x8000u, a = b & 0x7fffffffu;
-    if (a > 0x7f800000u) /* NaN */
-        return (uint16_t)(sign | 0x7e00u | (a >> 13));
+    if (a > 0x7f800000u) /* NaN: quiet, the top 9 bits of the payload below the quiet bit */
+        return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
     if (a >= 0x477ff000u) /* 65520 and up, inf: infinity */
         return (uint16_t)(sign | 0x7c00u);
     if (a >= 0x38800000u) { /* 2^-14 and up: normal */

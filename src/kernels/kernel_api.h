@@ -83,6 +83,10 @@ typedef struct dafl_softmax_job {
     const float *class_weights; /* NULL: all 1 */
     float gamma;
     int gamma_int;
+    /* dafl_dtype of x and grad (0: float32).  Any other makes the kernel widen each
+     * vector of logits as it loads it and round each vector of the gradient as it stores
+     * it (src/kernels/softmax_kernels.h); x and grad then point at elements of that type. */
+    int x_dtype, grad_dtype;
 } dafl_softmax_job;
 
 typedef double (*dafl_elementwise_kernel)(const void *job, size_t begin, size_t len,

@@ -13,7 +13,11 @@
  * width.  Per pixel vector: one pass for mx, one for the e_k (inline, kept for the
  * gradient) and their sums, the per-pixel factors (two library calls at most), one pass
  * writing the gradient.  Logits that are not all finite take a careful version of the
- * e_k pass (softmax_exp_diff); it gives finite lanes the same bits. */
+ * e_k pass (softmax_exp_diff); it gives finite lanes the same bits.
+ * Half precision (SPEC 13): every load of logits widens them (exactly) and every store
+ * of the gradient rounds it, a vector at a time with the ISA's conversions, so the math
+ * between sees the float32 call's values; each type of logits has a kernel of its own
+ * (the type a compile-time constant, as `contiguous` is), the float32 one unchanged. */
 
 /* Kahan's compensated sum: c carries (with the opposite sign) what the last addition lost,
  * so the result is within about 2 ULP of the exact sum for any number of terms. */
@@ -128,10 +132,49 @@ INLINE vf softmax_exp_diff(vf xk, vf mx, vf *d_hi, vf *d_lo, const int careful)
     return softmax_exp_pair(hi, lo);
 }
 
-/* `contiguous` is ln->contiguous as a constant, so that each case gets its own loops. */
-INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
-                       const int contiguous)
+/* VW bfloat16 or float16 elements widened to float32 (exact), and VW floats rounded to
+ * nearest even into them: the ISA's vector conversions (src/kernels/loss_kernels.h,
+ * "half precision"; arch/x86/softmax_avx2.c for its 16-lane vectors), the bits of
+ * src/kernels/half.h. */
+INLINE vf softmax_widen(const uint16_t *h, int dtype)
 {
+    return dtype == DAFL_DTYPE_BFLOAT16 ? vf_load_bf16(h) : vf_load_f16(h);
+}
+
+INLINE void softmax_narrow(uint16_t *h, int dtype, vf v)
+{
+    if (dtype == DAFL_DTYPE_BFLOAT16)
+        vf_store_bf16(h, v);
+    else
+        vf_store_f16(h, v);
+}
+
+/* One logit, element i of x, as float32 (the logit at a lane's label). */
+INLINE float softmax_logit(const dafl_softmax_job *j, size_t i, const int x_dtype)
+{
+    if (x_dtype == DAFL_DTYPE_FLOAT32)
+        return j->x[i];
+    const uint16_t h = ((const uint16_t *)(const void *)j->x)[i];
+    return x_dtype == DAFL_DTYPE_BFLOAT16 ? dafl_bf16_to_float(h) : dafl_f16_to_float(h);
+}
+
+/* Compile-time constants, so that each case gets its own loops: `contiguous` is
+ * ln->contiguous; `x_dtype` is j->x_dtype (the loads in the passes over the classes are
+ * the hot path); `grad_half` says whether grad may be of a 16-bit type, its dtype then
+ * read at run time (one value per call, so the branch always goes the same way; one
+ * store per element).  The lanes of a gathered vector that hold no pixel read 0. */
+INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
+                       const int contiguous, const int x_dtype)
+{
+    if (x_dtype != DAFL_DTYPE_FLOAT32) {
+        const uint16_t *x = (const uint16_t *)(const void *)j->x;
+        if (contiguous)
+            return softmax_widen(x + ln->offset[0] + k * ln->stride, x_dtype);
+        uint16_t v[VW];
+        for (int l = 0; l < VW; l++)
+            v[l] = l < ln->valid ? x[ln->offset[l] + k * ln->stride] : 0;
+        return softmax_widen(v, x_dtype);
+    }
     if (contiguous)
         return vf_load(j->x + ln->offset[0] + k * ln->stride);
     float v[VW];
@@ -141,8 +184,20 @@ INLINE vf softmax_load(const dafl_softmax_job *j, const softmax_lanes *ln, size_
 }
 
 INLINE void softmax_store_grad(const dafl_softmax_job *j, const softmax_lanes *ln, size_t k,
-                               vf g, const int contiguous)
+                               vf g, const int contiguous, const int grad_half)
 {
+    if (grad_half && j->grad_dtype != DAFL_DTYPE_FLOAT32) {
+        uint16_t *grad = (uint16_t *)(void *)j->grad;
+        if (contiguous) {
+            softmax_narrow(grad + ln->offset[0] + k * ln->stride, j->grad_dtype, g);
+            return;
+        }
+        uint16_t v[VW];
+        softmax_narrow(v, j->grad_dtype, g);
+        for (int l = 0; l < ln->valid; l++)
+            grad[ln->offset[l] + k * ln->stride] = v[l];
+        return;
+    }
     if (contiguous) {
         vf_store(j->grad + ln->offset[0] + k * ln->stride, g);
         return;
@@ -171,14 +226,15 @@ typedef struct softmax_sums {
  * the same function as in the loop, so they are the loop's values for k = t. */
 INLINE softmax_sums softmax_exp_sums(const dafl_softmax_job *j, const softmax_lanes *ln,
                                      vf mx, vf t_v, vf x_t_v, float *cache, const int careful,
-                                     const int contiguous)
+                                     const int contiguous, const int x_dtype)
 {
     const vf zero = vf_set(0.0f), one = vf_set(1.0f);
     kahan_sum other = kahan_zero();
     vf k_v = zero; /* k as a float, counted up exactly */
     for (size_t k = 0; k < j->c; k++, k_v = vf_add(k_v, one)) {
         vf d, d_lo;
-        vf e = softmax_exp_diff(softmax_load(j, ln, k, contiguous), mx, &d, &d_lo, careful);
+        vf e = softmax_exp_diff(softmax_load(j, ln, k, contiguous, x_dtype), mx, &d, &d_lo,
+                                careful);
         if (cache && k < SOFTMAX_CACHED_CLASSES)
             vf_store(cache + k * VW, e);
         kahan_add(&other, vf_select(vf_eq(t_v, k_v), zero, e));
@@ -202,23 +258,24 @@ typedef struct softmax_labels {
 /* The loss and gradient of the pixel vector set up by softmax_focal_pixels. */
 INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, const softmax_lanes *ln,
                               const softmax_labels *lb, const int want_grad,
-                              const int contiguous)
+                              const int contiguous, const int x_dtype, const int grad_half)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
     const vf t_v = lb->t;
-    vf mx = softmax_load(j, ln, 0, contiguous);
+    vf mx = softmax_load(j, ln, 0, contiguous, x_dtype);
     for (size_t k = 1; k < j->c; k++)
-        mx = vf_max(softmax_load(j, ln, k, contiguous), mx);
+        mx = vf_max(softmax_load(j, ln, k, contiguous, x_dtype), mx);
     float cache[SOFTMAX_CACHED_CLASSES * VW];
     float *e_cache = want_grad ? cache : NULL;
     /* Finite logits need no care (the common case); a NaN in S says some lane has an
      * infinite or NaN logit, or an infinite difference, and then all lanes run the
      * careful version: each lane's bits depend on its own logits only. */
     int careful = 0;
-    softmax_sums r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 0, contiguous);
+    softmax_sums r =
+        softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 0, contiguous, x_dtype);
     if (vm_any(vm_not(vf_eq(r.S, r.S)))) {
         careful = 1;
-        r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 1, contiguous);
+        r = softmax_exp_sums(j, ln, mx, t_v, lb->x_t, e_cache, 1, contiguous, x_dtype);
     }
     vf S = r.S, S_other = r.S_other;
     /* s = log(e_t / S).  When t holds the maximum, e_t = 1 and s = -log1p(S_other) keeps
@@ -266,13 +323,14 @@ INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, const softmax_lanes *ln
                 e = vf_load(cache + k * VW);
             } else {
                 vf d, d_lo;
-                e = softmax_exp_diff(softmax_load(j, ln, k, contiguous), mx, &d, &d_lo, careful);
+                e = softmax_exp_diff(softmax_load(j, ln, k, contiguous, x_dtype), mx, &d,
+                                     &d_lo, careful);
             }
             vf g = vf_select(vf_eq(t_v, k_v), g_t, vf_mul(e, minus_wG_over_S));
             /* ignored and unused lanes: 0, whatever their logits gave */
             if (!lb->all_active)
                 g = vf_select(lb->active, g, zero);
-            softmax_store_grad(j, ln, k, g, contiguous);
+            softmax_store_grad(j, ln, k, g, contiguous, grad_half);
         }
     }
     return loss;
@@ -282,7 +340,7 @@ INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, const softmax_lanes *ln
  * ignored lanes) and writes their gradients when want_grad (the job has a gradient
  * buffer). */
 INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nvalid,
-                               const int want_grad)
+                               const int want_grad, const int x_dtype, const int grad_half)
 {
     const vf one = vf_set(1.0f);
     softmax_lanes ln;
@@ -301,19 +359,20 @@ INLINE vf softmax_focal_pixels(const dafl_softmax_job *j, size_t pixel, int nval
         weight[l] = active ? (j->class_weights ? j->class_weights[t] : 1.0f) : 0.0f;
         active_f[l] = active ? 1.0f : 0.0f;
         /* the lane's value softmax_load gives for class t (0 in unused lanes) */
-        x_t[l] = l < nvalid ? j->x[ln.offset[l] + (size_t)t * ln.stride] : 0.0f;
+        x_t[l] = l < nvalid ? softmax_logit(j, ln.offset[l] + (size_t)t * ln.stride, x_dtype)
+                            : 0.0f;
     }
     ln.contiguous = !j->nhwc && nvalid == VW &&
                     ln.offset[VW - 1] == ln.offset[0] + (size_t)(VW - 1);
     softmax_labels lb = {vf_load(label_f), vf_load(weight), vf_load(x_t),
                          vf_eq(vf_load(active_f), one), all_active};
-    return ln.contiguous ? softmax_focal_lanes(j, &ln, &lb, want_grad, 1)
-                         : softmax_focal_lanes(j, &ln, &lb, want_grad, 0);
+    return ln.contiguous ? softmax_focal_lanes(j, &ln, &lb, want_grad, 1, x_dtype, grad_half)
+                         : softmax_focal_lanes(j, &ln, &lb, want_grad, 0, x_dtype, grad_half);
 }
 
 
 INLINE double softmax_focal_impl(const dafl_softmax_job *j, size_t begin, size_t len,
-                                 const int want_grad)
+                                 const int want_grad, const int x_dtype, const int grad_half)
 {
     vacc acc;
     vacc_zero(&acc);
@@ -324,7 +383,7 @@ INLINE double softmax_focal_impl(const dafl_softmax_job *j, size_t begin, size_t
             int nvalid = (int)n - part * VW;
             nvalid = nvalid < 0 ? 0 : nvalid > VW ? VW : nvalid;
             vf loss = nvalid ? softmax_focal_pixels(j, begin + i + (size_t)(part * VW), nvalid,
-                                                    want_grad)
+                                                    want_grad, x_dtype, grad_half)
                              : vf_set(0.0f);
             vacc_add(&acc, part, loss);
             vf_store(losses + part * VW, loss);
@@ -337,7 +396,29 @@ INLINE double softmax_focal_impl(const dafl_softmax_job *j, size_t begin, size_t
     return dafl_fold_lanes16(lanes);
 }
 
+/* The kernels, each out of line: float32 alone; bfloat16 logits, float16 logits, and
+ * float32 logits with a 16-bit gradient, each of these three with a gradient of any type.
+ * The choice between them, once per block, leaves the float32 kernel's code as it is
+ * without half precision. */
+#define DEFINE_SOFTMAX_KERNEL(NAME, X_DTYPE, GRAD_HALF)                                      \
+    static __attribute__((noinline)) double KFN(NAME)(const dafl_softmax_job *j,            \
+                                                      size_t begin, size_t len)             \
+    {                                                                                       \
+        return j->grad ? softmax_focal_impl(j, begin, len, 1, X_DTYPE, GRAD_HALF)           \
+                       : softmax_focal_impl(j, begin, len, 0, X_DTYPE, GRAD_HALF);          \
+    }
+DEFINE_SOFTMAX_KERNEL(softmax_focal_float32, DAFL_DTYPE_FLOAT32, 0)
+DEFINE_SOFTMAX_KERNEL(softmax_focal_bf16, DAFL_DTYPE_BFLOAT16, 1)
+DEFINE_SOFTMAX_KERNEL(softmax_focal_f16, DAFL_DTYPE_FLOAT16, 1)
+DEFINE_SOFTMAX_KERNEL(softmax_focal_half_grad, DAFL_DTYPE_FLOAT32, 1)
+
 static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t len)
 {
-    return j->grad ? softmax_focal_impl(j, begin, len, 1) : softmax_focal_impl(j, begin, len, 0);
+    switch (j->x_dtype) {
+    case DAFL_DTYPE_BFLOAT16: return KFN(softmax_focal_bf16)(j, begin, len);
+    case DAFL_DTYPE_FLOAT16: return KFN(softmax_focal_f16)(j, begin, len);
+    default:
+        return j->grad && j->grad_dtype ? KFN(softmax_focal_half_grad)(j, begin, len)
+                                        : KFN(softmax_focal_float32)(j, begin, len);
+    }
 }

@@ -18,6 +18,16 @@
  *   _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps
  *                           missing; lanes whose mask bit is clear are not accessed (no
  *                           fault, no write), read as 0 in the load
+ *   _mm512_cvtph_ps, _mm512_cvtps_ph
+ *                           missing; VCVTPH2PS and VCVTPS2PH convert each lane as their
+ *                           256-bit F16C forms do (the SDM gives one operation for every
+ *                           vector length), so each half runs the F16C instruction itself.
+ *                           The build's flags are -mavx2 -mfma: these two functions are
+ *                           compiled for F16C by a target attribute (not inlined into the
+ *                           kernels), and every CPU that runs the table has F16C (src/cpu.c
+ *                           counts AVX2 only with it)
+ *   _mm512_cvtepu16_epi32   missing; VPMOVZXWD zero-extends each 16-bit lane
+ *   _mm512_cvtepi32_epi16   missing; VPMOVDW keeps the low 16 bits of each lane
  * Each Sleef_*f16_u10avx512f call becomes two calls of the AVX2 function on the two
  * halves: SLEEF's FMA variants give the same bits on every ISA.
  *
@@ -29,6 +39,9 @@
  *   DAFL_AVX512_EMULATION_MUTANT=1  _mm512_extractf32x8_ps returns the low half for either
  *                                   index (the emulated suite must fail)
  *   DAFL_AVX512_EMULATION_MUTANT=2  SIMDe's own _mm512_abs_ps (the fidelity test must fail)
+ *   DAFL_AVX512_EMULATION_MUTANT=3  _mm512_cvtps_ph truncates (rounding 3) whatever its
+ *                                   immediate says (the half-precision tests and the
+ *                                   fidelity test must fail)
  */
 #if !defined(DAFL_AVX512_EMULATION_MUTANT)
 #define DAFL_AVX512_EMULATION_MUTANT 0
@@ -117,6 +130,55 @@ static inline void dafl_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a)
             f[i] = v.f32[i];
 }
 
+/* The rounding control of VCVTPS2PH's immediate (bits 0-2) must be a constant of the
+ * instruction: one case each. */
+__attribute__((target("f16c"))) static __m512 dafl_emu_cvtph_ps(__m256i a)
+{
+    return dafl_emu_join_ps(_mm256_cvtph_ps(_mm256_castsi256_si128(a)),
+                            _mm256_cvtph_ps(_mm256_extracti128_si256(a, 1)));
+}
+
+#define DAFL_EMU_CVTPS_PH_CASE(imm)                                                         \
+    case imm:                                                                              \
+        lo = _mm256_cvtps_ph(dafl_emu_half_ps(a, 0), imm);                                 \
+        hi = _mm256_cvtps_ph(dafl_emu_half_ps(a, 1), imm);                                 \
+        break;
+__attribute__((target("f16c"))) static __m256i dafl_emu_cvtps_ph(__m512 a, int imm8)
+{
+    __m128i lo, hi;
+#if DAFL_AVX512_EMULATION_MUTANT == 3
+    imm8 = 3; /* the deliberate bug: round toward zero */
+#endif
+    switch (imm8 & 7) {
+        DAFL_EMU_CVTPS_PH_CASE(0)
+        DAFL_EMU_CVTPS_PH_CASE(1)
+        DAFL_EMU_CVTPS_PH_CASE(2)
+        DAFL_EMU_CVTPS_PH_CASE(3)
+        default: /* bit 2: MXCSR.RC */
+            lo = _mm256_cvtps_ph(dafl_emu_half_ps(a, 0), 4);
+            hi = _mm256_cvtps_ph(dafl_emu_half_ps(a, 1), 4);
+    }
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+}
+#undef DAFL_EMU_CVTPS_PH_CASE
+
+static inline __m512i dafl_emu_cvtepu16_epi32(__m256i a)
+{
+    simde__m512i_private r;
+    r.m256i[0] = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(a));
+    r.m256i[1] = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1));
+    return simde__m512i_from_private(r);
+}
+
+static inline __m256i dafl_emu_cvtepi32_epi16(__m512i a)
+{
+    simde__m512i_private v = simde__m512i_to_private(a);
+    uint16_t r[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = (uint16_t)v.u32[i];
+    return _mm256_loadu_si256((const __m256i *)(const void *)r);
+}
+
 #undef _mm512_cvttps_epi32
 #undef _mm512_extractf32x8_ps
 #undef _mm512_cvtps_pd
@@ -125,6 +187,10 @@ static inline void dafl_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a)
 #endif
 #undef _mm512_maskz_loadu_ps
 #undef _mm512_mask_storeu_ps
+#undef _mm512_cvtph_ps
+#undef _mm512_cvtps_ph
+#undef _mm512_cvtepu16_epi32
+#undef _mm512_cvtepi32_epi16
 #define _mm512_cvttps_epi32(a) dafl_emu_cvttps_epi32(a)
 #define _mm512_extractf32x8_ps(a, imm8) dafl_emu_extractf32x8_ps((a), (imm8))
 #define _mm512_cvtps_pd(a) dafl_emu_cvtps_pd(a)
@@ -133,6 +199,10 @@ static inline void dafl_emu_mask_storeu_ps(void *p, __mmask16 k, __m512 a)
 #endif
 #define _mm512_maskz_loadu_ps(k, p) dafl_emu_maskz_loadu_ps((k), (p))
 #define _mm512_mask_storeu_ps(p, k, a) dafl_emu_mask_storeu_ps((p), (k), (a))
+#define _mm512_cvtph_ps(a) dafl_emu_cvtph_ps(a)
+#define _mm512_cvtps_ph(a, imm8) dafl_emu_cvtps_ph((a), (imm8))
+#define _mm512_cvtepu16_epi32(a) dafl_emu_cvtepu16_epi32(a)
+#define _mm512_cvtepi32_epi16(a) dafl_emu_cvtepi32_epi16(a)
 
 /* ---- SLEEF: two AVX2 FMA calls for one AVX-512 call ---------------------------------- */
 

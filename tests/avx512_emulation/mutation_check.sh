@@ -6,9 +6,12 @@
 #      fidelity test, must fail;
 #   2. SIMDe's own _mm512_abs_ps, which keeps the sign of -0.0 and of negative NaNs
 #      (DAFL_AVX512_EMULATION_MUTANT=2): the fidelity test must fail;
-#   3. the AVX-512 kernel compiled with real AVX-512 flags: check_no_avx512.sh must
+#   3. _mm512_cvtps_ph truncates whatever rounding its immediate asks for
+#      (DAFL_AVX512_EMULATION_MUTANT=3): the half-precision tests (half, guard's float16
+#      cases compare with the scalar kernels) and the fidelity test must fail;
+#   4. the AVX-512 kernel compiled with real AVX-512 flags: check_no_avx512.sh must
 #      reject it;
-#   4. the (unbroken) emulation build on a CPU without AVX2, under qemu-x86_64 -cpu
+#   5. the (unbroken) emulation build on a CPU without AVX2, under qemu-x86_64 -cpu
 #      Nehalem, where it offers no avx512 kernels: every test must fail rather than skip
 #      (only where qemu-x86_64 is installed).
 # Usage: tests/avx512_emulation/mutation_check.sh [WORK_DIR]   (default: build-mutant)
@@ -57,6 +60,14 @@ grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant2.log" | sed 's/^/    /'
 expect_failures "$work/mutant2.log" avx512-fidelity
 grep -h -m1 'F:.*abs_ps' "$work"/meson-logs/testlog.txt | cut -c1-160 |
     sed 's/^/    first failure: /' || true
+
+echo "::: mutant 3: _mm512_cvtps_ph truncates instead of rounding to nearest even"
+mutant 3
+meson test -C "$work" half guard avx512-fidelity >"$work/mutant3.log" 2>&1 || true
+grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant3.log" | sed 's/^/    /'
+expect_failures "$work/mutant3.log" half guard avx512-fidelity
+grep -h -m1 'F:.*cvtps_ph\|F:.*narrowed\|F:.*grad\[' "$work"/meson-logs/testlog.txt |
+    cut -c1-160 | sed 's/^/    first failure: /' || true
 
 echo "::: the instruction check rejects a real AVX-512 build of the kernel"
 mutant 0

@@ -12,6 +12,11 @@
  *   - abs: the sign bit cleared, of -0.0 and negative NaNs too; xor, casts, shifts, wrap-
  *     around integer add, blends, extracts, widening conversion;
  *   - masked loads and stores touch no lane outside the mask (checked at a guard page);
+ *   - float16 conversions: vcvtph2ps exact (a NaN quiet, its payload kept), vcvtps2ph with
+ *     imm8 0 rounding to nearest even (float16 subnormals, overflow to infinity from 65520,
+ *     a NaN quiet with the top of its payload), every float16 and every float32 top half
+ *     with the low halves that decide the rounding; the integer operations of bfloat16
+ *     narrowing (shifts, and, masked or, the unordered compare, the 16/32-bit moves);
  *   - SLEEF's 16-lane u10 functions give the bits of its scalar FMA functions.
  *
  * The emulation build (-Davx512_emulation=true) compiles this against avx512_on_avx2.h,
@@ -432,6 +437,134 @@ START_TEST(halves_and_widening)
 }
 END_TEST
 
+/* ---- half precision ------------------------------------------------------------------------ */
+
+/* A float16 bit pattern's value, and float32 bits, by the IEEE layout (SDM VCVTPH2PS: a
+ * NaN becomes quiet and keeps its payload in the top mantissa bits). */
+static uint32_t f16_widened_reference(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1f)
+        return m ? sign | 0x7fc00000u | (m << 13) : sign | 0x7f800000u;
+    double v = e ? ldexp((double)(1024 + m), (int)e - 25) : ldexp((double)m, -24);
+    return sign | bits_of((float)v); /* exact: 11 bits */
+}
+
+/* f rounded to nearest, ties to even, into float16 (SDM VCVTPS2PH, imm8 0): by value in
+ * double, where every step is exact. */
+static uint16_t f16_rounded_reference(float f)
+{
+    const uint32_t b = bits_of(f);
+    const uint16_t sign = (uint16_t)((b >> 16) & 0x8000u);
+    if (isnan(f))
+        return (uint16_t)(sign | 0x7e00u | ((b >> 13) & 0x1ffu));
+    double a = fabs((double)f);
+    if (a >= 65520.0) /* 65504 + half a unit, the tie, goes to the even infinity */
+        return sign | 0x7c00u;
+    int ex;
+    frexp(a, &ex); /* a = m * 2^ex, m in [0.5, 1) */
+    int e = a == 0.0 || ex - 1 < -14 ? -14 : ex - 1;
+    double units = nearbyint(ldexp(a, 10 - e)); /* in units of the spacing 2^(e-10) */
+    if (e == -14) /* subnormal or the smallest binade: units of 2^-24, 1024 is 2^-14 */
+        return (uint16_t)(sign | (uint16_t)units);
+    /* 1024..2048 units: the leading one is the exponent field's lowest bit, and 2048
+     * carries into the next exponent */
+    return (uint16_t)(sign | (uint16_t)(((unsigned)(e + 14) << 10) + (unsigned)units));
+}
+
+START_TEST(float16_conversions)
+{
+    /* every float16 pattern, widened */
+    for (uint32_t first = 0; first < 65536; first += 16) {
+        uint16_t h[16];
+        float got[16];
+        for (int i = 0; i < 16; i++)
+            h[i] = (uint16_t)(first + (uint32_t)i);
+        __m256i packed;
+        memcpy(&packed, h, sizeof packed);
+        __asm__ volatile("" : "+m"(packed));
+        lanes_of(_mm512_cvtph_ps(packed), got);
+        for (int i = 0; i < 16; i++)
+            TEST_REQUIRE(bits_of(got[i]) == f16_widened_reference(h[i]),
+                         "_mm512_cvtph_ps(%04x) = %08x, want %08x", h[i], bits_of(got[i]),
+                         f16_widened_reference(h[i]));
+    }
+    /* every float32 top half with low halves around the rounding points of each float16
+     * binade (bit 12 is the half unit of a normal float16; subnormal results round higher
+     * up, inside the top half) */
+    static const uint32_t low[] = {0x0000, 0x0001, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000,
+                                   0x3000, 0x5000, 0x7fff, 0x8000, 0xefff, 0xf000, 0xffff};
+    for (uint32_t top = 0; top < 65536; top++) {
+        for (size_t k = 0; k < sizeof low / sizeof low[0]; k += 16) {
+            float in[16];
+            uint16_t got[16];
+            for (int i = 0; i < 16; i++)
+                in[i] = from_bits(top << 16 | low[(k + (size_t)i) % (sizeof low / sizeof low[0])]);
+            __m256i r = _mm512_cvtps_ph(vec_of(in), _MM_FROUND_TO_NEAREST_INT);
+            memcpy(got, &r, sizeof got);
+            for (int i = 0; i < 16; i++)
+                TEST_REQUIRE(got[i] == f16_rounded_reference(in[i]),
+                             "_mm512_cvtps_ph(%08x, 0) = %04x, want %04x", bits_of(in[i]),
+                             got[i], f16_rounded_reference(in[i]));
+        }
+    }
+    /* known answers: the overflow tie, the subnormal ties, a NaN's payload */
+    const float in[16] = {65504.0f, 65519.996f, 65520.0f, -65520.0f, 0x1p-25f, 0x1.8p-24f,
+                          0x1.8p-25f, 0x1p-24f, from_bits(0x7f802000u), from_bits(0xffc00001u),
+                          1.0f + 0x1p-11f, 1.0f + 0x1.8p-10f, 0x1.ff8p-15f, 0x1.ffcp-15f,
+                          -0.0f, INFINITY};
+    const uint16_t want[16] = {0x7bff, 0x7bff, 0x7c00, 0xfc00, 0x0000, 0x0002, 0x0001,
+                               0x0001, 0x7e01, 0xfe00, 0x3c00, 0x3c02, 0x03ff, 0x0400,
+                               0x8000, 0x7c00};
+    __m256i r = _mm512_cvtps_ph(vec_of(in), _MM_FROUND_TO_NEAREST_INT);
+    uint16_t got[16];
+    memcpy(got, &r, sizeof got);
+    for (int i = 0; i < 16; i++)
+        TEST_REQUIRE(got[i] == want[i], "_mm512_cvtps_ph(%a) = %04x, want %04x",
+                     (double)in[i], got[i], want[i]);
+}
+END_TEST
+
+START_TEST(bfloat16_integer_operations)
+{
+    for (int p = 0; p < N_PAIRS; p += 16) {
+        float a[16], b[16];
+        pair_lanes(p, a, b);
+        __m512i ia = _mm512_castps_si512(vec_of(a)), ib = _mm512_castps_si512(vec_of(b));
+        __mmask16 unord = _mm512_cmp_ps_mask(vec_of(a), vec_of(b), _CMP_UNORD_Q);
+        __mmask16 k = (__mmask16)(p * 2654435761u >> 9);
+        uint32_t sr[16], an[16], mo[16];
+        __m512i v = _mm512_srli_epi32(ia, 16);
+        memcpy(sr, &v, sizeof sr);
+        v = _mm512_and_si512(ia, ib);
+        memcpy(an, &v, sizeof an);
+        v = _mm512_mask_or_epi32(ia, k, ib, _mm512_set1_epi32(0x400000));
+        memcpy(mo, &v, sizeof mo);
+        uint16_t narrow[16];
+        __m256i n16 = _mm512_cvtepi32_epi16(ib);
+        memcpy(narrow, &n16, sizeof narrow);
+        uint32_t wide[16];
+        v = _mm512_cvtepu16_epi32(n16);
+        memcpy(wide, &v, sizeof wide);
+        for (int i = 0; i < 16; i++) {
+            uint32_t ua = bits_of(a[i]), ub = bits_of(b[i]);
+            TEST_REQUIRE(((unord >> i) & 1) == (unsigned)(isnan(a[i]) || isnan(b[i])),
+                         "_mm512_cmp_ps_mask(%a, %a, _CMP_UNORD_Q) lane %d", (double)a[i],
+                         (double)b[i], i);
+            TEST_REQUIRE(sr[i] == ua >> 16, "_mm512_srli_epi32(%08x, 16)", ua);
+            TEST_REQUIRE(an[i] == (ua & ub), "_mm512_and_si512");
+            /* mask bit set: the or of the two sources; clear: the first operand (src) */
+            TEST_REQUIRE(mo[i] == ((k >> i) & 1 ? ub | 0x400000u : ua),
+                         "_mm512_mask_or_epi32 lane %d", i);
+            TEST_REQUIRE(narrow[i] == (uint16_t)ub, "_mm512_cvtepi32_epi16(%08x) = %04x", ub,
+                         narrow[i]);
+            TEST_REQUIRE(wide[i] == (ub & 0xffffu), "_mm512_cvtepu16_epi32(%04x) = %08x",
+                         narrow[i], wide[i]);
+        }
+    }
+}
+END_TEST
+
 /* ---- memory ------------------------------------------------------------------------------- */
 
 START_TEST(unaligned_loads_and_stores)
@@ -541,6 +674,8 @@ int avx512_fidelity_run(void)
     tcase_add_test(tc, integer_conversion_and_exponent);
     tcase_add_test(tc, sign_masks_and_bit_casts);
     tcase_add_test(tc, halves_and_widening);
+    tcase_add_test(tc, float16_conversions);
+    tcase_add_test(tc, bfloat16_integer_operations);
     tcase_add_test(tc, unaligned_loads_and_stores);
     tcase_add_test(tc, masked_loads_and_stores_stay_inside);
     tcase_add_test(tc, sleef_matches_scalar_fma);
