@@ -533,6 +533,51 @@ def thread_scaling(res):
     return lines
 
 
+HALF_DTYPES = (("", "float32", 12), (".bf16", "bfloat16", 6), (".f16", "float16", 6),
+               (".bf16_logits", "bfloat16 logits, float32 targets", 8))
+
+
+def half_losses(res):
+    """The losses measured in half precision (rows named loss.bf16 etc.), in table order."""
+    found = {k[0][:-len(".bf16")] for k in res.rate if k[0].endswith(".bf16")}
+    return [loss for loss in SHORT_TITLES if loss in found]
+
+
+def half_table(res):
+    """Half precision against float32: ns per element and the time relative to float32's,
+    one thread at 64K and 64M, and on dafl's threads at 64M (wall-clock)."""
+    if not res.isas:
+        return []
+    best = res.isas[-1]
+    losses = half_losses(res)
+    if not losses:
+        return ["Not measured (no half-precision rows in this run)."]
+    head = ["loss", "elements", "ISA, threads"] + \
+        [f"{name} ({b} B/el.)" for _, name, b in HALF_DTYPES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    configs = [(1 << 16, isa) for isa in res.isas] + [(1 << 26, isa) for isa in res.isas]
+    configs += [(1 << 26, impl) for impl in res.threaded_impls() if not impl.startswith("memory")]
+    for loss in losses:
+        for n, impl in configs:
+            f32 = res.get(loss, "fwd_grad", impl, n)
+            if f32 is None:
+                continue
+            isa, _, threads = impl.partition("-t")
+            cells = [SHORT_TITLES[loss], size_name(n),
+                     f"{isa}, {threads} thread{'s' if threads != '1' else ''} (wall-clock)"
+                     if threads else f"{isa}, 1 thread"]
+            for suffix, _, _ in HALF_DTYPES:
+                r = res.get(loss + suffix, "fwd_grad", impl, n)
+                if r is None:
+                    cells.append("—")
+                elif not suffix:
+                    cells.append(f"{1e9 / r:.3f} ns")
+                else:
+                    cells.append(f"{1e9 / r:.3f} ns ({f32 / r:.2f}x)")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def headline_table(res):
     best = res.isas[-1] if res.isas else None
     head = ["elements", "bandwidth 12 B/el.", "naive -O2", "auto-vec."]
@@ -660,6 +705,12 @@ def write_markdown(res, torch_results, machine, path, args, when):
     md += headline_table(res)
     md += [""] + one_pass_gain(res)
     md += [""] + thread_scaling(res)
+    md += ["", "## Half precision against float32, forward + gradient", "",
+           "ns per element; in brackets the time relative to float32's (below 1: faster). "
+           "Bytes per element with the gradient: float32 12, bfloat16 or float16 "
+           "throughout 6, bfloat16 logits and gradient with float32 targets 8. One-thread "
+           "rows in CPU time, \"N threads\" rows in wall-clock time.", ""]
+    md += half_table(res)
     md += ["", "![throughput against size](bench-throughput.png)", "",
            "## Every loss: fraction of the memory-bandwidth loop (DRAM sizes)", "",
            "1.00 would be a loss computed as fast as its bytes can be moved.", ""]

@@ -89,10 +89,15 @@ static inline void vacc_store(const vacc *acc, double out[16])
         vst1q_f64(out + 2 * i, acc->lane[i]);
 }
 
-/* Half precision (src/kernels/half.h's bits): float16 by FCVT (IEEE half, FPCR.AHP = 0;
- * round to nearest even and DN = 0 as every entry point sets FPCR), bfloat16 by integer
+/* Half precision (src/kernels/half.h's bits): float16 by FCVT, which follows FPCR, and
+ * every entry point sets FPCR to 0 (src/fpenv.h): RMode round to nearest even, FZ and
+ * FZ16 clear (subnormal inputs and results kept), DN clear (a NaN keeps its payload,
+ * made quiet), AHP clear (IEEE half, not the alternative format).  bfloat16 by integer
  * code: widening a 16-bit shift, narrowing adds 0x7fff plus the kept lowest bit and
- * keeps the top half, a NaN its top half with the quiet bit set. */
+ * keeps the top half, a NaN its top half with the quiet bit set (see
+ * arch/x86/losses_avx512.c).  tests/test_half.c checks the bits of every float16 and
+ * bfloat16 and of float32 values at every rounding point, also when the caller's FPCR
+ * sets FZ, FZ16 and DN and rounds upward. */
 #define DAFL_HAVE_HALF_VECTOR
 static inline vf vf_load_f16(const uint16_t *p)
 {

@@ -99,24 +99,37 @@ static inline void vacc_store(const vacc *acc, double out[16])
  *     nearest, ties to even; bit 2 clear, so MXCSR.RC is not read).  Neither depends on
  *     the rest of MXCSR: vcvtps2ph ignores FTZ and gives float16 subnormals, and a float32
  *     subnormal, which DAZ would read as zero, rounds to a zero of its sign either way;
- *     vcvtph2ps widens exactly (every float16 is a normal float32).  dafl runs its kernels
- *     with MXCSR at 0x1F80 besides (src/fpenv.h).  A NaN keeps its sign and the top of
- *     its payload and becomes quiet, as half.h's dafl_float_to_f16 / dafl_f16_to_float.
+ *     vcvtph2ps widens exactly (every float16 is a normal float32); F16C's forms gave the
+ *     same bits on Zen 3 with DAZ, FTZ and each rounding mode set in MXCSR.  dafl runs
+ *     its kernels with MXCSR at 0x1F80 besides (src/fpenv.h).  A NaN keeps its sign and
+ *     the top of its payload and becomes quiet: half.h's dafl_float_to_f16 and
+ *     dafl_f16_to_float.
  *   bfloat16: widening puts the 16 bits above 16 zero bits; narrowing rounds the float's
  *     bits b to nearest even by an integer add, (b + 0x7fff + ((b >> 16) & 1)) >> 16
  *     (a carry out of the mantissa moves into the exponent, so the largest floats round
  *     to infinity as they should), and a NaN, where the add could carry into the sign or
  *     clear the mantissa, is instead b with the quiet bit 0x400000 set, then its top half:
  *     dafl_float_to_bf16.  vpmovdw keeps the low 16 bits of each lane.
- *   vcvtneps2bf16 (AVX512_BF16) is not used: Intel's SDM (vol. 2, VCVTNEPS2BF16) gives it
- *     exactly this rounding and NaN rule, but "input denormals are always treated as zero
- *     and output denormals flushed": a float32 subnormal becomes a zero of its sign, where
- *     SPEC 13 wants it rounded (to a bfloat16 subnormal, or up to 2^-126).  Only those
- *     lanes differ, so the instruction plus a vfpclassps test for subnormal lanes (and the
- *     integer path for a vector that has one) would be exact; it would replace about half
- *     of the operations of a store that itself takes a few percent of a kernel's time,
- *     and needs a CPU this project's test machines
- *     lack to be proven, so the integer path serves every AVX-512 CPU. */
+ *   vcvtneps2bf16 (AVX512_BF16) is not used.  Intel's SDM (vol. 2, VCVTNEPS2BF16) gives
+ *     it this rounding (the same integer add) and this NaN rule (the top half, bit 6 set),
+ *     but "output denormals are always flushed to zero and input denormals are always
+ *     treated as zero" (its pseudo-code: "IF x is zero or denormal: dest := sign, 0"), and
+ *     it neither reads nor updates MXCSR.  A float32 subnormal then becomes a zero of its
+ *     sign where SPEC 13 rounds it (to a bfloat16 subnormal, or up to 2^-126); every other
+ *     input gives these bits.  So it could be made exact cheaply: the instruction, and
+ *     for a vector where vfpclassps (class 0x20, denormal) finds a subnormal lane the
+ *     integer path.  That saves about 5 of the 10 operations of a 16-element store
+ *     (vcvtneps2bf16, vfpclassps and kortest against two shifts, and, two adds, compare,
+ *     masked or and the two-operation vpmovdw), on the gradient alone.  It is left out
+ *     because nothing at hand could test it: the machine these kernels were written and
+ *     measured on is a Zen 3 without AVX-512, QEMU 7.2 emulates no AVX-512, and SIMDe
+ *     0.7.4 (the emulation build) has no intrinsic for it (cvtneps_pbh), so an emulated
+ *     test would check only a model written from the same page.  The integer path
+ *     serves every AVX-512 CPU; the fix-up above is the way to add the instruction
+ *     (behind its own CPUID bit, leaf 7 subleaf 1 EAX bit 5) once a CPU with it runs the
+ *     suite (tools/device-check.sh), where tests/avx512_emulation/test_avx512_bf16.c
+ *     first records what the instruction does (a skip on other CPUs).
+ */
 #define DAFL_HAVE_HALF_VECTOR
 static inline vf vf_load_f16(const uint16_t *p)
 {

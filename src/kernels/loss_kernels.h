@@ -783,16 +783,15 @@ INLINE void tail_out(float *dst, int dtype, size_t at, const float buf[GROUP], s
         tail_copy_out(dst + at, buf, n);
 }
 
-/* Where a step reads its inputs and writes its gradient: elements i .. i+GROUP-1 of x, y
- * and grad, each an array of its dtype (vf_load_as, vf_store_as): float32 (a constant 0
- * in the float32 kernels and at the partial group, where the loads are plain), or in the
- * half-precision kernels the caller's dtypes, so that each vector is widened as it is
- * loaded and the gradient rounded as it is stored. */
+/* Where a step reads its inputs and writes its gradient: GROUP elements from x_i of x,
+ * y_i of y (each an array of its dtype, read through vf_load_as: float32, a constant 0
+ * in the float32 kernels and at the partial group, where the loads are plain; or a
+ * half-precision dtype, widened as it is loaded) and grad_i of grad (float32). */
 typedef struct step_io {
     const float *x, *y;
     float *grad;
     int x_dtype, y_dtype;
-    size_t x_i, i, grad_i;
+    size_t x_i, y_i, grad_i;
 } step_io;
 
 /* One step of GROUP elements: inputs and gradient (when want_grad) at io_, per-element
@@ -811,9 +810,8 @@ typedef struct step_io {
         (void)off;                                                                          \
         SETUP;                                                                              \
         for (int part = 0; part < PARTS; part++) {                                          \
-            const size_t at_ = io_.i + (size_t)(part * VW);                                 \
             vf xv = vf_load_as(io_.x, io_.x_dtype, io_.x_i + (size_t)(part * VW));          \
-            vf yv = vf_load_as(io_.y, io_.y_dtype, at_);                                    \
+            vf yv = vf_load_as(io_.y, io_.y_dtype, io_.y_i + (size_t)(part * VW));          \
             sigmoid_parts sp_ = {0};                                                        \
             if (SIGMOID)                                                                    \
                 sp_ = sigmoid_parts_at(cache, off + (size_t)(part * VW), xv);               \
@@ -854,6 +852,15 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
 #define SUMS_PASS(SIGMOID) (SIGMOID)
 #define CACHE_FILL_WIDENS 1 /* sigmoid_cache_fill_as can keep a widened x */
 #endif
+/* Half-precision inputs widened as they are loaded, where the ISA converts whole vectors;
+ * the scalar kernels widen a sub-block's x and y in loops of their own first, which GCC
+ * vectorizes like the passes after them (a conversion inside the steps keeps it from
+ * vectorizing them: 1.3-2x the time). */
+#if defined(DAFL_HAVE_HALF_VECTOR)
+#define WIDEN_IN_LOADS 1
+#else
+#define WIDEN_IN_LOADS 0
+#endif
 
 /* The block kernel: sub-blocks of whole groups (their sigmoid parts first, when the loss
  * has them, and the sum of their losses last), then at most one partial group staged
@@ -861,20 +868,24 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
  * whatever their length and alignment; then the lane fold.
  * One loop serves both element types.  Float32 buffers (half 0): the steps read and write
  * the caller's arrays with plain loads and stores.  Half precision (half 1, any dtype not
- * float32): the steps load the targets through vf_load_as, which widens a vector of a
- * half-precision array as it loads it; x is widened the same way by the sigmoid pass,
- * which keeps it in float32 for the steps (losses without that pass widen it in the
- * step); a half-precision gradient is written by the steps in float32 to the stack and
- * rounded out after each sub-block, while it is in L1 (vf_store_bf16_group: AVX2 rounds
- * a group with one pack and one NaN test).  The per-element losses stay float32.  The
- * float32 math sees the same values either way, so both give the same bits by
- * construction.  Why this split (AVX2, Zen 3, 64K elements, one thread): rounding the
- * gradient in the step itself, vector by vector, measured 1.25-1.3x the float32 call's
- * time for all-bfloat16 penalty focal, against 1.2x rounded after the sub-block; widening
- * x and the targets of a whole sub-block onto the stack before the steps (as this loop
- * did first) 1.2-1.5x, against 1.15-1.3x with the widening in the loads.  Stack: 1 KiB more than float32 (hb).  half and
- * want_grad are constants at every call of _impl, so each instance compiles to its path
- * alone; a half call's dtypes are the same for every vector, so their branches are too. */
+ * float32), where the ISA converts whole vectors (WIDEN_IN_LOADS): x is widened as the
+ * sigmoid pass loads it and kept in float32 on the stack for the steps (or, in the
+ * losses without that pass, widened as the step loads it), the targets are widened as
+ * the steps load them, and a half-precision gradient is written by the steps in float32
+ * to the stack and rounded out after each sub-block, while it is in L1
+ * (vf_store_bf16_group; AVX2 rounds a group with one pack and one NaN test).  The scalar
+ * kernels widen a sub-block's x and y in loops of their own first.  The per-element
+ * losses stay float32.  The float32 math sees the same values either way, so both give
+ * the same bits by construction.  Why this split, measured on AVX2 (Zen 3, one thread,
+ * 64K elements, all-bfloat16 penalty focal): the gradient rounded in the step itself,
+ * vector by vector, took 1.26-1.29x the float32 call's time, against 1.18-1.2x rounded
+ * after the sub-block a group at a time; x and the targets widened onto the stack before
+ * the steps, as this loop first did, 1.22-1.24x.  Over four losses and three dtype
+ * combinations: staged 1.08-1.7x, now 1.07-1.31x (docs/benchmarks.md, "Half
+ * precision").  Stack: 1 KiB more than float32 (2 KiB for the scalar kernels).
+ * half and want_grad are constants at every call of _impl, so each instance compiles to
+ * its path alone; a half call's dtypes are the same for every vector, so their branches
+ * are too. */
 #define DEFINE_BLOCK_KERNEL(KERNEL, STEP, JOB_T, SIGMOID)                                   \
     INLINE double DAFL_CAT(KERNEL, _impl)(const JOB_T *job, size_t begin, size_t len,       \
                                           uint64_t *positives, const int want_grad,         \
@@ -890,27 +901,43 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
         sigmoid_cache cache;                                                                \
         float sums_buffer[SUB_BLOCK], *sums = SUMS_PASS(SIGMOID) ? sums_buffer : NULL;       \
         const int x_dtype = half ? io->x_dtype : DAFL_DTYPE_FLOAT32;                        \
-        /* half precision: a sub-block's float32 gradient, rounded after it (narrow); and  \
-         * x widened by the sigmoid pass (x_kept), each element read by its step before   \
-         * the step writes that element's gradient over it */                             \
-        float hb[SUB_BLOCK];                                                                \
-        const int narrow = half && want_grad && io->grad_dtype != DAFL_DTYPE_FLOAT32;       \
-        const int x_kept = SIGMOID && CACHE_FILL_WIDENS && x_dtype != DAFL_DTYPE_FLOAT32;   \
-        step_io sio = {x_kept ? hb : io->x, io->y, narrow ? hb : io->grad,                  \
-                       x_kept ? DAFL_DTYPE_FLOAT32 : x_dtype,                               \
-                       half ? io->y_dtype : DAFL_DTYPE_FLOAT32, 0, 0, 0};                   \
+        const int y_dtype = half ? io->y_dtype : DAFL_DTYPE_FLOAT32;                        \
+        const int f32 = DAFL_DTYPE_FLOAT32;                                                 \
+        /* Half precision on the stack: hb holds x in float32 (x_in_hb: widened by the      \
+         * sigmoid pass, or first by a loop of its own, x_first) and, as the steps go, the  \
+         * float32 gradient over it (each element's x is read by its step before the step   \
+         * writes that element's gradient), rounded out after the sub-block (narrow); yb    \
+         * the targets where they are widened first (y_first). */                           \
+        float hb[SUB_BLOCK], yb[SUB_BLOCK];                                                 \
+        const int narrow = half && want_grad && io->grad_dtype != f32;                      \
+        const int fill_widens = WIDEN_IN_LOADS && SIGMOID && CACHE_FILL_WIDENS;             \
+        const int x_in_hb = x_dtype != f32 && (!WIDEN_IN_LOADS || fill_widens);             \
+        const int x_first = x_in_hb && !fill_widens;                                        \
+        const int y_first = !WIDEN_IN_LOADS && y_dtype != f32;                              \
+        /* without WIDEN_IN_LOADS every dtype the steps and the sigmoid pass see is a       \
+         * constant float32 */                                                              \
+        const int x_fill_dtype = x_first || !WIDEN_IN_LOADS ? f32 : x_dtype;                \
+        step_io sio = {x_in_hb ? hb : io->x, y_first ? yb : io->y, narrow ? hb : io->grad,  \
+                       x_in_hb || !WIDEN_IN_LOADS ? f32 : x_dtype,                          \
+                       WIDEN_IN_LOADS ? y_dtype : f32, 0, 0, 0};                            \
         const size_t whole = len - len % GROUP;                                             \
         for (size_t s = 0; s < whole; s += SUB_BLOCK) {                                     \
             const size_t n = whole - s < SUB_BLOCK ? whole - s : SUB_BLOCK;                 \
             const size_t at = begin + s;                                                    \
+            if (x_first)                                                                    \
+                half_widen(hb, io->x, x_dtype, at, n);                                      \
+            if (y_first)                                                                    \
+                half_widen(yb, io->y, y_dtype, at, n);                                      \
             if (SIGMOID)                                                                    \
-                sigmoid_cache_fill_as(&cache, io->x, x_dtype, at, n, x_kept ? hb : NULL);   \
+                sigmoid_cache_fill_as(&cache, x_first ? hb : io->x, x_fill_dtype,           \
+                                      x_first ? 0 : at, n,                                  \
+                                      x_in_hb && fill_widens ? hb : NULL);                  \
             for (size_t g = 0; g < n; g += GROUP) {                                         \
-                sio.x_i = x_kept ? g : at + g;                                              \
-                sio.i = at + g;                                                             \
+                sio.x_i = x_in_hb ? g : at + g;                                             \
+                sio.y_i = y_first ? g : at + g;                                             \
                 sio.grad_i = narrow ? g : at + g;                                           \
-                STEP(j, sio, io->loss_out ? io->loss_out + at + g : NULL, at + g, &cache, g, \
-                     GROUP, &acc, sums, &cnt, 0, want_grad);                                \
+                float *lp = io->loss_out ? io->loss_out + at + g : NULL;                    \
+                STEP(j, sio, lp, at + g, &cache, g, GROUP, &acc, sums, &cnt, 0, want_grad); \
             }                                                                               \
             if (sums)                                                                       \
                 vacc_add_losses(&acc, sums, n);                                             \
