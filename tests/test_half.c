@@ -745,6 +745,49 @@ START_TEST(api_and_errors)
 }
 END_TEST
 
+/* The target check of every bfloat16 and float16 pattern: a call with one target
+ * fails with DAFL_ERR_INVALID_TARGET exactly when the widened value (ref_decode) is not
+ * in [0, 1] (NaN included), and counts a positive exactly when it is 1; the same in a
+ * long run of patterns, where the check's vector loop sees them. */
+START_TEST(half_target_check_every_pattern)
+{
+    const int dts[2] = {BF16, F16};
+    for (int d = 0; d < 2; d++) {
+        const int dt = dts[d];
+        dafl_penalty_focal_params p;
+        dafl_penalty_focal_params_init(&p);
+        p.input_dtype = p.target_dtype = p.grad_dtype = (dafl_dtype)dt;
+        p.reduction = DAFL_REDUCTION_SUM;
+        enum { RUN = 37 }; /* a vector loop and its tail, at every width */
+        uint16_t x[RUN] = {0}, y[RUN], g[RUN];
+        uint64_t valid_patterns = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            const double w = ref_decode(dt, (uint16_t)h);
+            const int valid = w >= 0.0 && w <= 1.0;
+            valid_patterns += (uint64_t)valid;
+            /* the pattern at a position that moves through the vector lanes and the tail,
+             * among valid zeros */
+            const size_t at = h % RUN;
+            for (size_t i = 0; i < RUN; i++)
+                y[i] = 0;
+            y[at] = (uint16_t)h;
+            float loss = -1.0f;
+            dafl_stats st;
+            dafl_status status = dafl_penalty_focal((float *)x, (float *)y, RUN, &p, &loss,
+                                                    (float *)g, &st);
+            if (status != (valid ? DAFL_OK : DAFL_ERR_INVALID_TARGET))
+                ck_abort_msg("%s target 0x%04x (%g): %s", dt == BF16 ? "bfloat16" : "float16",
+                             h, w, dafl_status_string(status));
+            if (valid && dafl_stats_positives(&st) != (uint64_t)(w == 1.0))
+                ck_abort_msg("%s target 0x%04x: %llu positives", dt == BF16 ? "bfloat16" : "float16",
+                             h, (unsigned long long)dafl_stats_positives(&st));
+        }
+        /* [0, 1]: +0 .. 1.0 and -0 */
+        ck_assert_uint_eq(valid_patterns, dt == BF16 ? 0x3f80u + 2u : 0x3c00u + 2u);
+    }
+}
+END_TEST
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -756,6 +799,7 @@ int main(void)
     tcase_add_test(tc, conversions_bit_exact);
     tcase_add_test(tc, threads_and_in_place);
     tcase_add_test(tc, api_and_errors);
+    tcase_add_test(tc, half_target_check_every_pattern);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -321,7 +321,9 @@ typedef struct fz_call {
     int in_null[FZ_MAX_IN];
     size_t out_bytes[FZ_MAX_OUT];
     int out_null[FZ_MAX_OUT];
-    int out_is_float[FZ_MAX_OUT]; /* compared NaN-aware; else byte for byte */
+    int out_is_float[FZ_MAX_OUT]; /* FZ_OUT_*: float32, bfloat16 or float16 elements,
+                                     compared NaN-aware (any NaN equals any NaN: NaN
+                                     payloads may differ between ISAs); else byte for byte */
     int out_alias[FZ_MAX_OUT];
     const char *name;
     /* optional: more checks of the outputs of the run on the ISA under test */
@@ -344,6 +346,8 @@ static inline int fz_add_in(fz_call *c, const void *data, size_t bytes, int is_n
     c->in_null[c->n_in] = is_null;
     return c->n_in++;
 }
+
+enum { FZ_OUT_BYTES = 0, FZ_OUT_FLOAT = 1, FZ_OUT_BF16 = 2, FZ_OUT_F16 = 3 };
 
 static inline int fz_add_out(fz_call *c, size_t bytes, int is_null, int is_float)
 {
@@ -390,6 +394,29 @@ static inline int fz_same_floats(const void *a, const void *b, size_t bytes, siz
             continue;
         if (memcmp(&x, &y, sizeof x) != 0) {
             *where = i / sizeof(float);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Two bfloat16 (kind FZ_OUT_BF16) or float16 (FZ_OUT_F16) values are the same bits, or
+ * both NaN. */
+static inline int fz_same_half(uint16_t a, uint16_t b, int kind)
+{
+    const unsigned inf = kind == FZ_OUT_BF16 ? 0x7f80u : 0x7c00u;
+    return a == b || ((a & 0x7fffu) > inf && (b & 0x7fffu) > inf);
+}
+
+static inline int fz_same_halves(const void *a, const void *b, size_t bytes, int kind,
+                                 size_t *where)
+{
+    for (size_t i = 0; i + 2 <= bytes; i += 2) {
+        uint16_t x, y;
+        memcpy(&x, (const char *)a + i, 2);
+        memcpy(&y, (const char *)b + i, 2);
+        if (!fz_same_half(x, y, kind)) {
+            *where = i / 2;
             return 0;
         }
     }
@@ -499,7 +526,11 @@ static inline dafl_status fz_check_call(const fz_call *c, fz_fn fn, void *ctx)
                 continue;
             size_t bytes = c->out_alias[k] >= 0 ? c->in_bytes[c->out_alias[k]] : c->out_bytes[k];
             size_t where = 0;
-            if (c->out_is_float[k])
+            if (c->out_is_float[k] == FZ_OUT_BF16 || c->out_is_float[k] == FZ_OUT_F16)
+                FZ_REQUIRE(fz_same_halves(a.out[k], b.out[k], bytes, c->out_is_float[k], &where),
+                           "%s: output %d element %zu differs between %s and scalar", c->name,
+                           k, where, dafl_isa_name(isa));
+            else if (c->out_is_float[k])
                 FZ_REQUIRE(fz_same_floats(a.out[k], b.out[k], bytes, &where),
                            "%s: output %d element %zu differs between %s and scalar", c->name,
                            k, where, dafl_isa_name(isa));

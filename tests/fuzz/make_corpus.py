@@ -162,6 +162,28 @@ def seeds():
     k['bad-struct-size'] = kp_seed(0, 1, 1, 8, 8, [kp(0, 0, 0, 0, 0), kp(0, 0, 0, 0, 0)],
                                    variant=2)
     k['huge'] = bytes([0, AVX2]) + huge(0) + u16(2) + u16(8) + u16(8) + bytes([0, 0])
+    # half precision: isa, loss (0 penalty, 1 sigmoid, 2 BCE, 3 MSE), dtypes of input,
+    # target, gradient (byte % 8: 0 float32, 2 bfloat16, 5 float16, 7 invalid),
+    # reduction, penalty focal's mode, count, pointers, x mode (bit 0: raw half bits),
+    # y mode, payload
+    hp = s.setdefault('half', {})
+    F32, BF16, F16, BAD = 0, 2, 5, 7
+
+    def half_seed(isa, loss, dtypes, count, reduction=0, mode=0, ptrs=0, x_mode=0, y_mode=0,
+                  seed=41, n=128):
+        head = bytes([isa, loss] + list(dtypes) + [reduction, mode])
+        tail = bytes([ptrs, x_mode, y_mode]) + payload(seed, n)
+        return head + (count if isinstance(count, bytes) else u16(count)) + tail
+
+    hp['penalty-bf16-1100'] = half_seed(AVX2, 0, (BF16, BF16, BF16), 1100)
+    hp['penalty-bf16-logits-f32-targets'] = half_seed(AVX2, 0, (BF16, F32, BF16), 77, seed=42)
+    hp['penalty-f16-probabilities'] = half_seed(AVX2, 0, (F16, F16, F16), 70, mode=2, seed=43)
+    hp['sigmoid-f16-raw'] = half_seed(AVX2, 1, (F16, F32, F16), 45, x_mode=1, seed=44)
+    hp['bce-bf16-none'] = half_seed(AVX2, 2, (BF16, BF16, F32), 33, reduction=1, seed=45)
+    hp['mse-f16-overflow'] = half_seed(AVX2, 3, (F16, F16, F16), 64, x_mode=1, seed=46)
+    hp['scalar-bf16-raw'] = half_seed(SCALAR, 0, (BF16, BF16, BF16), 19, x_mode=1, seed=47)
+    hp['invalid-dtype'] = half_seed(AVX2, 1, (F32, BAD, F32), 12, seed=48)
+    hp['huge-count'] = half_seed(AVX2, 2, (BF16, BF16, BF16), huge(1))
     return s
 
 

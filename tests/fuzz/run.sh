@@ -17,7 +17,7 @@ shift || true
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 export CC=${CC:-clang}
 HARNESSES=(penalty_focal sigmoid_focal bce mse softmax_focal stats targets dispatch
-           count_positives pool keypoints)
+           count_positives pool keypoints half)
 if [ $# -gt 0 ]; then HARNESSES=("$@"); fi
 
 # Every sanitizer report is fatal; impossible allocations return NULL (the library
