@@ -38,13 +38,16 @@
  * the scalar kernels' bits, and the naive loops agree with dafl's clamped-logits mode.
  * It exits with status 1 and a message when they do not.  Times are never checked.
  *
- * What each row says (console and JSON): its label names the ISA (or the reference), the
- * threads the call ran on and the clock its rates are per; the counter dafl_threads and
+ * What each row says (console, JSON and CSV): its label names the ISA (or the reference),
+ * the threads the call ran on and the clock its rates are per; the counter dafl_threads and
  * the JSON field "threads" give the thread count.  One-thread rows report rates per CPU
  * second of the calling thread (Google Benchmark's default: time the scheduler gave to
  * other work does not count); the multi-thread rows ("-tN") per wall-clock second, since
  * the calling thread's CPU time would count only its own share of the work.  The JSON
- * context carries dafl's version, the compilers and the flags dafl was built with.
+ * context carries dafl's version, the compilers and the flags dafl was built with.  In
+ * CSV (--benchmark_format=csv, --benchmark_out_format=csv) every row has the same columns:
+ * a counter that does not apply to a row (bw_frac of a reference, extra_MiB outside the
+ * keypoint rows) is NaN there, printed "nan".
  *
  * Own flags (besides Google Benchmark's --benchmark_*, all listed by --help):
  *   --dafl_max_elements=N   measure sizes up to N elements only (default: 64 M; the
@@ -64,6 +67,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -698,13 +702,27 @@ double items_per_second(const benchmark::BenchmarkReporter::Run &run)
     return it == run.counters.end() ? 0.0 : double(it->second);
 }
 
+// Every counter a row of this program can carry (items_per_second and bytes_per_second
+// are Google Benchmark's own columns, not in this list).  A counter added anywhere in
+// this file must be added here too, or CSV output aborts at the first row that has it.
+const char *const kAllCounters[] = {"dafl_threads", "bytes_per_element", "bw_frac",
+                                    "x_naive_O2",   "x_autovec",         "extra_MiB"};
+
 // A reporter that adds bw_frac, x_naive_O2 and x_autovec to every dafl result, from the
 // references of the same size (and the same repetition or aggregate) reported before it,
 // then prints as its base class does.
+//
+// With every_counter set, each row also carries every counter of kAllCounters, NaN where
+// one does not apply to the row (a reference has no bw_frac; only the keypoint rows have
+// extra_MiB).  CSV needs it: Google Benchmark's CSV reporter takes its columns from the
+// counters of the first row and aborts when a later row has one it has not seen.  The
+// console and JSON keep to the counters that apply.
 template <class Base> class RatioReporter : public Base {
   public:
     using Base::Base;
     using Run = benchmark::BenchmarkReporter::Run;
+
+    bool every_counter = false;
 
     void ReportRuns(const std::vector<Run> &runs) override
     {
@@ -712,6 +730,10 @@ template <class Base> class RatioReporter : public Base {
         for (Run &run : out) {
             set_threads(run);
             add_ratios(run);
+            if (every_counter)
+                for (const char *name : kAllCounters)
+                    if (run.counters.find(name) == run.counters.end())
+                        run.counters[name] = benchmark::Counter(std::nan(""));
         }
         Base::ReportRuns(out);
     }
@@ -776,6 +798,106 @@ template <class Base> class RatioReporter : public Base {
     }
 };
 
+// The console's last lines: every float32 loss, one thread, forward + gradient, at 64 K
+// elements and at the largest size measured, in ns per element on each ISA (the fastest
+// repetition), with avx512's speed over avx2's where both ran.  The rows above it run to
+// hundreds; this is what a short run (meson test --benchmark) ends with for a person.
+class SummaryConsoleReporter : public RatioReporter<benchmark::ConsoleReporter> {
+  public:
+    using RatioReporter<benchmark::ConsoleReporter>::RatioReporter;
+
+    void ReportRuns(const std::vector<Run> &runs) override
+    {
+        for (const Run &run : runs)
+            record(run);
+        RatioReporter<benchmark::ConsoleReporter>::ReportRuns(runs);
+    }
+
+    void Finalize() override
+    {
+        RatioReporter<benchmark::ConsoleReporter>::Finalize();
+        print_summary(GetOutputStream());
+    }
+
+  private:
+    std::vector<std::string> losses_, isas_; // in the order first reported
+    std::map<std::tuple<std::string, int64_t, std::string>, double> ns_; // loss, size, ISA
+    int64_t largest_ = 0;
+
+    void record(const Run &run)
+    {
+        auto found = meta_by_name.find(run.run_name.function_name);
+        if (found == meta_by_name.end() || run.error_occurred ||
+            run.run_type == Run::RT_Aggregate)
+            return;
+        const Meta &m = found->second;
+        if (m.role != Role::dafl || !m.with_grad || m.half)
+            return;
+        // loss/fwd_grad/ISA; the threaded rows (ISA-tN) are left out
+        const std::string &name = run.run_name.function_name;
+        size_t a = name.find('/'), b = name.rfind('/');
+        std::string loss = name.substr(0, a), isa = name.substr(b + 1);
+        double rate = items_per_second(run);
+        if (isa.find('-') != std::string::npos || rate <= 0.0)
+            return;
+        int64_t n = std::atoll(run.run_name.args.c_str());
+        if (std::find(losses_.begin(), losses_.end(), loss) == losses_.end())
+            losses_.push_back(loss);
+        if (std::find(isas_.begin(), isas_.end(), isa) == isas_.end())
+            isas_.push_back(isa);
+        largest_ = std::max(largest_, n);
+        auto key = std::make_tuple(loss, n, isa);
+        auto old = ns_.find(key);
+        double ns = 1e9 / rate;
+        if (old == ns_.end() || ns < old->second)
+            ns_[key] = ns;
+    }
+
+    void print_summary(std::ostream &out) const
+    {
+        if (ns_.empty())
+            return;
+        const bool ratio = std::find(isas_.begin(), isas_.end(), "avx2") != isas_.end() &&
+                           std::find(isas_.begin(), isas_.end(), "avx512") != isas_.end();
+        char line[256];
+        out << "\nSummary: ns per element, one thread, forward + gradient, float32 "
+               "(the fastest repetition; CPU time)\n";
+        std::snprintf(line, sizeof line, "%-32s %10s", "loss", "elements");
+        out << line;
+        for (const std::string &isa : isas_) {
+            std::snprintf(line, sizeof line, " %9s", isa.c_str());
+            out << line;
+        }
+        out << (ratio ? "  avx512/avx2\n" : "\n");
+        std::vector<int64_t> sizes{int64_t(1) << 16};
+        if (largest_ != sizes[0])
+            sizes.push_back(largest_);
+        for (int64_t n : sizes)
+            for (const std::string &loss : losses_) {
+                std::snprintf(line, sizeof line, "%-32s %10lld", loss.c_str(), (long long)n);
+                std::string row = line;
+                bool any = false;
+                for (const std::string &isa : isas_) {
+                    auto it = ns_.find(std::make_tuple(loss, n, isa));
+                    any |= it != ns_.end();
+                    if (it == ns_.end())
+                        std::snprintf(line, sizeof line, " %9s", "-");
+                    else
+                        std::snprintf(line, sizeof line, " %9.3f", it->second);
+                    row += line;
+                }
+                auto v2 = ns_.find(std::make_tuple(loss, n, std::string("avx2")));
+                auto v5 = ns_.find(std::make_tuple(loss, n, std::string("avx512")));
+                if (ratio && v2 != ns_.end() && v5 != ns_.end()) {
+                    std::snprintf(line, sizeof line, "  %10.2fx", v2->second / v5->second);
+                    row += line;
+                }
+                if (any)
+                    out << row << "\n";
+            }
+    }
+};
+
 // Google Benchmark's own flags that choose the output; read before Initialize() takes
 // them out of argv, because the reporters are built here to add the counters.
 struct OutputFlags {
@@ -807,8 +929,8 @@ OutputFlags read_output_flags(int argc, char **argv)
     return f;
 }
 
-// NULL for a format this program does not wrap (csv): Google Benchmark then prints it
-// itself, without the ratio counters.
+// The reporter for one of Google Benchmark's formats (console, json, csv), with the ratio
+// counters; NULL for any other name, which Google Benchmark then rejects itself.
 std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const std::string &format,
                                                             bool to_terminal,
                                                             const OutputFlags &f)
@@ -816,6 +938,16 @@ std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const std::string &f
     if (format == "json")
         return std::unique_ptr<benchmark::BenchmarkReporter>(
             new RatioReporter<benchmark::JSONReporter>());
+    if (format == "csv") {
+        // Google Benchmark 1.7 marks its CSV reporter deprecated; it is still the one its
+        // own --benchmark_format=csv prints with, so this program wraps it as well.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+        auto csv = new RatioReporter<benchmark::CSVReporter>();
+#pragma GCC diagnostic pop
+        csv->every_counter = true; // one column set for every row
+        return std::unique_ptr<benchmark::BenchmarkReporter>(csv);
+    }
     if (format != "console")
         return nullptr;
     int options = benchmark::ConsoleReporter::OO_None;
@@ -826,8 +958,7 @@ std::unique_ptr<benchmark::BenchmarkReporter> make_reporter(const std::string &f
     if (f.tabular)
         options |= benchmark::ConsoleReporter::OO_Tabular;
     return std::unique_ptr<benchmark::BenchmarkReporter>(
-        new RatioReporter<benchmark::ConsoleReporter>(
-            benchmark::ConsoleReporter::OutputOptions(options)));
+        new SummaryConsoleReporter(benchmark::ConsoleReporter::OutputOptions(options)));
 }
 
 // ---- targets from keypoint lists -------------------------------------------------------

@@ -6,16 +6,21 @@
 It runs build/bench/dafl-bench with --benchmark_format=json (every benchmark measured
 --min-time seconds, --repetitions times, the fastest repetition reported), optionally the PyTorch
 comparison (bench/torch_eager.py, when Debian's python3-torch is installed), and writes
-  - docs/benchmarks.md: the machine, the targets of issue #4 with what was measured, the
-    tables, the PyTorch comparison;
+  - docs/benchmarks.md, all of it: the machine (read from /proc/cpuinfo, the core clock
+    and the TSC measured by tools/core_clock.c before and after the run), the targets of
+    issue #4 with what was measured, the tables, the PyTorch comparison; and, in the
+    order DOCUMENT below gives, the sections written by hand, which live in bench/notes/
+    and are copied in as they are (a note records a measurement of its own, such as an
+    interleaved comparison of two builds, that this script does not repeat);
   - docs/bench-throughput.png: the headline call on each ISA as a multiple of the naive
     loop (with the auto-vectorized loop and the bandwidth limit), thread scaling, and
     bars of every loss at three sizes.
 The plot needs matplotlib (Debian: python3-matplotlib); without it only the Markdown is
-written.
+written.  To change a hand-written section, edit its file in bench/notes/, not
+docs/benchmarks.md, which the next run overwrites.
 
-A full run takes about ten minutes on a 2-core machine; --quick (short measurements, one
-repetition) about two.  --from-json re-renders the documents from an earlier run's raw
+The document states how long its run took.  --quick (short measurements, one repetition)
+is a few times shorter.  --from-json re-renders the documents from an earlier run's raw
 results without measuring again.  Times are reported, never checked: the script fails
 only when the benchmark program or the PyTorch comparison fails its correctness checks.
 """
@@ -30,8 +35,10 @@ import platform
 import re
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTES = ROOT / "bench" / "notes"
 CENTERNET = 8 * 80 * 128 * 128
 HEADLINE = "penalty_focal.logits.one_pass"
 
@@ -106,6 +113,39 @@ def run_torch(lib, repeats, out_json):
     if status != 0:
         sys.exit("report.py: the PyTorch comparison failed (see above)")
     return json.loads(out_json.read_text())
+
+
+def measure_clock(build):
+    """The core clock and the TSC's rate in GHz from tools/core_clock.c, built into the
+    build directory on first use; None where it cannot run (not x86-64, no compiler).
+
+    Cycles per element are given at the core clock: on a virtual machine the TSC ticks at
+    a fixed rate that can be far from the core's (Google Benchmark's "MHz" is the TSC's)."""
+    source = ROOT / "tools" / "core_clock.c"
+    exe = build / "bench" / "core_clock"
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    try:
+        if not exe.exists() or exe.stat().st_mtime < source.stat().st_mtime:
+            exe.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["cc", "-O2", "-o", str(exe), str(source)], check=True)
+        print("measuring the core clock (tools/core_clock.c)...", flush=True)
+        out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report.py: tools/core_clock.c could not run ({e}): no core clock")
+        return None
+    core = re.search(r"core clock: ([\d.]+) GHz", out)
+    tsc = re.search(r"TSC: ([\d.]+) GHz", out)
+    return {"core_ghz": float(core.group(1)) if core else None,
+            "tsc_ghz": float(tsc.group(1)) if tsc else None}
+
+
+def load_average():
+    """The 1-minute load average (other work on the machine while it measured)."""
+    try:
+        return float(pathlib.Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def torch_available():
@@ -212,6 +252,13 @@ def machine_description(context):
         m = re.search(r"^flags\s*:\s*(.*)$", text, re.M)
         if m:
             info["flags"] = set(m.group(1).split())
+        # The model name alone does not tell generations apart ("AMD EPYC" is printed by
+        # Zen 3, family 25 model 1, and by Zen 4, family 25 model 17): these do.
+        for key, field in (("family", "cpu family"), ("cpu_model", "model"),
+                           ("stepping", "stepping"), ("vendor", "vendor_id")):
+            m = re.search(rf"^{field}\s*:\s*(.*)$", text, re.M)
+            if m:
+                info[key] = m.group(1).strip()
         info["cpus"] = len(re.findall(r"^processor\s*:", text, re.M)) or info["cpus"]
     except OSError:
         pass
@@ -239,11 +286,21 @@ def machine_description(context):
                           if head else "unknown")
     except OSError:
         info["commit"] = "unknown"
-    simd = [f for f in ("sse4_2", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "asimd")
-            if f in info["flags"]]
+    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq",
+                        "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16", "avx512_vbmi",
+                        "asimd", "fphp", "asimdhp") if f in info["flags"]]
     info["simd"] = " ".join(simd) or "none listed"
     info["vm"] = "hypervisor" in info["flags"]
+    info["flags"] = sorted(info["flags"])  # kept with the raw results (JSON has no sets)
     return info
+
+
+def cpu_text(machine):
+    """The CPU as /proc/cpuinfo names it, with the numbers that tell generations apart."""
+    ids = [f"{name} {machine[key]}" for name, key in
+           (("family", "family"), ("model", "cpu_model"), ("stepping", "stepping"))
+           if machine.get(key) is not None]
+    return machine["model"] + (f" (CPU {', '.join(ids)})" if ids else "")
 
 
 # ---- the plot ---------------------------------------------------------------------
@@ -315,8 +372,8 @@ def bar_sizes(res):
 
 def write_plot(res, machine, path, title_date):
     best = res.isas[-1] if res.isas else "?"
-    title = (f"dafl throughput — {machine['model']}, {machine['cpus']} cores"
-             f"{' (a shared virtual machine)' if machine['vm'] else ''}, {title_date}")
+    title = (f"dafl throughput — {cpu_text(machine)}, {machine['cpus']} cores"
+             f"{' (a virtual machine)' if machine['vm'] else ''}, {title_date}")
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -421,7 +478,7 @@ def write_plot(res, machine, path, title_date):
 
 # ---- the Markdown -----------------------------------------------------------------
 
-def targets_table(res, torch_results):
+def targets_table(res, torch_results, why_not=None):
     """Issue #4's targets: what was measured against each (measured, never asserted)."""
     rows = []
     has = set(res.isas)
@@ -472,7 +529,7 @@ def targets_table(res, torch_results):
                          f"{r['speedup']:.0f}x", verdict(r["speedup"], 100)))
     else:
         rows.append(("dafl vs PyTorch eager, 8x80x128x128", ">= 100x", "—",
-                     "not measured (run with python3-torch installed)"))
+                     f"not measured: {why_not or 'no PyTorch results in this run'}"))
     lines = ["| target (one thread, forward + gradient) | goal | measured | |",
              "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
@@ -606,12 +663,56 @@ def all_losses_table(res):
         cells = ["memory bandwidth loop", pas, "—"]
         cells += [rate_text(res.bandwidth(pas, n)) for n in res.sizes]
         lines.append("| " + " | ".join(cells) + " |")
+    both = "avx2" in res.isas and "avx512" in res.isas
     for loss, title in SHORT_TITLES.items():
         for pas in ("fwd", "fwd_grad"):
             for isa in res.isas:
                 cells = [title, pas, isa]
                 cells += [rate_text(res.get(loss, pas, isa, n)) for n in res.sizes]
                 lines.append("| " + " | ".join(cells) + " |")
+            if both:  # the speed-up of the wider vectors, from the same run
+                cells = [title, pas, "avx512 / avx2"]
+                cells += [x_text(ratio(res.get(loss, pas, "avx512", n),
+                                       res.get(loss, pas, "avx2", n)), 2) for n in res.sizes]
+                lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def avx512_absent(res, machine):
+    """Why there is no avx512 / avx2 ratio, or None when both ISAs ran."""
+    if "avx2" in res.isas and "avx512" in res.isas:
+        return None
+    if "avx512" not in res.isas:
+        if "avx512f" not in machine.get("flags", []):
+            return "not measured: this CPU has no AVX-512"
+        return "not measured: this build of dafl has no AVX-512 kernels"
+    return "not measured: this CPU has no AVX2"
+
+
+def isa_table(res, machine, n, core_ghz):
+    """Every loss at one size, one thread, forward + gradient: ns per element on each ISA,
+    cycles per element at the measured core clock, and avx512 over avx2 where both ran."""
+    vector = [isa for isa in res.isas if isa != "scalar"]
+    head = ["loss (forward + gradient)"] + [f"{isa}, ns/el." for isa in res.isas]
+    if core_ghz:
+        head += [f"{isa}, cycles/el." for isa in vector]
+    head += ["avx512 / avx2"]
+    absent = avx512_absent(res, machine)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for loss, title in SHORT_TITLES.items():
+        rates = {isa: res.get(loss, "fwd_grad", isa, n) for isa in res.isas}
+        if not any(rates.values()):
+            continue
+        cells = [title + (" (per logit)" if loss.startswith("softmax") else "")]
+        cells += ["—" if rates[isa] is None else f"{1e9 / rates[isa]:.3f}" for isa in res.isas]
+        if core_ghz:
+            cells += ["—" if rates[isa] is None else f"{core_ghz * 1e9 / rates[isa]:.2f}"
+                      for isa in vector]
+        cells.append("—" if absent else
+                     x_text(ratio(rates.get("avx512"), rates.get("avx2")), 2))
+        lines.append("| " + " | ".join(cells) + " |")
+    if absent:
+        lines += ["", f"avx512 / avx2: {absent}."]
     return lines
 
 
@@ -629,10 +730,11 @@ def bandwidth_fraction_table(res):
     return lines
 
 
-def torch_section(torch_results):
+def torch_section(torch_results, why_not=None):
     if not torch_results:
-        return ["Not run: `sudo apt-get install python3-torch python3-torchvision`, then "
-                "`/usr/bin/python3 bench/torch_eager.py` (or this script again)."]
+        return [f"Not run in this run: {why_not or 'no PyTorch results'}. "
+                "`bench/torch_eager.py` measures it (it needs `python3-torch` and "
+                "`python3-torchvision`); the figures of an earlier run follow."]
     t = torch_results
     lines = [f"`bench/torch_eager.py`: PyTorch {t['torch']} / torchvision {t['torchvision']} "
              f"eager against dafl {t['dafl']} ({t['isa']}) through ctypes, one thread each, in "
@@ -664,87 +766,198 @@ def torch_section(torch_results):
     return lines
 
 
-def write_markdown(res, torch_results, machine, path, args, when):
-    best = res.isas[-1] if res.isas else "?"
+# The document, in order: a name is a section this script writes from the run ("generated"
+# below), a file name is a section written by hand, copied in from bench/notes/ as it is.
+# Every file in bench/notes/ must be named here (the script stops otherwise), so that no
+# hand-written section is dropped when the document is written again.
+DOCUMENT = [
+    "header", "machine",
+    "core-limit-issue13.md",       # issue 13's interleaved before/after run, 2026-12-01
+    "half-precision-issue26.md",   # issue 26's interleaved runs and AVX512_BF16, 2026-12-07
+    "targets", "penalty_focal", "isa_tables", "half", "bandwidth_fraction", "all_losses",
+    "pytorch",
+    "pytorch-2026-11-28.md",       # the PyTorch comparison of 2026-11-28
+    "pytorch-end-to-end.md",       # dafl.torch in a training step, measured by hand
+    "how",
+    "avx512-device-check.md",      # how an AVX-512 machine is measured
+]
+
+
+def read_notes():
+    """The hand-written sections, by file name; stops when bench/notes/ and DOCUMENT
+    disagree, so that a section is neither dropped nor missing."""
+    files = {f.name: f.read_text().strip("\n") for f in sorted(NOTES.glob("*.md"))}
+    named = [part for part in DOCUMENT if part.endswith(".md")]
+    missing = [f for f in named if f not in files]
+    unnamed = [f for f in files if f not in named]
+    if missing or unnamed:
+        sys.exit(f"report.py: bench/notes/ and DOCUMENT disagree: missing {missing}, "
+                 f"not in DOCUMENT {unnamed}")
+    return files
+
+
+def minutes(seconds):
+    return f"{seconds / 60:.1f} min" if seconds is not None else "?"
+
+
+def machine_section(res, machine, meta, args, when):
     ctx = res.context
     skipped = ", ".join(res.skipped) or "none"
-    md = ["# dafl benchmarks", "",
-          "Measured by `bench/report.py` (Google Benchmark program `bench/dafl_bench.cc`"
-          " and `bench/torch_eager.py`); every number below comes from one run. "
-          "Benchmarks measure, they never fail on a time.", "",
-          "## Machine", "",
-          f"- CPU: {machine['model']}, {machine['cpus']} logical cores"
+    cpus = machine["cpus"]
+    md = ["## Machine", "",
+          f"- CPU: {cpu_text(machine)}"
+          + (f", {machine['vendor']}" if machine.get("vendor") else "")
+          + f"; {cpus} logical cores"
           + (f", {machine['memory_gib']:.0f} GiB memory" if machine.get("memory_gib") else "")
-          + (" (virtual machine)" if machine["vm"] else ""),
-          f"- SIMD flags: {machine['simd']}; dafl measured on: {' '.join(res.isas)}; "
-          f"skipped: {skipped}"
-          + (" (the CPU lacks it)" if res.skipped else ""),
-          f"- caches (as Google Benchmark reads them): {machine['caches'] or 'unknown'}",
-          f"- compiler: {machine['compiler']}; Google Benchmark from Debian's "
-          f"libbenchmark-dev (it calls itself a {ctx.get('library_build_type', '?')} build, "
-          "which slows only its own bookkeeping between timed iterations)",
-          f"- dafl: commit {machine['commit']}",
-          f"- date: {when}; `--benchmark_min_time={args.min_time}`, "
-          f"{args.repetitions} repetition(s)"
-          + (", the fastest of them" if args.repetitions > 1 else ""),
-          "",
-          "**This is a shared 2-core virtual machine**: what its neighbours run varies, so "
-          "absolute numbers are noisy (each figure is the fastest of its repetitions, still "
-          "often 10 % below a quiet minute). Compare the ratios, which come from the same "
-          "run: each dafl result and its references are measured at the same size, back "
-          "to back.", "",
-          "## Targets (issue #4; measured, not asserted)", ""]
-    md += targets_table(res, torch_results)
-    md += [""] + same_targets_on_avx2(res)
-    md += ["", "## Penalty-reduced focal loss, forward + gradient, one thread", "",
-           "Elements per second (G = 10^9, M = 10^6). dafl columns are the one-pass call "
-           "(`DAFL_REDUCTION_NORMALIZER`, `DAFL_FLAG_TRUST_TARGETS`); \"default call\" divides "
-           "by the positives it counts and validates the targets first (one more read of the "
-           "targets). The naive loop computes CenterNet's clamped form of the same loss; "
-           "`bench/naive_focal.c`.", ""]
-    md += headline_table(res)
-    md += [""] + one_pass_gain(res)
-    md += [""] + thread_scaling(res)
-    md += ["", "## Half precision against float32, forward + gradient", "",
-           "ns per element; in brackets the time relative to float32's (below 1: faster). "
-           "Bytes per element with the gradient: float32 12, bfloat16 or float16 "
-           "throughout 6, bfloat16 logits and gradient with float32 targets 8. One-thread "
-           "rows in CPU time, \"N threads\" rows in wall-clock time.", ""]
-    md += half_table(res)
-    md += ["", "![throughput against size](bench-throughput.png)", "",
-           "## Every loss: fraction of the memory-bandwidth loop (DRAM sizes)", "",
-           "1.00 would be a loss computed as fast as its bytes can be moved.", ""]
-    md += bandwidth_fraction_table(res)
-    md += ["", "## Every loss, every ISA, every size (elements per second)", ""]
-    md += all_losses_table(res)
-    md += ["", "## Against PyTorch (8 x 80 x 128 x 128)", ""]
-    md += torch_section(torch_results)
-    md += ["", "## How these were measured", "",
-           "- `bench/dafl_bench.cc`: every loss x every ISA the CPU has (forced with "
-           "`dafl_set_isa`; the run's label is the ISA) x 4K..64M elements, forward only and "
-           "forward + gradient, one thread. Items/s are elements (logits) per second; "
-           "bytes/s count the least traffic of a call: 12 bytes per element with the "
-           "gradient (input, target, gradient), 8 without; softmax focal reads one int32 "
-           "label per pixel of 16 logits.",
-           "- References in the same binary, at every size: `bench/bandwidth.c` (read input "
-           "and target, write the output: 12 B/element; forward: read only, 8 B/element; "
-           "`-O3 -march=native`), and `bench/naive_focal.c`, the loss as a trainer would "
-           "write it (`expf`, `logf`, `powf`, clamp to [1e-4, 1-1e-4]) built at `-O2` and "
-           "at `-O3 -march=native -ffast-math` (GCC vectorizes it with glibc's libmvec).",
-           "- Before measuring, the program checks that every ISA gives the scalar "
-           "kernels' bits and that the naive loops agree with dafl's clamped-logits mode "
-           "(loss to 1e-4 relative); it measures nothing when a check fails.",
-           "- The console output of `meson test --benchmark -C build` (a short run) shows "
-           "counters computed from the references measured at the same size: `bw_frac` on "
-           "every dafl result (its elements/s over the bandwidth loop's; printed with SI "
-           "prefixes, so `23m` is 0.023), and `x_naive_O2` and `x_autovec` on the "
-           "penalty-reduced focal results with the gradient, the work the naive loop does.",
-           "- Data: 128x128 heatmap planes, 80 per image, 1..14 Gaussian objects per image "
-           "(`dafl_draw_gaussian`), logits mostly confident negatives, some beyond the "
-           "clamp limits.", "",
-           "Reproduce: `meson setup build && ninja -C build && /usr/bin/python3 "
-           "bench/report.py` (about ten minutes; `--quick` for a short run).", ""]
-    pathlib.Path(path).write_text("\n".join(md))
+          + ("; a virtual machine (its CPU flags list `hypervisor`)" if machine["vm"] else "")]
+    before, after = meta.get("clock_before") or {}, meta.get("clock_after") or {}
+    core = core_clock(meta)
+    if core:
+        tsc = after.get("tsc_ghz") or before.get("tsc_ghz")
+        md.append(f"- core clock: {before.get('core_ghz') or '?'} GHz before the run, "
+                  f"{after.get('core_ghz') or '?'} GHz after (`tools/core_clock.c`: a chain "
+                  "of dependent integer adds, one per cycle, the fastest of 7 rounds in the "
+                  f"thread's CPU time); cycles per element below are at their mean, "
+                  f"{core:.2f} GHz"
+                  + (f". The TSC ticks at {tsc} GHz (Google Benchmark's \"MHz\" line); "
+                     "TSC cycles are not core cycles" if tsc else "") + ".")
+    else:
+        md.append("- core clock: not measured (`tools/core_clock.c` runs on x86-64 only)")
+    md += [f"- SIMD flags (of those dafl can use): {machine['simd']}; dafl measured on: "
+           f"{' '.join(res.isas)}; skipped: {skipped}"
+           + ((" (the CPU lacks AVX-512)" if "avx512f" not in machine.get("flags", [])
+               else " (this build lacks it)") if res.skipped else ""),
+           f"- caches (as Google Benchmark reads them): {machine['caches'] or 'unknown'}",
+           f"- compiler: {machine['compiler']}; Google Benchmark from Debian's "
+           f"libbenchmark-dev (it calls itself a {ctx.get('library_build_type', '?')} build, "
+           "which slows only its own bookkeeping between timed iterations)",
+           f"- dafl: commit {machine['commit']}",
+           f"- date: {when}; `--benchmark_min_time={args.min_time}`, "
+           f"{args.repetitions} repetition(s)"
+           + (", the fastest of them" if args.repetitions > 1 else "")
+           + (f"; `--dafl_max_elements={meta['max_elements']}`" if meta.get("max_elements")
+              else "")]
+    if meta.get("seconds_total") is not None:
+        md.append(f"- this run of `bench/report.py` took {minutes(meta['seconds_total'])}: "
+                  f"the benchmark program {minutes(meta.get('seconds_suite'))}"
+                  + (f", the PyTorch comparison {minutes(meta['seconds_torch'])}"
+                     if meta.get("seconds_torch") is not None else ""))
+    loads = [meta.get("load_before"), meta.get("load_after")]
+    md.append("")
+    if None not in loads:
+        md.append(f"Other work on the machine: the load average (1 minute) was "
+                  f"{loads[0]:.1f} when the run began and {loads[1]:.1f} when it ended, on "
+                  f"{cpus} logical cores"
+                  + (", and as a virtual machine it also shares its host" if machine["vm"]
+                     else "")
+                  + ". Such work only ever slows a measurement down, so each figure is the "
+                  "fastest of its repetitions; absolute numbers still move with it. The "
+                  "ratios are steadier: each dafl result and its references are measured at "
+                  "the same size, back to back.")
+    return md
+
+
+def core_clock(meta):
+    """The run's core clock in GHz: the mean of the measurements before and after it."""
+    values = [c["core_ghz"] for c in (meta.get("clock_before"), meta.get("clock_after"))
+              if c and c.get("core_ghz")]
+    return sum(values) / len(values) if values else None
+
+
+def write_markdown(res, torch_results, machine, meta, path, args, when):
+    best = res.isas[-1] if res.isas else "?"
+    core = core_clock(meta)
+    generated = {}
+    generated["header"] = [
+        "# dafl benchmarks", "",
+        "Written by `bench/report.py`, all of it. The sections it measures come from one "
+        "run, on the machine below, of the Google Benchmark program `bench/dafl_bench.cc` "
+        "(and of `bench/torch_eager.py` where its section says so). The sections written by hand, each with its own "
+        "date and method, are copied in from `bench/notes/` (the file is named in a comment "
+        "above each): edit them there. Benchmarks measure, they never fail on a time."]
+    generated["machine"] = machine_section(res, machine, meta, args, when)
+    generated["targets"] = (["## Targets (issue #4; measured, not asserted)", ""]
+                            + targets_table(res, torch_results, meta.get("torch_not_run"))
+                            + [""] + same_targets_on_avx2(res))
+    generated["penalty_focal"] = (
+        ["## Penalty-reduced focal loss, forward + gradient, one thread", "",
+         "Elements per second (G = 10^9, M = 10^6). dafl columns are the one-pass call "
+         "(`DAFL_REDUCTION_NORMALIZER`, `DAFL_FLAG_TRUST_TARGETS`); \"default call\" divides "
+         "by the positives it counts and validates the targets first (one more read of the "
+         "targets). The naive loop computes CenterNet's clamped form of the same loss; "
+         "`bench/naive_focal.c`.", ""]
+        + headline_table(res) + [""] + one_pass_gain(res) + [""] + thread_scaling(res))
+    isa_lines = ["## Every loss on every ISA, one thread, forward + gradient", "",
+                 "ns per element (per logit for softmax focal), the fastest repetition; "
+                 + (f"cycles per element at the core clock measured with the run "
+                    f"({core:.2f} GHz); " if core else "")
+                 + "avx512 / avx2 is avx512's speed over avx2's in this run (above 1: "
+                 "avx512 faster)."]
+    for n in (1 << 16, 1 << 26):
+        if n in res.sizes:
+            isa_lines += ["", f"**{size_name(n)} elements**", ""]
+            isa_lines += isa_table(res, machine, n, core)
+    generated["isa_tables"] = isa_lines
+    generated["half"] = (
+        ["## Half precision against float32, forward + gradient", "",
+         "ns per element; in brackets the time relative to float32's (below 1: faster). "
+         "Bytes per element with the gradient: float32 12, bfloat16 or float16 "
+         "throughout 6, bfloat16 logits and gradient with float32 targets 8. One-thread "
+         "rows in CPU time, \"N threads\" rows in wall-clock time.", ""]
+        + half_table(res) + ["", "![throughput against size](bench-throughput.png)"])
+    generated["bandwidth_fraction"] = (
+        ["## Every loss: fraction of the memory-bandwidth loop (DRAM sizes)", "",
+         "1.00 would be a loss computed as fast as its bytes can be moved.", ""]
+        + bandwidth_fraction_table(res))
+    absent = avx512_absent(res, machine)
+    generated["all_losses"] = (
+        ["## Every loss, every ISA, every size (elements per second)", ""]
+        + ([f"avx512 / avx2: {absent}.", ""] if absent else
+           ["The rows \"avx512 / avx2\" give avx512's speed over avx2's at each size.", ""])
+        + all_losses_table(res))
+    generated["pytorch"] = (["## Against PyTorch (8 x 80 x 128 x 128)", ""]
+                            + torch_section(torch_results, meta.get("torch_not_run")))
+    generated["how"] = [
+        "## How these were measured", "",
+        "- `bench/dafl_bench.cc`: every loss x every ISA the CPU has (forced with "
+        "`dafl_set_isa`; the run's label is the ISA) x 4K..64M elements, forward only and "
+        "forward + gradient, one thread. Items/s are elements (logits) per second; "
+        "bytes/s count the least traffic of a call: 12 bytes per element with the "
+        "gradient (input, target, gradient), 8 without; softmax focal reads one int32 "
+        "label per pixel of 16 logits.",
+        "- References in the same binary, at every size: `bench/bandwidth.c` (read input "
+        "and target, write the output: 12 B/element; forward: read only, 8 B/element; "
+        "`-O3 -march=native`), and `bench/naive_focal.c`, the loss as a trainer would "
+        "write it (`expf`, `logf`, `powf`, clamp to [1e-4, 1-1e-4]) built at `-O2` and "
+        "at `-O3 -march=native -ffast-math` (GCC vectorizes it with glibc's libmvec).",
+        "- Before measuring, the program checks that every ISA gives the scalar "
+        "kernels' bits and that the naive loops agree with dafl's clamped-logits mode "
+        "(loss to 1e-4 relative); it measures nothing when a check fails.",
+        "- The core clock: `tools/core_clock.c`, run by `bench/report.py` just before "
+        "and just after the benchmark program; the CPU's name, family, model and stepping, "
+        "its flags and core count come from `/proc/cpuinfo` as the run began.",
+        "- The console output of `meson test --benchmark -C build` (a short run) shows "
+        "counters computed from the references measured at the same size: `bw_frac` on "
+        "every dafl result (its elements/s over the bandwidth loop's; printed with SI "
+        "prefixes, so `23m` is 0.023), and `x_naive_O2` and `x_autovec` on the "
+        "penalty-reduced focal results with the gradient, the work the naive loop does; "
+        "it ends with a summary, every loss in ns per element on each ISA at 64K and 64M "
+        "elements (`bench/README.md` says where each output goes).",
+        "- Data: 128x128 heatmap planes, 80 per image, 1..14 Gaussian objects per image "
+        "(`dafl_draw_gaussian`), logits mostly confident negatives, some beyond the "
+        "clamp limits.", "",
+        "Reproduce: `meson setup build && ninja -C build && /usr/bin/python3 "
+        "bench/report.py` (this run's duration is under Machine; `--quick` for a short "
+        "run)."]
+    notes = read_notes()
+    md = []
+    for part in DOCUMENT:
+        if part.endswith(".md"):
+            md += [f"<!-- bench/notes/{part}: written by hand, copied in by bench/report.py -->",
+                   notes[part], ""]
+        else:
+            md += generated[part] + [""]
+    pathlib.Path(path).write_text("\n".join(md).rstrip("\n") + "\n")
 
 
 def main():
@@ -769,6 +982,7 @@ def main():
     if args.quick:
         args.min_time, args.repetitions = 0.02, 1
 
+    read_notes()  # a hand-written section missing stops the script before it measures
     build = pathlib.Path(args.build_dir)
     raw_path = pathlib.Path(args.raw or build / "bench" / "results.json")
     torch_path = raw_path.with_suffix(".torch.json")
@@ -786,25 +1000,44 @@ def main():
         if not exe.exists():
             sys.exit(f"report.py: {exe} not found: meson setup {build} && ninja -C {build}")
         when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        start = time.monotonic()
+        # What the machine is and how fast its core runs, recorded with the results, so
+        # that a document rendered later (--from-json) states the machine that measured.
+        meta = {"min_time": args.min_time, "repetitions": args.repetitions, "date": when,
+                "max_elements": args.max_elements, "load_before": load_average(),
+                "machine": machine_description({}), "clock_before": measure_clock(build)}
+        suite_start = time.monotonic()
         raw = run_suite(exe, args.min_time, args.repetitions, args.max_elements)
-        raw["dafl_report"] = {"min_time": args.min_time, "repetitions": args.repetitions,
-                              "date": when, "commit": machine_description({})["commit"]}
+        meta["seconds_suite"] = time.monotonic() - suite_start
+        meta["clock_after"] = measure_clock(build)
+        meta["load_after"] = load_average()
+        raw["dafl_report"] = meta
+        # Saved before the PyTorch comparison, which can fail: --from-json renders it.
         raw_path.parent.mkdir(parents=True, exist_ok=True)
         raw_path.write_text(json.dumps(raw, indent=1))
         torch_results = None
-        if not args.no_torch:
-            if torch_available():
-                torch_results = run_torch(build / "libdafl.so", 1 if args.quick else 3,
-                                          torch_path)
-            else:
-                print("PyTorch not found: sudo apt-get install python3-torch "
-                      "python3-torchvision (skipping the comparison)")
+        if args.no_torch:
+            meta["torch_not_run"] = "skipped (`--no-torch`)"
+        elif not torch_available():
+            meta["torch_not_run"] = "PyTorch is not installed here"
+            print("PyTorch not found: sudo apt-get install python3-torch "
+                  "python3-torchvision (skipping the comparison)")
+        else:
+            torch_start = time.monotonic()
+            torch_results = run_torch(build / "libdafl.so", 1 if args.quick else 3,
+                                      torch_path)
+            meta["seconds_torch"] = time.monotonic() - torch_start
+        meta["seconds_total"] = time.monotonic() - start
+        raw_path.write_text(json.dumps(raw, indent=1))
+    meta = raw.get("dafl_report", {})
     res = Results(raw)
-    machine = machine_description(res.context)
-    machine["commit"] = raw.get("dafl_report", {}).get("commit", machine["commit"])
+    # The machine as recorded by the run; results from before it was recorded get this one.
+    machine = dict(meta.get("machine") or machine_description({}))
+    machine["caches"] = machine_description(res.context)["caches"]
+    machine["commit"] = meta.get("commit", machine["commit"])
     pathlib.Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
     write_plot(res, machine, args.plot, when)
-    write_markdown(res, torch_results, machine, args.markdown, args, when)
+    write_markdown(res, torch_results, machine, meta, args.markdown, args, when)
     print(f"wrote {args.markdown} and {args.plot} (raw results: {raw_path})")
     return 0
 

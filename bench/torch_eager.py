@@ -81,14 +81,17 @@ class PenaltyFocalParams(ctypes.Structure):
                 ("neg_weight", ctypes.c_float), ("input_mode", ctypes.c_int),
                 ("clamp_eps", ctypes.c_float), ("reduction", ctypes.c_int),
                 ("normalizer", ctypes.c_float), ("grad_scale", ctypes.c_float),
-                ("flags", ctypes.c_uint32), ("log_eps", ctypes.c_float)]
+                ("flags", ctypes.c_uint32), ("log_eps", ctypes.c_float),
+                ("reserved", ctypes.c_uint32), ("input_dtype", ctypes.c_int),
+                ("target_dtype", ctypes.c_int), ("grad_dtype", ctypes.c_int)]
 
 
 class SigmoidFocalParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("gamma", ctypes.c_float),
                 ("alpha", ctypes.c_float), ("reduction", ctypes.c_int),
                 ("normalizer", ctypes.c_float), ("grad_scale", ctypes.c_float),
-                ("flags", ctypes.c_uint32)]
+                ("flags", ctypes.c_uint32), ("input_dtype", ctypes.c_int),
+                ("target_dtype", ctypes.c_int), ("grad_dtype", ctypes.c_int)]
 
 
 FLOAT_P = ctypes.POINTER(ctypes.c_float)
@@ -115,11 +118,14 @@ class Dafl:
         # One thread, like PyTorch below; a dafl without a thread pool is one thread anyway.
         if hasattr(lib, "dafl_set_threads"):
             self.check(lib.dafl_set_threads(1))
-        # The structs above must have the library's layout: init writes its own sizeof.
+        # The structs above must have the library's layout: init writes its own sizeof
+        # (into a buffer larger than any version's struct, so that a newer library's
+        # longer struct cannot overrun it before the check).
         for cls, init in ((PenaltyFocalParams, lib.dafl_penalty_focal_params_init),
                           (SigmoidFocalParams, lib.dafl_sigmoid_focal_params_init)):
-            p = cls()
-            init(ctypes.byref(p))
+            buf = (ctypes.c_uint64 * 64)()
+            init(buf)
+            p = cls.from_buffer(buf)
             if p.struct_size != ctypes.sizeof(cls):
                 sys.exit(f"torch_eager.py: {cls.__name__} has {ctypes.sizeof(cls)} bytes here "
                          f"but {p.struct_size} in the library: update this script")
