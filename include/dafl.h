@@ -600,12 +600,25 @@ typedef struct dafl_bce_params {
     dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
     dafl_dtype target_dtype;    /**< element type of target (default FLOAT32) */
     dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
+    /* appended: a pos_weight per class (see dafl_bce_with_logits); a caller whose
+     * struct_size ends before them gets the one pos_weight above.  grad_dtype ends the
+     * old struct in its tail padding; a pointer starts at the old sizeof on every ABI. */
+    const float *pos_weights;   /**< NULL (default): pos_weight for every element; else
+                                     weights >= 0 per class (pos_weights_count == c) or per
+                                     image and class (== n*c), replacing pos_weight (which
+                                     must then stay 1) */
+    size_t pos_weights_count;   /**< number of pos_weights: c or n*c */
+    size_t channels;            /**< c, the classes; 0: pos_weights_count (one weight per
+                                     class) */
+    size_t channel_stride;      /**< >= 1 with pos_weights: element i's class is
+                                     (i / channel_stride) % c (NCHW: h*w; classes last,
+                                     NHWC or (N, C): 1) */
 } dafl_bce_params;
 
 /** The default dafl_bce_params, as an initialiser. */
 #define DAFL_BCE_PARAMS_INIT                                                              \
     { sizeof(dafl_bce_params), 1.0f, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u, 0u,             \
-      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
+      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, NULL, 0, 0, 0 }
 /** Fills a dafl_bce_params with the defaults (DAFL_BCE_PARAMS_INIT).
  *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_bce_params_init(dafl_bce_params *params);
@@ -614,6 +627,27 @@ DAFL_API void dafl_bce_params_init(dafl_bce_params *params);
  *
  *      l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),
  *      dl/dx = (1-y)*p - pos_weight*y*q.
+ *
+ *  A pos_weight per class (PyTorch's pos_weight tensor of shape (C, 1, 1) on NCHW, (C,)
+ *  on (N, C) or channels last): params' pos_weights, and element i takes
+ *
+ *      pos_weight(i) = pos_weights[k * c + (i / channel_stride) % c],
+ *      k = i / (count / n),  n = pos_weights_count / c   (k = 0 when the count is c)
+ *
+ *  with c = params' channels (0: pos_weights_count).  That is the class of element i in
+ *  any dense layout whose image index is outermost: NCHW has channel_stride h*w, NHWC
+ *  (channels_last) and (N, C) have 1, and every image is count / n elements.  Why a
+ *  stride and not a layout enum: one rule serves every such permutation (NHCW: w), and
+ *  the call reads the caller's memory as it lies, in place.  The NHWC call on the
+ *  permuted data gives the NCHW call's per-element losses and gradient bit for bit (each
+ *  element where its layout puts it) and the same counts; its loss sum adds the same
+ *  values in another order, equal up to the rounding of a block's double lanes (see
+ *  "Determinism": exact while a lane's values span less than 2^29, so in practice the
+ *  same float loss).  DAFL_ERR_INVALID_PARAMETER (with
+ *  nothing written) when pos_weights is given and pos_weight is not 1, a weight is
+ *  negative, infinite or NaN, channel_stride is 0, c is 0 or does not divide
+ *  pos_weights_count, or count is not a multiple of pos_weights_count * channel_stride
+ *  (whole images of whole periods of the class pattern).
  *
  *  @param[in]  input   `count` logits
  *  @param[in]  target  `count` floats in [0, 1]
@@ -711,28 +745,48 @@ typedef struct dafl_mse_params {
     dafl_dtype input_dtype;     /**< element type of input (default FLOAT32) */
     dafl_dtype target_dtype;    /**< element type of target (default FLOAT32) */
     dafl_dtype grad_dtype;      /**< element type of grad (default FLOAT32) */
+    /* appended: the layout of the weights' channels (see dafl_mse); a caller whose
+     * struct_size ends before it gets NCHW.  grad_dtype ends the old struct in its tail
+     * padding; a size_t starts at the old sizeof on every ABI. */
+    size_t channel_stride;      /**< 0 (default): h*w, NCHW; else a divisor of hw:
+                                     element i's channel is (i / channel_stride) % c
+                                     (1: NHWC, channels_last) */
 } dafl_mse_params;
 
 /** The default dafl_mse_params, as an initialiser. */
 #define DAFL_MSE_PARAMS_INIT                                                              \
     { sizeof(dafl_mse_params), NULL, 0, DAFL_REDUCTION_MEAN, 1.0f, 1.0f, 0u,              \
-      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32 }
+      DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32, 0 }
 /** Fills a dafl_mse_params with the defaults (DAFL_MSE_PARAMS_INIT).
  *  @param[out] params  the struct to fill (NULL: nothing is done) */
 DAFL_API void dafl_mse_params_init(dafl_mse_params *params);
 
-/** Heatmap mean squared error over an NCHW batch of n*c*hw.  Per element, ch its channel:
+/** Heatmap mean squared error over a batch of n*c*hw.  Per element, ch its channel:
  *
  *      l = w[ch] * (x - y)^2,  dl/dx = 2 * w[ch] * (x - y)
  *
- *  @param[in]  input   n*c*hw floats
- *  @param[in]  target  n*c*hw floats
+ *  The batch is NCHW by default.  Any dense layout whose image index is outermost is read
+ *  in place with params' channel_stride s (a divisor of hw): element i lies in image
+ *  k = i / (c*hw) and channel ch = (i / s) % c, and takes the weight w[ch] (weights_count
+ *  == c) or w[k*c + ch] (weights_count == n*c).  NCHW is s = hw (the default, 0), NHWC
+ *  (channels_last) s = 1, NHCW s = w.  Why a stride and not a layout enum: one rule
+ *  serves every such permutation, and no copy into NCHW is needed.  The call on the
+ *  permuted data gives the NCHW call's per-element losses and gradient bit for bit and
+ *  its loss sum up to the rounding of a block's double lanes (as dafl_bce_with_logits
+ *  says).  DAFL_ERR_INVALID_PARAMETER (nothing
+ *  written) for a weights_count other than c or n*c, a weight < 0, infinite or NaN, or a
+ *  channel_stride that does not divide hw.
+ *
+ *  @param[in]  input   n*c*hw floats, in the layout params' channel_stride says
+ *  @param[in]  target  n*c*hw floats, in the same layout
  *  @param[in]  n       number of images
  *  @param[in]  c       channels per image
  *  @param[in]  hw      elements per channel
  *  @param[in]  params  NULL for the defaults, or filled by dafl_mse_params_init()
- *  @param[out] loss    1 float (n*c*hw floats for DAFL_REDUCTION_NONE), or NULL
- *  @param[out] grad    n*c*hw floats or NULL; may be `input` itself
+ *  @param[out] loss    1 float (n*c*hw floats for DAFL_REDUCTION_NONE, in the input's
+ *                      layout), or NULL
+ *  @param[out] grad    n*c*hw floats in the input's layout, or NULL; may be `input`
+ *                      itself
  *  @param[out] stats   NULL or the call's exact partial statistics
  *  @return DAFL_OK, or the first problem found, with nothing written */
 DAFL_API dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c,

@@ -61,8 +61,16 @@ LAST_MEMBER(dafl_sigmoid_focal_params, grad_dtype);
 #define BCE_MEMBER(m) MEMBER(dafl_bce_params, m)
 static const member_span bce_members[] = {
     BCE_MEMBER(struct_size), BCE_MEMBER(pos_weight),
-    REDUCTION_MEMBERS(BCE_MEMBER), DTYPE_MEMBERS(BCE_MEMBER)};
-LAST_MEMBER(dafl_bce_params, grad_dtype);
+    REDUCTION_MEMBERS(BCE_MEMBER), DTYPE_MEMBERS(BCE_MEMBER),
+    BCE_MEMBER(pos_weights), BCE_MEMBER(pos_weights_count), BCE_MEMBER(channels),
+    BCE_MEMBER(channel_stride)};
+LAST_MEMBER(dafl_bce_params, channel_stride);
+/* The per-class members start at or after the sizeof of the struct without them (its
+ * old tail padding stays unused), so an older caller's struct_size never covers them. */
+_Static_assert(offsetof(dafl_bce_params, pos_weights) >=
+                   (offsetof(dafl_bce_params, grad_dtype) + sizeof(dafl_dtype) +
+                    _Alignof(size_t) - 1) / _Alignof(size_t) * _Alignof(size_t),
+               "dafl_bce_params::pos_weights starts inside the old tail padding");
 #define SM_MEMBER(m) MEMBER(dafl_softmax_focal_params, m)
 static const member_span softmax_focal_members[] = {
     SM_MEMBER(struct_size),  SM_MEMBER(gamma),         SM_MEMBER(layout),
@@ -72,8 +80,12 @@ LAST_MEMBER(dafl_softmax_focal_params, grad_dtype);
 #define MSE_MEMBER(m) MEMBER(dafl_mse_params, m)
 static const member_span mse_members[] = {
     MSE_MEMBER(struct_size), MSE_MEMBER(weights), MSE_MEMBER(weights_count),
-    REDUCTION_MEMBERS(MSE_MEMBER), DTYPE_MEMBERS(MSE_MEMBER)};
-LAST_MEMBER(dafl_mse_params, grad_dtype);
+    REDUCTION_MEMBERS(MSE_MEMBER), DTYPE_MEMBERS(MSE_MEMBER), MSE_MEMBER(channel_stride)};
+LAST_MEMBER(dafl_mse_params, channel_stride);
+_Static_assert(offsetof(dafl_mse_params, channel_stride) >=
+                   (offsetof(dafl_mse_params, grad_dtype) + sizeof(dafl_dtype) +
+                    _Alignof(size_t) - 1) / _Alignof(size_t) * _Alignof(size_t),
+               "dafl_mse_params::channel_stride starts inside the old tail padding");
 
 static const struct_layout penalty_focal_layout = LAYOUT(penalty_focal_members);
 static const struct_layout sigmoid_focal_layout = LAYOUT(sigmoid_focal_members);
@@ -306,29 +318,40 @@ dafl_status dafl_check_overlaps(byte_range input, byte_range other_input, byte_r
     {.x_dtype = (int)(p).input_dtype, .y_dtype = (int)(p).target_dtype,                   \
      .grad_dtype = (int)(p).grad_dtype}
 
-/* The ISA's target scan over targets of any dtype: half-precision targets are widened
- * (exactly) a chunk at a time into a stack buffer first; the count and the verdict do
- * not depend on the chunking. */
+/* The target scan over targets of any dtype: float32 by the ISA's scan_targets; bfloat16
+ * and float16 on their bits, which answer the same two questions exactly, since the
+ * widening is exact and order-preserving: a target is valid (0 <= y <= 1) iff its bits
+ * are at most those of 1.0 (the non-negative values in [0, 1], subnormals included) or
+ * are -0 (0x8000), and positive (y == 1) iff they are 1.0's.  Every other pattern is a
+ * negative value, a value above 1, an infinity or a NaN: invalid.  Widening float16
+ * element by element first took 2x the whole call's time at 8x80x128x128 (the scalar
+ * conversion branches on each element); this integer loop vectorizes. */
+static int scan_half_targets(const uint16_t *h, size_t count, uint16_t one, uint64_t *positives)
+{
+    uint64_t total = 0;
+    unsigned bad = 0;
+    for (size_t i = 0; i < count; i += 4096) {
+        const size_t n = count - i < 4096 ? count - i : 4096;
+        uint32_t found = 0; /* per chunk, so that the loop's counters stay 32-bit lanes */
+        for (size_t e = 0; e < n; e++) {
+            const uint16_t v = h[i + e];
+            bad |= (unsigned)(v > one) & (unsigned)(v != 0x8000u);
+            found += v == one;
+        }
+        total += found;
+    }
+    *positives = total;
+    return bad != 0;
+}
+
 static int scan_targets_of(const dafl_kernels *k, const float *target, int dtype, size_t count,
                            uint64_t *positives)
 {
     if (dtype == DAFL_DTYPE_FLOAT32)
         return k->scan_targets(target, count, positives);
     const uint16_t *h = (const uint16_t *)(const void *)target;
-    float chunk[512];
-    int bad = 0;
-    uint64_t total = 0;
-    for (size_t i = 0; i < count; i += 512) {
-        size_t n = count - i < 512 ? count - i : 512;
-        for (size_t e = 0; e < n; e++)
-            chunk[e] = dtype == DAFL_DTYPE_BFLOAT16 ? dafl_bf16_to_float(h[i + e])
-                                                    : dafl_f16_to_float(h[i + e]);
-        uint64_t found = 0;
-        bad |= k->scan_targets(chunk, n, &found);
-        total += found;
-    }
-    *positives = total;
-    return bad;
+    return scan_half_targets(h, count, dtype == DAFL_DTYPE_BFLOAT16 ? 0x3f80u : 0x3c00u,
+                             positives);
 }
 
 /* Everything after the loss-specific checks: the dtypes, overlaps, targets, normalizer,
@@ -398,6 +421,53 @@ static dafl_status check_call(dafl_status read, const float *input, const float 
         return read;
     dafl_status st = check_buffers(input, target, count);
     return st != DAFL_OK ? st : check_reduction(&r, 1);
+}
+
+/* ---- weights per channel (MSE's weights, BCE's pos_weights) ------------------------ */
+
+/* Weights that are all >= 0 and finite. */
+static int weights_valid(const float *w, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!is_weight(w[i]))
+            return 0;
+    return 1;
+}
+
+/* The most floats a lane-by-lane table of channel weights may take (16 MiB); a larger
+ * one is not built, and its groups take their weights lane by lane (the same bits). */
+#define CHANNEL_TABLE_MAX ((size_t)1 << 22)
+#define CHANNEL_TABLE_GROUP 16 /* the kernels' group of elements (loss_kernels.h) */
+
+/* The dafl_channel_weights (kernel_api.h) of weights w, `count` of them (c or n*c), for a
+ * call whose images hold `image` elements (a multiple of c * stride) and element i's
+ * channel is (i / stride) % c; all validated, and the call not empty.  For a stride below
+ * the kernels' group (channels_last) it builds the table of weights lane by lane; the
+ * caller frees *table (NULL when none was built: too large, or no memory, where the
+ * kernels find each lane's weight by the formula instead). */
+static dafl_channel_weights channel_weights(const float *w, size_t count, size_t c,
+                                            size_t stride, size_t image, float **table)
+{
+    *table = NULL;
+    dafl_channel_weights cw = {.w = w, .count = count, .c = c, .stride = stride,
+                               .image = image};
+    if (c == 1) /* one channel: the stride says nothing; a run is the whole image */
+        cw.stride = image;
+    cw.period = cw.c * cw.stride;
+    cw.row = cw.period + CHANNEL_TABLE_GROUP - 1;
+    const size_t rows = count == c ? 1 : count / c;
+    size_t floats;
+    if (cw.stride >= CHANNEL_TABLE_GROUP || !size_product(rows, cw.row, &floats) ||
+        floats > CHANNEL_TABLE_MAX || !(*table = malloc(floats * sizeof(float))))
+        return cw;
+    /* row r, entry k: the weight of element k % period of image r (any image for count c) */
+    for (size_t r = 0; r < rows; r++)
+        for (size_t k = 0; k < cw.row; k++) {
+            size_t channel = (k % cw.period) / cw.stride % c;
+            (*table)[r * cw.row + k] = w[count == c ? channel : r * c + channel];
+        }
+    cw.table = *table;
+    return cw;
 }
 
 /* ---- 2.1 ---------------------------------------------------------------------------- */
@@ -494,11 +564,31 @@ dafl_status dafl_bce_with_logits(const float *input, const float *target, size_t
         return st;
     if (!is_weight(p.pos_weight))
         return DAFL_ERR_INVALID_PARAMETER;
+    /* pos_weights (dafl.h): element i's class is (i / channel_stride) % c, its image
+     * i / (count / n), n = pos_weights_count / c; whole images of whole periods */
+    const size_t c = p.channels ? p.channels : p.pos_weights_count;
+    size_t period_total = 0;
+    if (p.pos_weights) {
+        if (p.pos_weight != 1.0f || c == 0 || p.pos_weights_count % c != 0 ||
+            p.channel_stride == 0)
+            return DAFL_ERR_INVALID_PARAMETER;
+        if (!size_product(p.pos_weights_count, p.channel_stride, &period_total))
+            return DAFL_ERR_SIZE_OVERFLOW;
+        if (count % period_total != 0 || !weights_valid(p.pos_weights, p.pos_weights_count))
+            return DAFL_ERR_INVALID_PARAMETER;
+    }
 
     dafl_bce_job job = {.io = IO_DTYPES(p), .pos_weight = p.pos_weight};
+    float *table = NULL;
+    if (p.pos_weights && count)
+        job.pos_weights = channel_weights(p.pos_weights, p.pos_weights_count, c,
+                                          p.channel_stride,
+                                          count / (p.pos_weights_count / c), &table);
     const dafl_kernels *k = dafl_active_kernels();
-    return run_elementwise(k, k->bce, &job, &job.io, input, target, count, REDUCTION_ARGS(p),
-                           loss, grad, stats);
+    st = run_elementwise(k, k->bce, &job, &job.io, input, target, count,
+                                      REDUCTION_ARGS(p), loss, grad, stats);
+    free(table);
+    return st;
 }
 
 /* ---- 2.5 ---------------------------------------------------------------------------- */
@@ -514,21 +604,28 @@ dafl_status dafl_mse(const float *input, const float *target, size_t n, size_t c
         st = DAFL_ERR_SIZE_OVERFLOW;
     if ((st = check_call(st, input, target, count, REDUCTION_ARGS(p))) != DAFL_OK)
         return st;
+    /* channel_stride: 0 is hw (NCHW); any other must divide hw, so that a run of
+     * channel_stride elements stays in one channel of one image (dafl.h) */
+    if (p.channel_stride != 0 && hw % p.channel_stride != 0)
+        return DAFL_ERR_INVALID_PARAMETER;
     if (p.weights) {
         if (p.weights_count != c && p.weights_count != planes)
             return DAFL_ERR_INVALID_PARAMETER;
-        for (size_t i = 0; i < p.weights_count; i++)
-            if (!is_weight(p.weights[i]))
-                return DAFL_ERR_INVALID_PARAMETER;
+        if (!weights_valid(p.weights, p.weights_count))
+            return DAFL_ERR_INVALID_PARAMETER;
     }
 
-    dafl_mse_job job = {.io = IO_DTYPES(p),
-                        .weights = p.weights && p.weights_count ? p.weights : NULL,
-                        .weights_count = p.weights_count,
-                        .plane = hw};
+    dafl_mse_job job = {.io = IO_DTYPES(p)};
+    float *table = NULL;
+    if (p.weights && p.weights_count && count) /* count > 0: c * hw does not overflow */
+        job.weights = channel_weights(p.weights, p.weights_count, c,
+                                      p.channel_stride ? p.channel_stride : hw, c * hw,
+                                      &table);
     const dafl_kernels *k = dafl_active_kernels();
-    return run_elementwise(k, k->mse, &job, &job.io, input, target, count, REDUCTION_ARGS(p),
-                           loss, grad, stats);
+    st = run_elementwise(k, k->mse, &job, &job.io, input, target, count, REDUCTION_ARGS(p),
+                         loss, grad, stats);
+    free(table);
+    return st;
 }
 
 /* ---- 2.4 ---------------------------------------------------------------------------- */

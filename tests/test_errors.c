@@ -376,7 +376,9 @@ START_TEST(struct_sizes_end_on_member_boundaries)
     const span bce[] = {SPAN(dafl_bce_params, struct_size), SPAN(dafl_bce_params, pos_weight),
                         SPAN(dafl_bce_params, reduction), SPAN(dafl_bce_params, normalizer),
                         SPAN(dafl_bce_params, grad_scale), SPAN(dafl_bce_params, flags), SPAN(dafl_bce_params, input_dtype),
-        SPAN(dafl_bce_params, target_dtype), SPAN(dafl_bce_params, grad_dtype)};
+        SPAN(dafl_bce_params, target_dtype), SPAN(dafl_bce_params, grad_dtype),
+        SPAN(dafl_bce_params, pos_weights), SPAN(dafl_bce_params, pos_weights_count),
+        SPAN(dafl_bce_params, channels), SPAN(dafl_bce_params, channel_stride)};
     CHECK_SIZES(dafl_bce_params, dafl_bce_params_init, bce,
                 dafl_bce_with_logits(x, y, N, &prm, o.loss, o.grad, &o.stats))
     const span sm[] = {
@@ -392,7 +394,8 @@ START_TEST(struct_sizes_end_on_member_boundaries)
                         SPAN(dafl_mse_params, weights_count), SPAN(dafl_mse_params, reduction),
                         SPAN(dafl_mse_params, normalizer), SPAN(dafl_mse_params, grad_scale),
                         SPAN(dafl_mse_params, flags), SPAN(dafl_mse_params, input_dtype),
-        SPAN(dafl_mse_params, target_dtype), SPAN(dafl_mse_params, grad_dtype)};
+        SPAN(dafl_mse_params, target_dtype), SPAN(dafl_mse_params, grad_dtype),
+        SPAN(dafl_mse_params, channel_stride)};
     CHECK_SIZES(dafl_mse_params, dafl_mse_params_init, mse,
                 dafl_mse(x, y, 1, 1, N, &prm, o.loss, o.grad, &o.stats))
     /* the case of the issue: alpha's first two bytes the caller's, the rest the default's */

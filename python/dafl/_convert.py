@@ -15,7 +15,9 @@ copy, no float32 gradient.  Everything else is converted here, with one document
   copied into C order, and the gradient is given back in the input's layout (torch:
   ``torch.empty_like(input)``, which keeps channels_last) - except that, with torch, the
   element-wise losses read logits and target that share their strides and are dense
-  (channels_last, any permutation) in place and write the gradient in that layout;
+  (channels_last, any permutation) in place and write the gradient in that layout (MSE
+  with weights per channel too, when the images are outermost: the C call takes the
+  channels' stride);
 - torch's output and scratch buffers come from dafl._buffers' cache (no fresh mmap, no
   page faults, in steady state);
 - torch: the loss is float32 whatever the input's dtype (dafl.torch casts it to the
@@ -95,6 +97,16 @@ class NumpyArrays:
         """(x, y, layout): C-order arrays, each float32 or float16 (see operand)."""
         return (NumpyArrays.operand(input, "input", fn),
                 NumpyArrays.operand(target, "target", fn), None)
+
+    @staticmethod
+    def channel_operands(input, target, fn):
+        """(x, y, layout, order) for MSE with weights: C order (see operand); order None."""
+        return (NumpyArrays.operand(input, "input", fn),
+                NumpyArrays.operand(target, "target", fn), None, None)
+
+    @staticmethod
+    def permuted(a, order):
+        return a
 
     @staticmethod
     def output(layout, shape, dtype=np.float32):
@@ -230,6 +242,31 @@ class TorchArrays:
             return (self._operand(x.as_strided((n,), (1,)), "input", fn),
                     self._operand(y.as_strided((n,), (1,)), "target", fn), x)
         return self._operand(x, "input", fn), self._operand(y, "target", fn), None
+
+    def channel_operands(self, input, target, fn):
+        """(x, y, layout, order) for MSE with weights per channel: input and target
+        (N, C, ...) that share their strides and are dense with the images outermost
+        (channels_last, any such permutation) are read in place.  order is then the
+        permutation of the dimensions into memory order (the images first):
+        x and y are returned permuted so (views, C-contiguous), layout is the input (the
+        outputs get its strides; ``permuted(output, order)`` is what the C call writes),
+        and the C call finds the channels at ``order.index(1)`` (the dimensions after it
+        in memory are its channel stride).  Otherwise x, y are C order (one copy, see _operand) and layout, order are None."""
+        x, y = self._tensor(input, "input", fn), self._tensor(target, "target", fn)
+        if (x.dim() >= 2 and not x.is_contiguous() and x.stride() == y.stride()
+                and x.shape == y.shape and _dense(x)):
+            rest = sorted(range(1, x.dim()), key=lambda d: (-x.stride(d), d))
+            order = [0] + rest
+            xp, yp = x.permute(order), y.permute(order)
+            if xp.is_contiguous():  # the images outermost
+                return (self._operand(xp, "input", fn), self._operand(yp, "target", fn),
+                        x, order)
+        return self._operand(x, "input", fn), self._operand(y, "target", fn), None, None
+
+    @staticmethod
+    def permuted(t, order):
+        """A buffer in memory order for the C call (see channel_operands)."""
+        return t if t is None or order is None else t.permute(order)
 
     def output(self, layout, shape, dtype=None):
         """An output buffer of ``dtype`` (float32 by default; a gradient: the operand's):

@@ -648,13 +648,14 @@ typedef struct loss_call {
     struct {
         PyObject *input, *target, *loss, *grad, *weights, *keypoints, *counts;
         int style, channels_last;
+        int channel_dim; /* mse: the dimension of the channels in the arrays as given */
     } arg;
     loss_params params;
     /* What the entry's read function makes of the arrays. */
     view input;
     view target;     /* softmax focal: the int32 labels */
     view loss, grad; /* the optional outputs: loss for reduction none, and only then */
-    view weights;    /* mse's weights, softmax focal's class weights */
+    view weights;    /* mse's weights, softmax focal's class weights, BCE's pos_weights */
     size_t n, c, hw; /* images, channels and pixels per channel: mse, softmax focal */
     size_t h, w;     /* penalty_focal_keypoints: the heatmaps' height and width */
     keypoint_list keypoints;
@@ -780,7 +781,7 @@ static PyObject *run_loss(const loss_entry *e, PyObject *args, PyObject *kw)
 {
     loss_call l = {.entry = e,
                    .arg = {.loss = Py_None, .grad = Py_None, .weights = Py_None,
-                           .style = DAFL_KEYPOINT_UMICH},
+                           .style = DAFL_KEYPOINT_UMICH, .channel_dim = 1},
                    .params = e->defaults};
     if (loss_call_parse(&l, args, kw) < 0)
         return NULL;
@@ -857,17 +858,43 @@ static int read_elementwise(loss_call *l)
     return require_outputs_like_input(l);
 }
 
-/* MSE: the element-wise arrays, read as (n, c, *spatial) (a 1-D input is one image of one
- * channel), and optional weights per channel (c) or per image and channel (n * c). */
+/* BCE: the element-wise arrays, and optional pos_weights (float32) per class or per image
+ * and class, whose layout (channels, channel_stride) libdafl checks. */
+static int read_bce(loss_call *l)
+{
+    const char *fn = l->entry->fn;
+    if (read_elementwise(l) < 0 ||
+        view_get_opt(fn, l->arg.weights, "pos_weights", FLOAT32, &l->weights) < 0)
+        return -1;
+    l->params.bce.pos_weights = l->weights.t ? l->weights.data : NULL;
+    l->params.bce.pos_weights_count = l->weights.t ? l->weights.count : 0;
+    return 0;
+}
+
+/* MSE: the element-wise arrays, read as (n, ..., c, ...) with the channels at channel_dim
+ * (default 1: (n, c, *spatial); a 1-D input is one image of one channel): the dimensions
+ * after it are the channel stride (dafl_mse_params::channel_stride; a channels_last
+ * tensor is (n, h, w, c) in memory, channel_dim 3, stride 1), and optional weights per
+ * channel (c) or per image and channel (n * c). */
 static int read_mse(loss_call *l)
 {
     const char *fn = l->entry->fn;
     if (read_elementwise(l) < 0)
         return -1;
     const DLTensor *t = l->input.t;
+    const int cdim = l->arg.channel_dim;
+    if (t->ndim >= 2 ? cdim < 1 || cdim >= t->ndim : cdim != 1) {
+        PyErr_Format(PyExc_ValueError, "%s: 'channel_dim' must be in [1, %d], got %d", fn,
+                     t->ndim >= 2 ? t->ndim - 1 : 1, cdim);
+        return -1;
+    }
     l->n = t->ndim >= 2 ? (size_t)t->shape[0] : 1;
-    l->c = t->ndim >= 2 ? (size_t)t->shape[1] : 1;
+    l->c = t->ndim >= 2 ? (size_t)t->shape[cdim] : 1;
     l->hw = (l->n && l->c) ? l->input.count / l->n / l->c : 0;
+    size_t stride = 1;
+    for (int d = cdim + 1; d < t->ndim; d++)
+        stride *= (size_t)t->shape[d];
+    l->params.mse.channel_stride = t->ndim >= 2 && cdim > 1 ? stride : 0;
     if (view_get_opt(fn, l->arg.weights, "weights", FLOAT32, &l->weights) < 0)
         return -1;
     const view *w = &l->weights;
@@ -988,15 +1015,21 @@ static const loss_entry sigmoid_focal_entry = {
     {ARG(input), ARG(target), ARG(loss), ARG(grad), PARAM(sigmoid_focal, gamma),
      PARAM(sigmoid_focal, alpha), REDUCTION_PARAMS(sigmoid_focal)}};
 
+/* channels and channel_stride are size_t, parsed with "n" (a Py_ssize_t; libdafl refuses
+ * what a negative one becomes) */
+_Static_assert(sizeof(size_t) == sizeof(Py_ssize_t), "size_t parsed as Py_ssize_t");
+
 static const loss_entry bce_with_logits_entry = {
-    "dafl.bce_with_logits", LOSS_BCE_WITH_LOGITS, read_elementwise,
-    "OO|OOfiffI:bce_with_logits", {.bce = DAFL_BCE_PARAMS_INIT},
+    "dafl.bce_with_logits", LOSS_BCE_WITH_LOGITS, read_bce,
+    "OO|OOfiffIOnn:bce_with_logits", {.bce = DAFL_BCE_PARAMS_INIT},
     {ARG(input), ARG(target), ARG(loss), ARG(grad), PARAM(bce, pos_weight),
-     REDUCTION_PARAMS(bce)}};
+     REDUCTION_PARAMS(bce), ARG_AS("pos_weights", weights), PARAM(bce, channels),
+     PARAM(bce, channel_stride)}};
 
 static const loss_entry mse_entry = {
-    "dafl.mse", LOSS_MSE, read_mse, "OO|OOOiffI:mse", {.mse = DAFL_MSE_PARAMS_INIT},
-    {ARG(input), ARG(target), ARG(loss), ARG(grad), ARG(weights), REDUCTION_PARAMS(mse)}};
+    "dafl.mse", LOSS_MSE, read_mse, "OO|OOOiffIi:mse", {.mse = DAFL_MSE_PARAMS_INIT},
+    {ARG(input), ARG(target), ARG(loss), ARG(grad), ARG(weights), REDUCTION_PARAMS(mse),
+     ARG(channel_dim)}};
 
 static const loss_entry softmax_focal_entry = {
     "dafl.softmax_focal", LOSS_SOFTMAX_FOCAL, read_softmax_focal,
@@ -1272,11 +1305,13 @@ static PyMethodDef methods[] = {
     KW(sigmoid_focal, "dafl_sigmoid_focal on C-contiguous CPU arrays (dtypes as "
        "penalty_focal)"),
     KW(bce_with_logits, "dafl_bce_with_logits on C-contiguous CPU arrays (dtypes as "
-       "penalty_focal)"),
+       "penalty_focal); pos_weights (float32, per class or per image and class), channels "
+       "and channel_stride as in dafl_bce_params"),
     KW(softmax_focal, "dafl_softmax_focal: logits (N, C, ...) or channels last, float32, "
        "bfloat16 or float16 (grad likewise), int32 labels"),
     KW(mse, "dafl_mse on (N, C, ...) arrays (dtypes as penalty_focal), float32 weights per "
-       "channel or image-channel"),
+       "channel or image-channel; channel_dim: where the channels are (default 1; a "
+       "channels_last tensor's memory order (N, H, W, C) is 3)"),
     KW(count_positives, "dafl_count_positives"),
     KW(gaussian_radius, "dafl_gaussian_radius"),
     KW(draw_gaussian, "dafl_draw_gaussian into a 2-D float32 heatmap, in place"),

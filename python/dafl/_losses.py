@@ -236,16 +236,20 @@ def run_mse(arrays, fn, input, target, weights, code, norm, grad_scale, flags, w
     if weights is None:  # element-wise: any shared layout is read in place
         return run_elementwise(arrays, _dafl.mse, fn, input, target, code, norm,
                                grad_scale, want_grad, flags=flags)
-    x = arrays.operand(input, "input", fn)
-    y = arrays.operand(target, "target", fn)
+    # weights per channel: a layout with the images outermost (channels_last...) is read
+    # in place, the C call told where the channels are (order, see channel_operands)
+    x, y, layout, order = arrays.channel_operands(input, target, fn)
     if tuple(y.shape) != tuple(x.shape):
         raise ValueError(f"{fn}: 'target' has shape {tuple(y.shape)}, expected the shape "
                          f"of 'input' {tuple(x.shape)}")
     w = None if weights is None else arrays.floats(weights, "weights", fn)
-    loss_buf = arrays.empty(tuple(x.shape)) if code == _dafl.REDUCTION_NONE else None
-    grad = arrays.empty(tuple(x.shape), x.dtype) if want_grad else None
-    value, stats = _dafl.mse(x, y, loss_buf, grad, weights=w, reduction=code, normalizer=norm,
-                             grad_scale=grad_scale, flags=flags)
+    shape = tuple(x.shape if layout is None else layout.shape)
+    loss_buf = arrays.output(layout, shape) if code == _dafl.REDUCTION_NONE else None
+    grad = arrays.output(layout, shape, x.dtype) if want_grad else None
+    value, stats = _dafl.mse(
+        x, y, arrays.permuted(loss_buf, order), arrays.permuted(grad, order), weights=w,
+        reduction=code, normalizer=norm, grad_scale=grad_scale, flags=flags,
+        channel_dim=1 if order is None else order.index(1))
     return _finish(arrays, code, value, loss_buf, grad, input, stats)
 
 

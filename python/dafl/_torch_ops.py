@@ -28,8 +28,10 @@ its own dtype (bfloat16 logits with float32 targets, for instance); the C librar
 computes in float32 on their exact values and writes the gradient in the input's dtype
 (the float32 gradient rounded to nearest even): no widened copy, no float32 gradient.
 The loss is float32.  The operators are on neither of autocast's lists: under autocast
-they get their tensors as they are.  float64 inputs (and BCE with a per-class pos_weight)
-do not reach the operator: LossOp.__call__ gives them dafl._reference's formula in the
+they get their tensors as they are.  BCE's pos_weight tensor per class (or per image and
+class) is read by the C call in the input's layout (see _class_layout).  float64 inputs
+(and a pos_weight tensor of another shape, or with a negative or non-finite value) do not
+reach the operator: LossOp.__call__ gives them dafl._reference's formula in the
 input's dtype (exact, differentiable, unfused), with a one-time warning.
 """
 
@@ -37,8 +39,10 @@ import warnings
 
 import torch
 
+from ._losses import FLOAT32_MAX
+
 from . import _dafl, _losses, _reference
-from ._convert import TorchArrays
+from ._convert import TorchArrays, _dense
 
 _T = TorchArrays()
 _NONE = _dafl.REDUCTION_NONE
@@ -274,12 +278,80 @@ def _sigmoid_c(input, target, params, reduction, normalizer, grad_scale, flags, 
     return loss, grad
 
 
+def _c_strides(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return strides[::-1]
+
+
+def _class_layout(input, target, pos_weight):
+    """A pos_weight tensor as the C call takes it: (weights, channels, channel_stride), or
+    None where it cannot (the formula in torch operations then).
+
+    pos_weight broadcast to the input (aligned on the right, as PyTorch does) may vary
+    along one dimension d of size C (per class: (C, 1, 1) on NCHW, (C,) on (N, C)), or along
+    dimension 0 and one d (per image and class, (N, C, 1, 1)).  In a dense layout the index
+    along d of element i (in memory order) is (i / stride_d) % C, so the C call reads any
+    such layout with channel_stride = stride_d in the buffer it reads (the input's own
+    strides where it reads the input in place, see TorchArrays.elementwise_operands;
+    C order where it copies); per image and class also needs the images outermost
+    (stride_0 = numel / N).  Its weights must be finite and >= 0 (PyTorch takes any)."""
+    if pos_weight.dim() > input.dim() or input.numel() == 0:
+        return None
+    shape = (1,) * (input.dim() - pos_weight.dim()) + tuple(pos_weight.shape)
+    varying = [d for d in range(input.dim()) if shape[d] != 1]
+    if any(shape[d] != input.shape[d] for d in varying):
+        return None  # pos_weight larger than the input along a dimension
+    in_place = (input.is_contiguous() or (
+        input.stride() == target.stride() and input.shape == target.shape
+        and _dense(input)))
+    strides = input.stride() if in_place else _c_strides(input.shape)
+    if len(varying) == 1:
+        d, images = varying[0], 1
+    elif len(varying) == 2 and varying[0] == 0 and strides[0] * input.shape[0] == input.numel():
+        d, images = varying[1], input.shape[0]
+    else:
+        return None
+    classes = input.shape[d]
+    w = pos_weight.detach().reshape(images * classes)
+    if w.dtype != torch.float32:
+        w = w.float()
+    lo, hi = w.min().item(), w.max().item()  # NaN propagates into both
+    if not (lo >= 0 and hi <= FLOAT32_MAX):
+        return None
+    return w, classes, strides[d]
+
+
 def _bce_c(input, target, params, reduction, normalizer, grad_scale, flags, want_grad, fn):
-    pos_weight, _pos_weight_tensor = params
+    pos_weight, pos_weight_tensor = params
+    extra = {}
+    if pos_weight_tensor is not None:
+        layout = _class_layout(input, target, pos_weight_tensor)
+        if layout is None:  # the operator called directly with a pos_weight it cannot take
+            return _bce_reference_call(input, target, pos_weight_tensor, reduction,
+                                       normalizer, grad_scale, want_grad)
+        w, classes, stride = layout
+        extra = dict(pos_weights=w, channels=classes, channel_stride=stride)
     loss, grad, _ = _losses.run_elementwise(
         _T, _dafl.bce_with_logits, fn, input, target, reduction, normalizer, grad_scale,
-        want_grad, pos_weight=pos_weight, flags=flags)
+        want_grad, pos_weight=pos_weight, flags=flags, **extra)
     return loss, grad
+
+
+def _bce_reference_call(input, target, pos_weight_tensor, reduction, normalizer, grad_scale,
+                        want_grad):
+    """The kernel's (loss, grad) from the formula in torch operations (float32 loss, the
+    gradient in the input's dtype and layout)."""
+    with torch.enable_grad():
+        x = input.detach().requires_grad_(want_grad)
+        loss = _reference.bce_with_logits(_for_reference(x), target.detach(), 1.0, reduction,
+                                          normalizer, grad_scale, pos_weight_tensor.detach())
+        grad = None
+        if want_grad:
+            grad, = torch.autograd.grad(loss.sum(), x)
+    return loss.detach().float(), grad
 
 
 def _mse_c(input, target, weights, reduction, normalizer, grad_scale, trust, want_grad):
@@ -323,8 +395,9 @@ bce_with_logits = LossOp(
     _elementwise_call(_bce_c, "bce_with_logits"),
     lambda x, y, pw, pwt, red, norm, gs, trust: _reference.bce_with_logits(
         x, y, pw, red, norm, gs, pwt), 4,
-    # a per-class pos_weight: PyTorch's own formula (the kernel takes one number)
-    needs_reference=lambda args: args[3] is not None)
+    # a pos_weight tensor the C call cannot take (see _class_layout): PyTorch's formula
+    needs_reference=lambda args: (args[3] is not None
+                                  and _class_layout(args[0], args[1], args[3]) is None))
 
 mse = LossOp(
     "mse", "Tensor input, Tensor target, Tensor? weights, " + _ELEMENTWISE_TAIL,

@@ -59,16 +59,36 @@ typedef struct dafl_sf_job {
     float one_minus_alpha;
 } dafl_sf_job;
 
+/* Weights per channel (MSE's weights, BCE's pos_weights), for any dense layout whose
+ * image index is outermost: element i lies in image i / image and channel
+ * (i / stride) % c, and takes w[(image_index * c + channel) % count] (count c: the
+ * channel's weight; count n*c: the image's).  stride divides image / c, so a run of
+ * `stride` elements never leaves its channel or its image, and the channel pattern
+ * repeats with the period c * stride inside every image.
+ * table: NULL, or for stride < 16 (channels_last) the weights lane by lane, `rows` rows
+ * (1 for count c, whose pattern repeats over the whole call; n for count n*c) of
+ * period + 15 floats: row[k] = weight of the image's element k % period, so the weights
+ * of 16 elements from any position are 16 consecutive floats (src/losses.c builds it). */
+typedef struct dafl_channel_weights {
+    const float *w;     /* NULL: no weights */
+    size_t count;       /* c or n*c */
+    size_t c;           /* channels, >= 1 */
+    size_t stride;      /* >= 1 */
+    size_t image;       /* elements per image: a multiple of c * stride */
+    const float *table; /* see above */
+    size_t period;      /* c * stride */
+    size_t row;         /* period + 15: the table's row length */
+} dafl_channel_weights;
+
 typedef struct dafl_bce_job {
     dafl_io io;
     float pos_weight;
+    dafl_channel_weights pos_weights; /* w NULL: pos_weight for every element */
 } dafl_bce_job;
 
 typedef struct dafl_mse_job {
     dafl_io io;
-    const float *weights; /* NULL: all 1 */
-    size_t weights_count; /* c or n*c     */
-    size_t plane;         /* h*w          */
+    dafl_channel_weights weights; /* w NULL: all 1 */
 } dafl_mse_job;
 
 typedef struct dafl_softmax_job {

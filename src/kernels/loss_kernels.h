@@ -627,11 +627,12 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
 
 /* ---- 2.3 binary cross-entropy with logits ------------------------------------------ */
 /*   l = pos_weight*y*softplus(-x) + (1-y)*softplus(x),  dl/dx = (1-y)*p - pos_weight*y*q
+ * pw: pos_weight in every lane, or each lane's class weight (the same operations).
  * With pos_weight 1 (unit_weight), a hard target is the answer_of view: l = c and
  * dl/dx = -+m, the same bits as the general formulas give there; those run only for
  * vectors that hold a soft target. */
 INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const sigmoid_parts *s,
-                          const int want_grad, const int unit_weight)
+                          const int want_grad, const int unit_weight, vf pw)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f), factor = vf_set(j->io.grad_factor);
     loss_grad r;
@@ -646,7 +647,6 @@ INLINE loss_grad bce_math(const dafl_bce_job *j, vf x, vf y, const sigmoid_parts
         if (!vm_any(vm_not(hard)))
             return r;
     }
-    const vf pw = vf_set(j->pos_weight);
     vf omy = vf_sub(one, y);
     vf pwy = unit_weight ? y : vf_mul(pw, y);
     vf ce = vf_fma(pwy, s->sp_neg, vf_mul(omy, s->sp_pos));
@@ -1042,52 +1042,98 @@ static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint
 
 /* BCE: pos_weight 1 (PyTorch's default) with the hard-target shortcut, any other plain. */
 DEFINE_GROUP_STEP(bce_step_unit, dafl_bce_job, 1, (void)0,
-                  bce_math(j, xv, yv, sp, want_grad, 1))
+                  bce_math(j, xv, yv, sp, want_grad, 1, vf_set(1.0f)))
 DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, (void)0,
-                  bce_math(j, xv, yv, sp, want_grad, 0))
+                  bce_math(j, xv, yv, sp, want_grad, 0, vf_set(j->pos_weight)))
 DEFINE_BLOCK_KERNEL(bce_block_unit, bce_step_unit, dafl_bce_job, 1)
 DEFINE_BLOCK_KERNEL(bce_block, bce_step, dafl_bce_job, 1)
-static double KFN(bce)(const void *job, size_t begin, size_t len, uint64_t *positives)
+
+/* ---- weights per channel: MSE's weights, BCE's pos_weights ------------------------- */
+/* Element i's weight is w[(i / image * c + (i / stride) % c) % count] (kernel_api.h,
+ * dafl_channel_weights).  Found once per group of 16 (the divisions cost more than the
+ * loss), in one of three ways:
+ *   - stride >= 16 and the group inside one run of `stride` elements (NCHW, but for the
+ *     groups that straddle two planes): one weight, broadcast;
+ *   - a table (stride < 16: channels_last): the group's 16 weights are consecutive
+ *     floats of the table, loaded as vectors;
+ *   - otherwise lane by lane, each lane's index by the formula (also lanes beyond the
+ *     call's end, in a partial group: the final % count keeps them inside w; their loss
+ *     is masked out).
+ * Every way reads the same weight for an element, so the bits do not depend on which. */
+typedef struct channel_group {
+    const float *lanes; /* the group's 16 weights in the table, or NULL */
+    int per_lane;       /* no table holds them and they may differ: lane by lane */
+    vf weight;          /* otherwise: the group's one weight */
+} channel_group;
+
+INLINE size_t channel_weight_index(const dafl_channel_weights *cw, size_t i)
 {
-    const dafl_bce_job *j = job;
-    return j->pos_weight == 1.0f ? bce_block_unit(job, begin, len, positives)
-                                 : bce_block(job, begin, len, positives);
+    size_t run = i / cw->stride;
+    /* count c: run % c is the channel.  NCHW (stride = image / c): run is
+     * image_index * c + channel itself. */
+    if (cw->count == cw->c || cw->period == cw->image)
+        return run % cw->count;
+    return (i / cw->image * cw->c + run % cw->c) % cw->count;
 }
 
-/* MSE weights are per plane of h*w elements.  The plane is found once per group (the
- * divisions cost more than the loss); a group that straddles planes builds its weight
- * vectors lane by lane. */
-typedef struct mse_group {
-    int straddles;
-    vf weight; /* the group's weight when it does not straddle */
-} mse_group;
-
-INLINE mse_group mse_group_at(const dafl_mse_job *j, size_t at)
+INLINE channel_group channel_group_at(const dafl_channel_weights *cw, size_t at)
 {
-    mse_group g = {0, vf_set(1.0f)};
-    if (!j->weights)
+    channel_group g = {NULL, 0, vf_set(1.0f)};
+    if (!cw->w)
         return g;
-    size_t plane = at / j->plane;
-    g.straddles = (at + GROUP - 1) / j->plane != plane;
-    if (!g.straddles)
-        g.weight = vf_set(j->weights[plane % j->weights_count]);
+    if (cw->stride >= GROUP && at % cw->stride + GROUP <= cw->stride) {
+        g.weight = vf_set(cw->w[channel_weight_index(cw, at)]);
+        return g;
+    }
+    if (cw->table) {
+        if (cw->count == cw->c) { /* one pattern for the whole call */
+            g.lanes = cw->table + at % cw->period;
+            return g;
+        }
+        size_t image = at / cw->image, pos = at - image * cw->image;
+        if (pos + GROUP <= cw->image) { /* inside one image: its row */
+            g.lanes = cw->table + image * cw->row + pos % cw->period;
+            return g;
+        }
+    }
+    g.per_lane = 1;
     return g;
 }
 
-INLINE vf mse_weights(const dafl_mse_job *j, const mse_group *g, size_t at, int part)
+INLINE vf channel_weights_of(const dafl_channel_weights *cw, const channel_group *g,
+                             size_t at, int part)
 {
-    if (!g->straddles)
+    if (g->lanes)
+        return vf_load(g->lanes + part * VW);
+    if (!g->per_lane)
         return g->weight;
     size_t first = at + (size_t)part * VW;
     float w[VW];
     for (int k = 0; k < VW; k++)
-        w[k] = j->weights[((first + (size_t)k) / j->plane) % j->weights_count];
+        w[k] = cw->w[channel_weight_index(cw, first + (size_t)k)];
     return vf_load(w);
 }
 
-DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0, const mse_group group = mse_group_at(j, at),
-                  mse_math(j, xv, yv, mse_weights(j, &group, at, part), want_grad))
+DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0,
+                  const channel_group group = channel_group_at(&j->weights, at),
+                  mse_math(j, xv, yv, channel_weights_of(&j->weights, &group, at, part),
+                           want_grad))
 DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job, 0)
+
+/* A pos_weight per class: the plain formulas with each lane's weight. */
+DEFINE_GROUP_STEP(bce_step_classes, dafl_bce_job, 1,
+                  const channel_group group = channel_group_at(&j->pos_weights, at),
+                  bce_math(j, xv, yv, sp, want_grad, 0,
+                           channel_weights_of(&j->pos_weights, &group, at, part)))
+DEFINE_BLOCK_KERNEL(bce_block_classes, bce_step_classes, dafl_bce_job, 1)
+static double KFN(bce)(const void *job, size_t begin, size_t len, uint64_t *positives)
+{
+    const dafl_bce_job *j = job;
+    if (j->pos_weights.w)
+        return bce_block_classes(job, begin, len, positives);
+    return j->pos_weight == 1.0f ? bce_block_unit(job, begin, len, positives)
+                                 : bce_block(job, begin, len, positives);
+}
 
 #endif /* !DAFL_SOFTMAX_ONLY */
 
