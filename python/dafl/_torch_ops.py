@@ -342,15 +342,32 @@ def _bce_c(input, target, params, reduction, normalizer, grad_scale, flags, want
 
 def _bce_reference_call(input, target, pos_weight_tensor, reduction, normalizer, grad_scale,
                         want_grad):
-    """The kernel's (loss, grad) from the formula in torch operations (float32 loss, the
-    gradient in the input's dtype and layout)."""
-    with torch.enable_grad():
-        x = input.detach().requires_grad_(want_grad)
-        loss = _reference.bce_with_logits(_for_reference(x), target.detach(), 1.0, reduction,
-                                          normalizer, grad_scale, pos_weight_tensor.detach())
-        grad = None
-        if want_grad:
-            grad, = torch.autograd.grad(loss.sum(), x)
+    """The kernel's (loss, grad) from the formula in torch operations: the float32 loss of
+    _reference.bce_with_logits, and the gradient in the input's dtype and layout from
+    the derivative, written out rather than taken by autograd (an operator's kernel runs
+    below autograd's dispatch key, where no graph is recorded):
+
+        dl/dx = (1 - y) * sigmoid(x) - pos_weight * y * sigmoid(-x)
+
+    times the reduction's factor (1 for none and sum, 1/count for mean, 1/normalizer,
+    1/max(positives, 1)) and grad_scale."""
+    x = _for_reference(input.detach())
+    y = target.detach().to(x.dtype)
+    pw = pos_weight_tensor.detach().to(x.dtype)
+    loss = _reference.bce_with_logits(x, y, 1.0, reduction, normalizer, grad_scale, pw)
+    grad = None
+    if want_grad:
+        if reduction == _dafl.REDUCTION_MEAN:
+            factor = 1.0 / max(x.numel(), 1)
+        elif reduction == _dafl.REDUCTION_NORMALIZER:
+            factor = 1.0 / normalizer
+        elif reduction == _dafl.REDUCTION_POSITIVES:
+            factor = 1.0 / max(int((y == 1).sum()), 1)
+        else:
+            factor = 1.0
+        d = (1 - y) * torch.sigmoid(x) - pw * y * torch.sigmoid(-x)
+        grad = torch.empty_like(input)
+        grad.copy_(d * (factor * grad_scale))
     return loss.detach().float(), grad
 
 

@@ -175,3 +175,24 @@ def test_numpy_mse_channel_dim_and_bce_pos_weights():
     assert np.float32(ref_b) == np.float32(nhwc_b)
     with pytest.raises(dafl.DaflError):
         _dafl.bce_with_logits(x, yb, pos_weights=w, channels=4, channel_stride=0)
+
+
+@pytest.mark.skipif(not dt.HAVE_CUSTOM_OPS,
+                    reason=f"torch {torch.__version__} has no custom operators")
+def test_operator_called_directly_honours_its_pos_weight_tensor():
+    """torch.ops.dafl.bce_with_logits called with a pos_weight tensor: per class it takes
+    the fused C call, in another shape PyTorch's formula; never the tensor left out (the
+    operator once called C with the scalar pos_weight alone, a silently wrong result)."""
+    from dafl import _torch_ops as O
+    from dafl._dafl import REDUCTION_SUM
+    x, y = _batch(hard=True)
+    for pw in (torch.linspace(0.5, 3.0, 5).reshape(5, 1, 1), torch.rand(5, 9, 1) + 0.5):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the unfused path's one-time warning
+            loss, grad = O.bce_with_logits.op(x, y, 1.0, pw, REDUCTION_SUM, 1.0, 1.0, False,
+                                              True)
+        a = x.clone().requires_grad_()
+        want = F.binary_cross_entropy_with_logits(a, y, pos_weight=pw, reduction="sum")
+        want.backward()
+        torch.testing.assert_close(loss, want.detach(), rtol=2e-6, atol=0)
+        torch.testing.assert_close(grad, a.grad, rtol=2e-5, atol=1e-6)
