@@ -124,7 +124,10 @@ INLINE vf exp_nonpositive(vf a)
 }
 
 /* log1p(e) for e in [0, 1]: e * Q(e), Q of degree 9 fitted to log1p(e)/e (relative error
- * 5.7e-9), so small e keep full relative precision. */
+ * 5.7e-9), so small e keep full relative precision.  Q = 1 + e*Q1(e), and the result is
+ * formed as e + e*(e*Q1): the last operation adds a correction of at most 0.31 of the
+ * result to e exactly, so Horner's roundings reach the result scaled by that fraction
+ * (e * Q rounds Q first: a whole extra rounding). */
 INLINE vf log1p_unit(vf e)
 {
     vf q = vf_fma(vf_set(-0.0033387308940291405f), e, vf_set(0.02027777023613453f));
@@ -135,8 +138,35 @@ INLINE vf log1p_unit(vf e)
     q = vf_fma(q, e, vf_set(-0.2495734691619873f));
     q = vf_fma(q, e, vf_set(0.333302766084671f));
     q = vf_fma(q, e, vf_set(-0.49999913573265076f));
-    q = vf_fma(q, e, vf_set(1.0f));
-    return vf_mul(e, q);
+    return vf_fma(vf_mul(e, q), e, e);
+}
+
+/* r = 1/(1+e) and er = e/(1+e) for e in [0, 1].  `precise` (the focal losses, which raise
+ * one of them to the power alpha or gamma): each within about half an ULP, where a plain
+ * 1/(1+e) carries the rounding of 1+e as well as its own, and e * r both of r's.  BCE
+ * reads them to the first power only and takes the plain quotients (measured on Zen 3,
+ * AVX2: the correction costs 8 operations per vector, 20 % of BCE's time).
+ *   d + d_lo = 1 + e exactly (Fast2Sum: 1 >= e), r0 = 1/d rounded, er0 = e * r0 rounded;
+ *   each quotient is then corrected by one Newton step on the exact denominator:
+ *   r = r0 + r0 * (1 - r0*(d + d_lo)),  er = er0 + r0 * (e - er0*(d + d_lo))
+ * with the residuals formed by fused multiply-adds (exact but for the last rounding).
+ * e = 0 gives r = 1, er = 0; e = 1 (x = +-0) gives 1/2 twice, exactly; NaN stays NaN. */
+INLINE void sigmoid_ratios(vf e, vf *r, vf *er, const int precise)
+{
+    const vf one = vf_set(1.0f);
+    vf d = vf_add(one, e);
+    if (!precise) {
+        *r = vf_div(one, d);
+        *er = vf_mul(e, *r);
+        return;
+    }
+    vf d_lo = vf_add(vf_sub(one, d), e);
+    vf r0 = vf_div(one, d);
+    vf er0 = vf_mul(e, r0);
+    vf res_r = vf_fma(vf_neg(r0), d_lo, vf_fma(vf_neg(r0), d, one));
+    vf res_er = vf_fma(vf_neg(er0), d_lo, vf_fma(vf_neg(er0), d, e));
+    *r = vf_fma(res_r, r0, r0);
+    *er = vf_fma(res_er, r0, er0);
 }
 
 /* ---- shared building blocks ------------------------------------------------------- */
@@ -197,6 +227,40 @@ INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
     t_err = vf_select(vf_le(vf_abs(t_err), vf_set(3.40282347e38f)), t_err, vf_set(0.0f));
     vf e = exp_nonpositive(vf_neg(t)); /* t >= 0 */
     return vf_fma(vf_neg(e), t_err, e);
+}
+
+/* (1 - y)^k for a target y in [0, 1], to about half an ULP: 1 - y = h + lo exactly
+ * (Fast2Sum: 1 >= y), and the power is taken of the pair.  A plain pow of the rounded
+ * 1 - y carries k times its rounding (beta = 4: two ULP) and the squarings' own.
+ *   integer k: square-and-multiply on unevaluated pairs (a_h + a_l), each product's
+ *   rounding error recovered by a fused multiply-add, the pair rounded once at the end;
+ *   any other k: pow_real(h, k) * (1 + k * lo/h), the first-order term of the pair
+ *   (lo/h <= 2^-24: its square is far below a rounding; h = 0 has lo = 0). */
+INLINE vf pow_one_minus(vf y, int k_int, float k)
+{
+    const vf one = vf_set(1.0f);
+    vf h = vf_sub(one, y);
+    vf lo = vf_sub(vf_sub(one, h), y);
+    if (k_int < 0) {
+        vf ph = pow_real(h, k);
+        vf rel = vf_div(vf_mul(vf_set(k), lo), vf_max(h, vf_set(1.17549435e-38f)));
+        return vf_fma(ph, rel, ph);
+    }
+    if (k_int == 0)
+        return one;
+    int bit = 31 - __builtin_clz((unsigned)k_int);
+    vf ph = h, pl = lo; /* the power so far, as ph + pl */
+    while (bit-- > 0) {
+        vf sq = vf_mul(ph, ph);
+        pl = vf_fma(vf_add(ph, ph), pl, vf_fma(ph, ph, vf_neg(sq)));
+        ph = sq;
+        if ((k_int >> bit) & 1) {
+            vf pr = vf_mul(ph, h);
+            pl = vf_fma(pl, h, vf_fma(ph, lo, vf_fma(ph, h, vf_neg(pr))));
+            ph = pr;
+        }
+    }
+    return vf_add(ph, pl);
 }
 
 /* s = a + b as an exact pair (Knuth's TwoSum).  An infinite a or b makes err NaN
@@ -294,18 +358,22 @@ typedef struct sigmoid_parts {
  * (measured on Zen 3: 1.25x for exp and log1p in separate passes, 1.05x more for exp in
  * two).  The operations are the same, so are the bits. */
 #define SUB_BLOCK (16 * GROUP)
+/* What a kernel asks of the cache (the SIGMOID argument of the kernel macros below):
+ * nothing (0), or e, l and the quotients of sigmoid_ratios, plain or precise. */
+#define SIGMOID_PLAIN 1
+#define SIGMOID_PRECISE 2
 typedef struct sigmoid_cache {
-    float e[SUB_BLOCK], l[SUB_BLOCK], r[SUB_BLOCK];
+    float er[SUB_BLOCK], l[SUB_BLOCK], r[SUB_BLOCK]; /* er holds e in the passes before */
 } sigmoid_cache;
 
-/* The parts of x from its e, l and r. */
-INLINE sigmoid_parts sigmoid_parts_of(vf x, vf e, vf l, vf r)
+/* The parts of x from its l, r and er (see sigmoid_ratios). */
+INLINE sigmoid_parts sigmoid_parts_of(vf x, vf l, vf r, vf er)
 {
     const vf zero = vf_set(0.0f);
     sigmoid_parts s;
     s.l = l;
     s.r = r;
-    s.er = vf_mul(e, r);
+    s.er = er;
     s.p = vf_select_sign(x, s.er, s.r); /* x = -0: e*r = 1/2 = r */
     s.q = vf_select_sign(x, s.r, s.er);
     s.relu_pos = vf_max(x, zero);
@@ -320,8 +388,9 @@ INLINE sigmoid_parts sigmoid_parts_of(vf x, vf e, vf l, vf r)
  * 32 registers, and wide out-of-order cores, where the passes' loads and stores would
  * cost 12 % more instructions). */
 INLINE void sigmoid_cache_fill_as(sigmoid_cache *c, const float *x, int dtype, size_t at,
-                                  size_t n, float *widened)
+                                  size_t n, float *widened, const int precise)
 {
+    (void)precise;
     (void)c;
     (void)x;
     (void)dtype;
@@ -330,44 +399,49 @@ INLINE void sigmoid_cache_fill_as(sigmoid_cache *c, const float *x, int dtype, s
     (void)widened;
 }
 
-INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
+INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x,
+                                     const int precise)
 {
     (void)c;
     (void)i;
-    const vf one = vf_set(1.0f);
-    vf e = exp_nonpositive(vf_neg_abs(x));
-    return sigmoid_parts_of(x, e, log1p_unit(e), vf_div(one, vf_add(one, e)));
+    vf e = exp_nonpositive(vf_neg_abs(x)), r, er;
+    sigmoid_ratios(e, &r, &er, precise);
+    return sigmoid_parts_of(x, log1p_unit(e), r, er);
 }
 #else
 /* Elements at .. at+n-1 of x, an array of `dtype` (see vf_load_as, above), n a multiple
- * of GROUP; with `widened` (not NULL) x is also kept there in float32, for the steps. */
+ * of GROUP; with `widened` (not NULL) x is also kept there in float32, for the steps;
+ * precise: see sigmoid_ratios. */
 INLINE void sigmoid_cache_fill_as(sigmoid_cache *c, const float *x, int dtype, size_t at,
-                                  size_t n, float *widened)
+                                  size_t n, float *widened, const int precise)
 {
-    const vf one = vf_set(1.0f);
-    for (size_t i = 0; i < n; i += VW) { /* r and t pass through e and l */
+    for (size_t i = 0; i < n; i += VW) { /* exp's r and t pass through er and l */
         vf xv = vf_load_as(x, dtype, at + i);
         if (widened)
             vf_store(widened + i, xv);
         exp_reduced xr = exp_reduce(vf_neg_abs(xv));
-        vf_store(c->e + i, xr.r);
+        vf_store(c->er + i, xr.r);
         vf_store(c->l + i, xr.t);
     }
     for (size_t i = 0; i < n; i += VW) {
-        exp_reduced xr = {vf_load(c->e + i), vf_load(c->l + i)};
-        vf_store(c->e + i, exp_finish(xr));
+        exp_reduced xr = {vf_load(c->er + i), vf_load(c->l + i)};
+        vf_store(c->er + i, exp_finish(xr));
     }
     for (size_t i = 0; i < n; i += VW) {
-        vf e = vf_load(c->e + i);
+        vf e = vf_load(c->er + i), r, er;
+        sigmoid_ratios(e, &r, &er, precise);
         vf_store(c->l + i, log1p_unit(e));
-        vf_store(c->r + i, vf_div(one, vf_add(one, e)));
+        vf_store(c->r + i, r);
+        vf_store(c->er + i, er);
     }
 }
 
 /* The parts of the VW elements x at offset i of the cache. */
-INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x)
+INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x,
+                                     const int precise)
 {
-    return sigmoid_parts_of(x, vf_load(c->e + i), vf_load(c->l + i), vf_load(c->r + i));
+    (void)precise; /* the cache holds what the fill computed */
+    return sigmoid_parts_of(x, vf_load(c->l + i), vf_load(c->r + i), vf_load(c->er + i));
 }
 #endif
 
@@ -463,8 +537,9 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
     if (all_negative) {
         W = unit_weights ? one : vf_set(j->neg_weight);
     } else {
-        vf omy = vf_sub(one, y);
-        vf w_neg = beta_int >= 0 ? pow_int(omy, beta_int) : pow_real(omy, j->beta);
+        /* (1-y)^beta, or exactly 1 where every target of the vector is 0 (most vectors
+         * of a heatmap: pow_one_minus gives 1 there too, in 11 more operations) */
+        vf w_neg = vm_any(vm_not(vf_eq(y, zero))) ? pow_one_minus(y, beta_int, j->beta) : one;
         if (!unit_weights)
             w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
         if (unit_weights && beta_c > 0)
@@ -796,7 +871,7 @@ typedef struct step_io {
 
 /* One step of GROUP elements: inputs and gradient (when want_grad) at io_, per-element
  * losses to lp (or NULL), job index `at`, sigmoid parts at offset `off` of the cache
- * (SIGMOID: the loss reads them), n of the GROUP lanes valid (tail: n < GROUP, the rest
+ * (SIGMOID: the loss reads them; see SIGMOID_PLAIN), n of the GROUP lanes valid (tail: n < GROUP, the rest
  * masked out).  The losses (0 in masked lanes) go to sums[off..] when there is a sums
  * pass, else into acc.  SETUP is a statement run once per group (values that MATH shares
  * between the parts), MATH an expression of (xv, yv, sp, at, part) giving a loss_grad. */
@@ -814,7 +889,8 @@ typedef struct step_io {
             vf yv = vf_load_as(io_.y, io_.y_dtype, io_.y_i + (size_t)(part * VW));          \
             sigmoid_parts sp_ = {0};                                                        \
             if (SIGMOID)                                                                    \
-                sp_ = sigmoid_parts_at(cache, off + (size_t)(part * VW), xv);               \
+                sp_ = sigmoid_parts_at(cache, off + (size_t)(part * VW), xv,                \
+                                       SIGMOID == SIGMOID_PRECISE);                 \
             const sigmoid_parts *sp = &sp_;                                                 \
             (void)sp;                                                                       \
             loss_grad lg = MATH;                                                            \
@@ -931,7 +1007,8 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
             if (SIGMOID)                                                                    \
                 sigmoid_cache_fill_as(&cache, x_first ? hb : io->x, x_fill_dtype,           \
                                       x_first ? 0 : at, n,                                  \
-                                      x_in_hb && fill_widens ? hb : NULL);                  \
+                                      x_in_hb && fill_widens ? hb : NULL,           \
+                                      SIGMOID == SIGMOID_PRECISE);                  \
             for (size_t g = 0; g < n; g += GROUP) {                                         \
                 sio.x_i = x_in_hb ? g : at + g;                                             \
                 sio.y_i = y_first ? g : at + g;                                             \
@@ -950,7 +1027,8 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
             tail_in(xs, io->x, io->x_dtype, at, n, half);                                   \
             tail_in(ys, io->y, io->y_dtype, at, n, half);                                   \
             if (SIGMOID)                                                                    \
-                sigmoid_cache_fill_as(&cache, xs, DAFL_DTYPE_FLOAT32, 0, GROUP, NULL);      \
+                sigmoid_cache_fill_as(&cache, xs, DAFL_DTYPE_FLOAT32, 0, GROUP, NULL,       \
+                                      SIGMOID == SIGMOID_PRECISE);                  \
             const step_io tio = {xs, ys, gs, DAFL_DTYPE_FLOAT32, DAFL_DTYPE_FLOAT32,        \
                                  0, 0, 0};                                                  \
             STEP(j, tio, ls, at, &cache, 0, n, &acc, sums, &cnt, 1, want_grad);             \
@@ -995,9 +1073,10 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
     DEFINE_BLOCK_KERNEL(NAME##_default, NAME##_step_default, dafl_pf_job, SIGMOID)          \
     DEFINE_BLOCK_KERNEL(NAME, NAME##_step, dafl_pf_job, SIGMOID)
 #define DEFINE_PF_KERNELS(SUFFIX, ALL_NEGATIVE)                                             \
-    DEFINE_PF_MODE(pf_logits##SUFFIX, DAFL_INPUT_LOGITS, 1, ALL_NEGATIVE)                   \
+    DEFINE_PF_MODE(pf_logits##SUFFIX, DAFL_INPUT_LOGITS, SIGMOID_PRECISE, ALL_NEGATIVE)     \
     DEFINE_PF_MODE(pf_probabilities##SUFFIX, DAFL_INPUT_PROBABILITIES, 0, ALL_NEGATIVE)     \
-    DEFINE_PF_MODE(pf_clamped##SUFFIX, DAFL_INPUT_CLAMPED_LOGITS, 1, ALL_NEGATIVE)          \
+    DEFINE_PF_MODE(pf_clamped##SUFFIX, DAFL_INPUT_CLAMPED_LOGITS, SIGMOID_PRECISE,          \
+                   ALL_NEGATIVE)                                                            \
     static double KFN(penalty_focal##SUFFIX)(const void *job, size_t begin, size_t len,     \
                                              uint64_t *positives)                           \
     {                                                                                       \
@@ -1021,15 +1100,20 @@ DEFINE_PF_KERNELS(_all_negative, 1)
 
 /* Sigmoid focal: gamma 2 (RetinaNet's) and 2.5 with straight-line code, any other from
  * the job (the same operations: the exponent's branches are decided at compile time). */
-DEFINE_GROUP_STEP(sf_step_gamma2, dafl_sf_job, 1, (void)0,
+DEFINE_GROUP_STEP(sf_step_gamma2, dafl_sf_job, SIGMOID_PRECISE, (void)0,
                   sigmoid_focal_math(j, xv, yv, sp, want_grad, 4))
-DEFINE_GROUP_STEP(sf_step_gamma2_5, dafl_sf_job, 1, (void)0,
+DEFINE_GROUP_STEP(sf_step_gamma2_5, dafl_sf_job, SIGMOID_PRECISE, (void)0,
                   sigmoid_focal_math(j, xv, yv, sp, want_grad, 5))
-DEFINE_GROUP_STEP(sf_step, dafl_sf_job, 1, (void)0,
+DEFINE_GROUP_STEP(sf_step, dafl_sf_job, SIGMOID_PRECISE, (void)0,
                   sigmoid_focal_math(j, xv, yv, sp, want_grad, RUNTIME))
-DEFINE_BLOCK_KERNEL(sf_block_gamma2, sf_step_gamma2, dafl_sf_job, 1)
-DEFINE_BLOCK_KERNEL(sf_block_gamma2_5, sf_step_gamma2_5, dafl_sf_job, 1)
-DEFINE_BLOCK_KERNEL(sf_block, sf_step, dafl_sf_job, 1)
+DEFINE_BLOCK_KERNEL(sf_block_gamma2, sf_step_gamma2, dafl_sf_job, SIGMOID_PRECISE)
+DEFINE_BLOCK_KERNEL(sf_block_gamma2_5, sf_step_gamma2_5, dafl_sf_job, SIGMOID_PRECISE)
+DEFINE_BLOCK_KERNEL(sf_block, sf_step, dafl_sf_job, SIGMOID_PRECISE)
+/* gamma 0 raises nothing to a power: the plain quotients, as BCE takes them, so that
+ * gamma 0 with alpha < 0 is BCE bit for bit (SPEC 2.2) */
+DEFINE_GROUP_STEP(sf_step_gamma0, dafl_sf_job, SIGMOID_PLAIN, (void)0,
+                  sigmoid_focal_math(j, xv, yv, sp, want_grad, 0))
+DEFINE_BLOCK_KERNEL(sf_block_gamma0, sf_step_gamma0, dafl_sf_job, SIGMOID_PLAIN)
 static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint64_t *positives)
 {
     const dafl_sf_job *j = job;
@@ -1037,16 +1121,18 @@ static double KFN(sigmoid_focal)(const void *job, size_t begin, size_t len, uint
         return sf_block_gamma2(job, begin, len, positives);
     if (j->gamma == 2.5f)
         return sf_block_gamma2_5(job, begin, len, positives);
+    if (j->gamma == 0.0f)
+        return sf_block_gamma0(job, begin, len, positives);
     return sf_block(job, begin, len, positives);
 }
 
 /* BCE: pos_weight 1 (PyTorch's default) with the hard-target shortcut, any other plain. */
-DEFINE_GROUP_STEP(bce_step_unit, dafl_bce_job, 1, (void)0,
+DEFINE_GROUP_STEP(bce_step_unit, dafl_bce_job, SIGMOID_PLAIN, (void)0,
                   bce_math(j, xv, yv, sp, want_grad, 1, vf_set(1.0f)))
-DEFINE_GROUP_STEP(bce_step, dafl_bce_job, 1, (void)0,
+DEFINE_GROUP_STEP(bce_step, dafl_bce_job, SIGMOID_PLAIN, (void)0,
                   bce_math(j, xv, yv, sp, want_grad, 0, vf_set(j->pos_weight)))
-DEFINE_BLOCK_KERNEL(bce_block_unit, bce_step_unit, dafl_bce_job, 1)
-DEFINE_BLOCK_KERNEL(bce_block, bce_step, dafl_bce_job, 1)
+DEFINE_BLOCK_KERNEL(bce_block_unit, bce_step_unit, dafl_bce_job, SIGMOID_PLAIN)
+DEFINE_BLOCK_KERNEL(bce_block, bce_step, dafl_bce_job, SIGMOID_PLAIN)
 
 /* ---- weights per channel: MSE's weights, BCE's pos_weights ------------------------- */
 /* Element i's weight is w[(i / image * c + (i / stride) % c) % count] (kernel_api.h,
@@ -1121,11 +1207,11 @@ DEFINE_GROUP_STEP(mse_step, dafl_mse_job, 0,
 DEFINE_BLOCK_KERNEL(KFN(mse), mse_step, dafl_mse_job, 0)
 
 /* A pos_weight per class: the plain formulas with each lane's weight. */
-DEFINE_GROUP_STEP(bce_step_classes, dafl_bce_job, 1,
+DEFINE_GROUP_STEP(bce_step_classes, dafl_bce_job, SIGMOID_PLAIN,
                   const channel_group group = channel_group_at(&j->pos_weights, at),
                   bce_math(j, xv, yv, sp, want_grad, 0,
                            channel_weights_of(&j->pos_weights, &group, at, part)))
-DEFINE_BLOCK_KERNEL(bce_block_classes, bce_step_classes, dafl_bce_job, 1)
+DEFINE_BLOCK_KERNEL(bce_block_classes, bce_step_classes, dafl_bce_job, SIGMOID_PLAIN)
 static double KFN(bce)(const void *job, size_t begin, size_t len, uint64_t *positives)
 {
     const dafl_bce_job *j = job;

@@ -14,7 +14,8 @@
 #   5. the (unbroken) emulation build on a CPU without AVX2, under qemu-x86_64 -cpu
 #      Nehalem, where it offers no avx512 kernels: every test must fail rather than skip
 #      (only where qemu-x86_64 is installed).
-# Usage: tests/avx512_emulation/mutation_check.sh [WORK_DIR]   (default: build-mutant)
+# Usage: tests/avx512_emulation/mutation_check.sh [WORK_DIR]   (default: build-mutant; an
+# existing emulation build may be given: it is left with mutant 0, as configured before)
 # Exit status 0 when every step failed as it should.
 set -eu
 cd "$(dirname "$0")/../.."
@@ -35,12 +36,13 @@ expect_failures() { # LOG TEST...: each named test must be reported FAIL in LOG
     done
 }
 
-mutant() { # N: configure and build the emulation build with mutant N
+mutant() { # N: the emulation build with mutant N (only the emulated kernel and the
+    # fidelity test take the option, so only they are compiled again)
     if [ -d "$work" ]; then
-        meson configure "$work" -Dc_args="-DDAFL_AVX512_EMULATION_MUTANT=$1" >/dev/null
+        meson configure "$work" -Davx512_emulation_mutant="$1" >/dev/null
     else
         meson setup "$work" -Davx512_emulation=true -Ddemo=false -Dbench=false -Dman=disabled \
-            -Dmpi_example=disabled -Dpython=disabled -Dc_args="-DDAFL_AVX512_EMULATION_MUTANT=$1" >/dev/null
+            -Dmpi_example=disabled -Dpython=disabled -Davx512_emulation_mutant="$1" >/dev/null
     fi
     ninja -C "$work" >/dev/null
 }
