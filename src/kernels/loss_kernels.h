@@ -232,8 +232,10 @@ INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
 /* (1 - y)^k for a target y in [0, 1], to about half an ULP: 1 - y = h + lo exactly
  * (Fast2Sum: 1 >= y), and the power is taken of the pair.  A plain pow of the rounded
  * 1 - y carries k times its rounding (beta = 4: two ULP) and the squarings' own.
- *   integer k: square-and-multiply on unevaluated pairs (a_h + a_l), each product's
- *   rounding error recovered by a fused multiply-add, the pair rounded once at the end;
+ *   integer k: square-and-multiply on unevaluated pairs ph + pl, each product's rounding
+ *   error recovered by a fused multiply-add; the last product is rounded once:
+ *     (ph + pl)^2 = fma(ph, ph, 2*ph*pl),  (ph + pl)(h + lo) = fma(ph, h, ph*lo + pl*h)
+ *   (the dropped terms pl^2 and pl*lo lie near 2^-48 of the result);
  *   any other k: pow_real(h, k) * (1 + k * lo/h), the first-order term of the pair
  *   (lo/h <= 2^-24: its square is far below a rounding; h = 0 has lo = 0). */
 INLINE vf pow_one_minus(vf y, int k_int, float k)
@@ -246,21 +248,28 @@ INLINE vf pow_one_minus(vf y, int k_int, float k)
         vf rel = vf_div(vf_mul(vf_set(k), lo), vf_max(h, vf_set(1.17549435e-38f)));
         return vf_fma(ph, rel, ph);
     }
-    if (k_int == 0)
-        return one;
+    if (k_int <= 1)
+        return k_int == 0 ? one : h; /* h is 1 - y rounded, as the pair would give */
     int bit = 31 - __builtin_clz((unsigned)k_int);
     vf ph = h, pl = lo; /* the power so far, as ph + pl */
     while (bit-- > 0) {
+        const int multiply = (k_int >> bit) & 1, last = bit == 0;
+        vf two_ph = vf_add(ph, ph);
+        if (last && !multiply)
+            return vf_fma(ph, ph, vf_mul(two_ph, pl));
         vf sq = vf_mul(ph, ph);
-        pl = vf_fma(vf_add(ph, ph), pl, vf_fma(ph, ph, vf_neg(sq)));
+        pl = vf_fma(two_ph, pl, vf_fma(ph, ph, vf_neg(sq)));
         ph = sq;
-        if ((k_int >> bit) & 1) {
+        if (multiply) {
+            vf cross = vf_fma(ph, lo, vf_mul(pl, h));
+            if (last)
+                return vf_fma(ph, h, cross);
             vf pr = vf_mul(ph, h);
-            pl = vf_fma(pl, h, vf_fma(ph, lo, vf_fma(ph, h, vf_neg(pr))));
+            pl = vf_add(cross, vf_fma(ph, h, vf_neg(pr)));
             ph = pr;
         }
     }
-    return vf_add(ph, pl);
+    return vf_add(ph, pl); /* not reached: the last step returns */
 }
 
 /* s = a + b as an exact pair (Knuth's TwoSum).  An infinite a or b makes err NaN
