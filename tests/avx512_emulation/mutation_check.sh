@@ -14,6 +14,7 @@
 #   5. the (unbroken) emulation build on a CPU without AVX2, under qemu-x86_64 -cpu
 #      Nehalem, where it offers no avx512 kernels: every test must fail rather than skip
 #      (only where qemu-x86_64 is installed).
+# Steps 4 and 5 run first, on the unbroken build as it is, then 1 to 3.
 # Usage: tests/avx512_emulation/mutation_check.sh [WORK_DIR]   (default: build-mutant; an
 # existing emulation build may be given: it is left with mutant 0, as configured before)
 # Exit status 0 when every step failed as it should.
@@ -47,32 +48,8 @@ mutant() { # N: the emulation build with mutant N (only the emulated kernel and 
     ninja -C "$work" >/dev/null
 }
 
-echo "::: mutant 1: _mm512_extractf32x8_ps(v, 1) returns the low half"
-mutant 1
-meson test -C "$work" isa golden avx512-fidelity >"$work/mutant1.log" 2>&1 || true
-grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant1.log" | sed 's/^/    /'
-expect_failures "$work/mutant1.log" isa golden avx512-fidelity
-grep -h -m1 'F:.*extractf32x8\|F:.*reduced differs\|F:.*digest' \
-    "$work"/meson-logs/testlog.txt | cut -c1-160 | sed 's/^/    first failure: /' || true
-
-echo "::: mutant 2: SIMDe's own _mm512_abs_ps"
-mutant 2
-meson test -C "$work" --suite avx512 >"$work/mutant2.log" 2>&1 || true
-grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant2.log" | sed 's/^/    /'
-expect_failures "$work/mutant2.log" avx512-fidelity
-grep -h -m1 'F:.*abs_ps' "$work"/meson-logs/testlog.txt | cut -c1-160 |
-    sed 's/^/    first failure: /' || true
-
-echo "::: mutant 3: _mm512_cvtps_ph truncates instead of rounding to nearest even"
-mutant 3
-meson test -C "$work" half guard avx512-fidelity >"$work/mutant3.log" 2>&1 || true
-grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant3.log" | sed 's/^/    /'
-expect_failures "$work/mutant3.log" half guard avx512-fidelity
-grep -h -m1 'F:.*cvtps_ph\|F:.*narrowed\|F:.*grad\[' "$work"/meson-logs/testlog.txt |
-    cut -c1-160 | sed 's/^/    first failure: /' || true
-
+mutant 0 # the unbroken build first (as configured: nothing to compile)
 echo "::: the instruction check rejects a real AVX-512 build of the kernel"
-mutant 0
 cc -std=c11 -O2 -ffp-contract=off -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma \
     -DDAFL_BUILDING_LIBRARY -Iinclude -Isrc -c arch/x86/losses_avx512.c \
     -o "$work/losses_avx512_native.o"
@@ -98,6 +75,34 @@ if command -v qemu-x86_64 >/dev/null; then
 else
     echo "    not run: qemu-x86_64 is not installed"
 fi
+
+echo "::: mutant 1: _mm512_extractf32x8_ps(v, 1) returns the low half"
+mutant 1
+meson test -C "$work" isa golden avx512-fidelity >"$work/mutant1.log" 2>&1 || true
+grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant1.log" | sed 's/^/    /'
+expect_failures "$work/mutant1.log" isa golden avx512-fidelity
+grep -h -m1 'F:.*extractf32x8\|F:.*reduced differs\|F:.*digest' \
+    "$work"/meson-logs/testlog.txt | cut -c1-160 | sed 's/^/    first failure: /' || true
+
+echo "::: mutant 2: SIMDe's own _mm512_abs_ps"
+mutant 2
+meson test -C "$work" --suite avx512 >"$work/mutant2.log" 2>&1 || true
+grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant2.log" | sed 's/^/    /'
+expect_failures "$work/mutant2.log" avx512-fidelity
+grep -h -m1 'F:.*abs_ps' "$work"/meson-logs/testlog.txt | cut -c1-160 |
+    sed 's/^/    first failure: /' || true
+
+echo "::: mutant 3: _mm512_cvtps_ph truncates instead of rounding to nearest even"
+mutant 3
+meson test -C "$work" half guard avx512-fidelity >"$work/mutant3.log" 2>&1 || true
+grep -E '^ *[0-9]+/[0-9]+ ' "$work/mutant3.log" | sed 's/^/    /'
+expect_failures "$work/mutant3.log" half guard avx512-fidelity
+grep -h -m1 'F:.*cvtps_ph\|F:.*narrowed\|F:.*grad\[' "$work"/meson-logs/testlog.txt |
+    cut -c1-160 | sed 's/^/    first failure: /' || true
+
+
+# back to the unbroken configuration; the next ninja compiles the kernel again
+meson configure "$work" -Davx512_emulation_mutant=0 >/dev/null
 
 if [ $status -eq 0 ]; then
     echo "mutation check: every deliberate break was caught"
