@@ -35,20 +35,31 @@ def _scale_gradient(loss, grad_scale):
     return loss * grad_scale + (loss * (1.0 - grad_scale)).detach()
 
 
+def _divisor(numel, reduction, normalizer, positives=None, mean_divisor=None):
+    """What the C library's reductions divide the sum by: 1 for none and sum, the element
+    count (or mean_divisor) for mean, normalizer, and for positives the count of targets
+    equal to 1, at least 1 (the raw sum when there is none; a tensor, not .item(): vmap
+    and compile trace it)."""
+    if reduction == _MEAN:
+        return numel if mean_divisor is None else mean_divisor
+    if reduction == _NORMALIZER:
+        return normalizer
+    if reduction == _POSITIVES:
+        return torch.clamp(positives.sum(), min=1)
+    return 1
+
+
 def _reduce(per_element, reduction, normalizer, positives=None, mean_divisor=None):
-    """The C library's reductions: positives divides by the count of targets equal to 1
-    (the raw sum when there is none), mean by the element count (or mean_divisor)."""
+    """The C library's reductions (see _divisor)."""
     if reduction == _NONE:
         return per_element
     total = per_element.sum()
     if reduction == _SUM:
         return total
-    if reduction == _MEAN:
-        return total / (per_element.numel() if mean_divisor is None else mean_divisor)
-    if reduction == _NORMALIZER:
-        return total / normalizer
-    count = positives.sum().to(total.dtype)  # no .item(): vmap and compile trace it
-    return total / torch.clamp(count, min=1)
+    divisor = _divisor(per_element.numel(), reduction, normalizer, positives, mean_divisor)
+    if torch.is_tensor(divisor):
+        divisor = divisor.to(total.dtype)
+    return total / divisor
 
 
 def penalty_focal(input, target, alpha, beta, pos_weight, neg_weight, input_mode,

@@ -349,25 +349,18 @@ def _bce_reference_call(input, target, pos_weight_tensor, reduction, normalizer,
 
         dl/dx = (1 - y) * sigmoid(x) - pos_weight * y * sigmoid(-x)
 
-    times the reduction's factor (1 for none and sum, 1/count for mean, 1/normalizer,
-    1/max(positives, 1)) and grad_scale."""
+    times grad_scale over the reduction's divisor (_reference._divisor)."""
     x = _for_reference(input.detach())
     y = target.detach().to(x.dtype)
     pw = pos_weight_tensor.detach().to(x.dtype)
     loss = _reference.bce_with_logits(x, y, 1.0, reduction, normalizer, grad_scale, pw)
     grad = None
     if want_grad:
-        if reduction == _dafl.REDUCTION_MEAN:
-            factor = 1.0 / max(x.numel(), 1)
-        elif reduction == _dafl.REDUCTION_NORMALIZER:
-            factor = 1.0 / normalizer
-        elif reduction == _dafl.REDUCTION_POSITIVES:
-            factor = 1.0 / max(int((y == 1).sum()), 1)
-        else:
-            factor = 1.0
+        divisor = _reference._divisor(x.numel(), reduction, normalizer, y == 1)
         d = (1 - y) * torch.sigmoid(x) - pw * y * torch.sigmoid(-x)
         grad = torch.empty_like(input)
-        grad.copy_(d * (factor * grad_scale))
+        if x.numel():  # (an empty mean divides by 0)
+            grad.copy_(d * (grad_scale / divisor))
     return loss.detach().float(), grad
 
 

@@ -184,15 +184,22 @@ def test_operator_called_directly_honours_its_pos_weight_tensor():
     the fused C call, in another shape PyTorch's formula; never the tensor left out (the
     operator once called C with the scalar pos_weight alone, a silently wrong result)."""
     from dafl import _torch_ops as O
-    from dafl._dafl import REDUCTION_SUM
+    from dafl import _dafl as D
     x, y = _batch(hard=True)
+    positives = max(int((y == 1).sum()), 1)
+    # (reduction, normalizer, grad_scale, what the sum is divided by)
+    reductions = ((D.REDUCTION_SUM, 1.0, 1.0, 1.0), (D.REDUCTION_MEAN, 1.0, 0.5, x.numel()),
+                  (D.REDUCTION_POSITIVES, 1.0, 2.0, positives),
+                  (D.REDUCTION_NORMALIZER, 7.0, 0.25, 7.0))
     for pw in (torch.linspace(0.5, 3.0, 5).reshape(5, 1, 1), torch.rand(5, 9, 1) + 0.5):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the unfused path's one-time warning
-            loss, grad = O.bce_with_logits.op(x, y, 1.0, pw, REDUCTION_SUM, 1.0, 1.0, False,
-                                              True)
-        a = x.clone().requires_grad_()
-        want = F.binary_cross_entropy_with_logits(a, y, pos_weight=pw, reduction="sum")
-        want.backward()
-        torch.testing.assert_close(loss, want.detach(), rtol=2e-6, atol=0)
-        torch.testing.assert_close(grad, a.grad, rtol=2e-5, atol=1e-6)
+        for reduction, normalizer, grad_scale, divisor in reductions:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the unfused path's one-time warning
+                loss, grad = O.bce_with_logits.op(x, y, 1.0, pw, reduction, normalizer,
+                                                  grad_scale, False, True)
+            a = x.clone().requires_grad_()
+            want = F.binary_cross_entropy_with_logits(a, y, pos_weight=pw,
+                                                      reduction="sum") / divisor
+            (want * grad_scale).backward()
+            torch.testing.assert_close(loss, want.detach(), rtol=2e-6, atol=0)
+            torch.testing.assert_close(grad, a.grad, rtol=2e-5, atol=1e-6)
