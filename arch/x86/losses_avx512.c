@@ -54,11 +54,11 @@ static inline vf vf_select_sign(vf s, vf a, vf b)
 {
     return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(s)), b, a);
 }
-static inline vf vf_pow2_rounded(vf t)
-{
-    __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
-    return _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
-}
+/* vscalefps: e * 2^floor(n) rounded once in MXCSR's mode (to nearest even; dafl runs its
+ * kernels with MXCSR at 0x1F80, src/fpenv.h, so DAZ and FTZ are clear and a subnormal
+ * result is rounded, not flushed): exp's last step in one FP operation (exp_scale). */
+#define DAFL_HAVE_SCALEF
+static inline vf vf_scalef(vf e, vf n) { return _mm512_scalef_ps(e, n); }
 static inline vf vf_log(vf a) { return Sleef_logf16_u10avx512f(a); }
 static inline vf vf_log1p(vf a) { return Sleef_log1pf16_u10avx512f(a); }
 static inline vf vf_pow(vf a, vf b) { return Sleef_powf16_u10avx512f(a, b); }

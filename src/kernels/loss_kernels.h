@@ -21,6 +21,7 @@
  *   vf_pow2_rounded(t)        2^k for t = 0x1.8p23 + k, k an integer in [-126, 127]
  *                             (held in t's low mantissa bits): (bits(t) << 23) +
  *                             (127 << 23) as 32-bit integers; any value for other t
+ *                             (not needed where the ISA defines vf_scalef)
  *   vf_log, vf_log1p, vf_pow
  *                             SLEEF u10 functions (the FMA variants where the CPU has FMA)
  *   vacc, vacc_zero, vacc_add(acc, part, v), vacc_store(acc, double[16])
@@ -32,6 +33,9 @@
  *   vf_and_mask(m, a)         m ? a : +0 per lane                      (DAFL_HAVE_AND_MASK)
  *   vcnt, vcnt_zero, vcnt_add(cnt, m), vcnt_total(cnt)
  *                             a count of set mask lanes, kept in a vector (DAFL_HAVE_VCNT)
+ *   vf_scalef(e, n)           e * 2^n rounded once (to nearest even, into the subnormal
+ *                             range too) for an integer-valued n: AVX-512's vscalefps
+ *                             (DAFL_HAVE_SCALEF; see exp_scale)
  * Every operation above gives the same bits on every ISA, so the functions below do too.
  * The whole project is compiled with -ffp-contract=off: an FMA happens only where written.
  */
@@ -89,8 +93,34 @@ INLINE unsigned vcnt_total(vcnt c) { return c; }
  * results in the subnormal range.  n is rounded by the magic constant, so that the
  * float n and the bits of 2^(n+25) come from one fused multiply-add.  In two halves, the
  * range reduction and the polynomial, for the passes of sigmoid_cache_fill. */
+
+/* The scaling by 2^n that ends exp_nonpositive and softmax_exp_pair, for e in [1/2, 2]
+ * and an integer n in [-150, 0], rounded once.  The reduction yields n twice: as the
+ * float n, and as t = ROUND_MAGIC + 25 + n, whose low mantissa bits are n + 25.
+ *   with vf_scalef (AVX-512): one vscalefps of e by n, which rounds e * 2^n once;
+ *   otherwise: e * 2^(n+25), exact (the product stays normal), built from t's bits by
+ *   two integer operations, then times the constant 2^-25, the one rounding.
+ * Both round the same exact product once in the same mode, so the bits agree; the first
+ * takes one FP operation where the second takes two and two integer ones.
+ * exp_scale_arg picks the one the ISA's exp_scale reads. */
+#if defined(DAFL_HAVE_SCALEF)
+INLINE vf exp_scale_arg(vf t, vf n)
+{
+    (void)t;
+    return n;
+}
+INLINE vf exp_scale(vf e, vf n) { return vf_scalef(e, n); }
+#else
+INLINE vf exp_scale_arg(vf t, vf n)
+{
+    (void)n;
+    return t;
+}
+INLINE vf exp_scale(vf e, vf t) { return vf_mul(vf_mul(e, vf_pow2_rounded(t)), vf_set(0x1p-25f)); }
+#endif
+
 typedef struct exp_reduced {
-    vf r, t; /* exp(a) = exp(r) * 2^n, t holding n + 25 (see ROUND_MAGIC) */
+    vf r, k; /* exp(a) = exp(r) * 2^n, k is exp_scale_arg's choice of n or t */
 } exp_reduced;
 
 INLINE exp_reduced exp_reduce(vf a)
@@ -100,10 +130,11 @@ INLINE exp_reduced exp_reduce(vf a)
      * through every operation below. */
     exp_reduced x;
     vf ac = vf_max(vf_set(-104.0f), a);
-    x.t = vf_fma(ac, vf_set(1.44269504f), vf_set(ROUND_MAGIC + 25.0f)); /* n + 25 */
-    vf n = vf_sub(x.t, vf_set(ROUND_MAGIC + 25.0f));
+    vf t = vf_fma(ac, vf_set(1.44269504f), vf_set(ROUND_MAGIC + 25.0f)); /* n + 25 */
+    vf n = vf_sub(t, vf_set(ROUND_MAGIC + 25.0f));
     x.r = vf_fma(n, vf_set(-0.693359375f), ac);
     x.r = vf_fma(n, vf_set(2.12194440e-4f), x.r);
+    x.k = exp_scale_arg(t, n);
     return x;
 }
 
@@ -115,7 +146,7 @@ INLINE vf exp_finish(exp_reduced x)
     p = vf_fma(p, r, vf_set(0.16666576266288757f));
     p = vf_fma(p, r, vf_set(0.5f));
     vf e = vf_fma(vf_fma(p, r, vf_set(1.0f)), r, vf_set(1.0f));
-    return vf_mul(vf_mul(e, vf_pow2_rounded(x.t)), vf_set(0x1p-25f));
+    return exp_scale(e, x.k);
 }
 
 INLINE vf exp_nonpositive(vf a)
@@ -424,13 +455,13 @@ INLINE sigmoid_parts sigmoid_parts_at(const sigmoid_cache *c, size_t i, vf x,
 INLINE void sigmoid_cache_fill_as(sigmoid_cache *c, const float *x, int dtype, size_t at,
                                   size_t n, float *widened, const int precise)
 {
-    for (size_t i = 0; i < n; i += VW) { /* exp's r and t pass through er and l */
+    for (size_t i = 0; i < n; i += VW) { /* exp's r and k pass through er and l */
         vf xv = vf_load_as(x, dtype, at + i);
         if (widened)
             vf_store(widened + i, xv);
         exp_reduced xr = exp_reduce(vf_neg_abs(xv));
         vf_store(c->er + i, xr.r);
-        vf_store(c->l + i, xr.t);
+        vf_store(c->l + i, xr.k);
     }
     for (size_t i = 0; i < n; i += VW) {
         exp_reduced xr = {vf_load(c->er + i), vf_load(c->l + i)};

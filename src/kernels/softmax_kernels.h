@@ -91,8 +91,8 @@ typedef struct softmax_lanes {
  * P of degree 4 fitted to (exp(R) - 1 - R)/R^2 on |R| <= 0.36 (relative error 1.6e-7
  * with the float coefficients: 8e-9 of the result);  1 + r1 = s + s_err exactly
  * (Fast2Sum, |r1| < 1), and  e = s + (s_err + (c + R^2 P)).  Then times 2^n as
- * exp_nonpositive does it: n >= -150, so e * 2^(n+25) stays normal and the constant
- * 2^-25 rounds once, also into the subnormal range.  hi clamped at -104 keeps n in range
+ * exp_nonpositive does it (exp_scale: n >= -150, one rounding, also into the subnormal
+ * range).  hi clamped at -104 keeps n in range
  * (exp(-104) < 2^-150 rounds to 0, as does every smaller result), and lo clamped to
  * +-2^-18 = ulp(104)/2 changes nothing above -104 but keeps a large lo (hi = -3e38 + 5
  * gives lo = 5) from moving the clamped argument.  NaN passes (constants first).
@@ -116,8 +116,7 @@ INLINE vf softmax_exp_pair(vf hi, vf lo)
     vf s = vf_add(one, r1);
     vf s_err = vf_add(vf_sub(one, s), r1);
     vf e = vf_add(s, vf_add(s_err, vf_fma(r2, poly, c)));
-    e = vf_mul(e, vf_pow2_rounded(t));
-    return vf_mul(e, vf_set(0x1p-25f));
+    return exp_scale(e, exp_scale_arg(t, n));
 }
 
 /* exp(x_k - mx) with the subtraction's rounding error put back: d = d_hi + d_lo exactly

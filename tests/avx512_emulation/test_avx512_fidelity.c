@@ -281,6 +281,63 @@ START_TEST(blend_abs_xor)
 }
 END_TEST
 
+/* VSCALEFPS with MXCSR.DAZ clear (SDM vol. 2, VSCALEFPS, and its table of special cases):
+ * a * 2^floor(b), rounded once.  The table: a signalling NaN a gives a quiet a; a quiet
+ * NaN a gives +inf for b = +inf, +0 for b = -inf, else a; a NaN b (a not NaN) a quiet b;
+ * 0 * 2^+inf and inf * 2^-inf are the default NaN; other infinite b give an infinity or
+ * a zero of a's sign (a itself where a is 0 or inf).  The finite case with ldexpf, which
+ * rounds a * 2^k once (subnormal results included). */
+static float scalef_reference(float a, float b)
+{
+    if (isnan(a)) {
+        if (!(bits_of(a) & 0x400000u) || !isinf(b))
+            return a; /* same_value: any NaN */
+        return b > 0 ? INFINITY : 0.0f;
+    }
+    if (isnan(b))
+        return b;
+    if (isinf(b)) {
+        if ((b > 0 && a == 0.0f) || (b < 0 && isinf(a)))
+            return NAN;
+        return (b > 0 && a != 0.0f) || isinf(a) ? copysignf(INFINITY, a) : copysignf(0.0f, a);
+    }
+    float k = floorf(b);
+    return ldexpf(a, k < -1000.0f ? -1000 : k > 1000.0f ? 1000 : (int)k);
+}
+
+/* Every pair of values, then what exp_scale asks of it: a in [1/2, 2], b an integer
+ * (or not) in [-160, 10], results across the subnormal range and its rounding ties. */
+START_TEST(scalef_rounds_once)
+{
+    for (int p = 0; p < N_PAIRS; p += 16) {
+        float a[16], b[16], got[16];
+        pair_lanes(p, a, b);
+        lanes_of(_mm512_scalef_ps(vec_of(a), vec_of(b)), got);
+        for (int i = 0; i < 16; i++)
+            TEST_REQUIRE(same_value(scalef_reference(a[i], b[i]), got[i]),
+                         "_mm512_scalef_ps(%a, %a) = %a, want %a", (double)a[i], (double)b[i],
+                         (double)got[i], (double)scalef_reference(a[i], b[i]));
+    }
+    uint64_t s = 99;
+    for (int p = 0; p < 200000; p += 16) {
+        float a[16], b[16], got[16];
+        for (int i = 0; i < 16; i++) {
+            s = s * 6364136223846793005u + 1442695040888963407u;
+            uint32_t r = (uint32_t)(s >> 32);
+            a[i] = (i & 1 ? 1.0f : 0.5f) + ldexpf((float)(r & 0x7fffff), i & 1 ? -23 : -24);
+            if (i % 4 == 3) /* a float with few mantissa bits: exact ties below 2^-126 */
+                a[i] = 1.0f + ldexpf((float)(r & 0xf), -4);
+            b[i] = (float)((int)(r >> 24) % 171 - 160) + (i % 8 == 5 ? 0.75f : 0.0f);
+        }
+        lanes_of(_mm512_scalef_ps(vec_of(a), vec_of(b)), got);
+        for (int i = 0; i < 16; i++)
+            TEST_REQUIRE(bits_of(scalef_reference(a[i], b[i])) == bits_of(got[i]),
+                         "_mm512_scalef_ps(%a, %a) = %a, want %a", (double)a[i], (double)b[i],
+                         (double)got[i], (double)scalef_reference(a[i], b[i]));
+    }
+}
+END_TEST
+
 /* ---- rounding and conversions -------------------------------------------------------------- */
 
 /* Round to nearest, ties to even, written out: below 2^23 a float has a fraction, at or
@@ -671,6 +728,7 @@ int avx512_fidelity_run(void)
     tcase_add_test(tc, compare_predicates);
     tcase_add_test(tc, blend_abs_xor);
     tcase_add_test(tc, roundscale_nearest_even);
+    tcase_add_test(tc, scalef_rounds_once);
     tcase_add_test(tc, integer_conversion_and_exponent);
     tcase_add_test(tc, sign_masks_and_bit_casts);
     tcase_add_test(tc, halves_and_widening);
