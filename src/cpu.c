@@ -41,6 +41,12 @@ unsigned dafl_cpu_flags(void)
         flags |= DAFL_CPU_AVX2;
     if ((flags & DAFL_CPU_AVX2) && zmm_state && avx512f && avx512dq && avx512bw && avx512vl)
         flags |= DAFL_CPU_AVX512;
+    unsigned max_subleaf = eax;
+    if ((flags & DAFL_CPU_AVX512) && max_subleaf >= 1) {
+        __cpuid_count(7, 1, eax, ebx, ecx, edx);
+        if ((eax >> 5) & 1) /* AVX512_BF16: vcvtneps2bf16 and friends, the same ZMM state */
+            flags |= DAFL_CPU_AVX512_BF16;
+    }
     return flags;
 }
 

@@ -116,7 +116,7 @@ static inline void vacc_store(const vacc *acc, double out[16])
  * zero of its sign anyway; vcvtph2ps widens exactly.  Measured on Zen 3 with DAZ, FTZ
  * and each rounding mode set: the same bits for every float16 and for a million float32
  * patterns.  The kernels run with MXCSR at 0x1F80 besides (src/fpenv.h).  The formulas,
- * and why AVX-512 does not use vcvtneps2bf16: arch/x86/losses_avx512.c. */
+ * and where AVX-512 uses vcvtneps2bf16 instead: arch/x86/losses_avx512.c. */
 #define DAFL_HAVE_HALF_VECTOR
 static inline vf vf_load_f16(const uint16_t *p)
 {

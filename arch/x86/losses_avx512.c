@@ -14,7 +14,11 @@
 #include <sleef.h>
 #endif
 
+#if defined(DAFL_AVX512_BF16) /* losses_avx512_bf16.c: the table for AVX512_BF16 CPUs */
+#define DAFL_ISA_SUFFIX avx512_bf16
+#else
 #define DAFL_ISA_SUFFIX avx512
+#endif
 #define DAFL_ISA_ENUM DAFL_ISA_AVX512
 #define DAFL_ISA_NAME "avx512"
 
@@ -110,25 +114,20 @@ static inline void vacc_store(const vacc *acc, double out[16])
  *     to infinity as they should), and a NaN, where the add could carry into the sign or
  *     clear the mantissa, is instead b with the quiet bit 0x400000 set, then its top half:
  *     dafl_float_to_bf16.  vpmovdw keeps the low 16 bits of each lane.
- *   vcvtneps2bf16 (AVX512_BF16) is not used.  Intel's SDM (vol. 2, VCVTNEPS2BF16) gives
- *     it this rounding (the same integer add) and this NaN rule (the top half, bit 6 set),
- *     but "output denormals are always flushed to zero and input denormals are always
- *     treated as zero" (its pseudo-code: "IF x is zero or denormal: dest := sign, 0"), and
- *     it neither reads nor updates MXCSR.  A float32 subnormal then becomes a zero of its
- *     sign where SPEC 13 rounds it (to a bfloat16 subnormal, or up to 2^-126); every other
- *     input gives these bits.  So it could be made exact cheaply: the instruction, and
- *     for a vector where vfpclassps (class 0x20, denormal) finds a subnormal lane the
- *     integer path.  That saves about 5 of the 10 operations of a 16-element store
- *     (vcvtneps2bf16, vfpclassps and kortest against two shifts, and, two adds, compare,
- *     masked or and the two-operation vpmovdw), on the gradient alone.  It is left out
- *     because nothing at hand could test it: the machine these kernels were written and
- *     measured on is a Zen 3 without AVX-512, QEMU 7.2 emulates no AVX-512, and SIMDe
- *     0.7.4 (the emulation build) has no intrinsic for it (cvtneps_pbh), so an emulated
- *     test would check only a model written from the same page.  The integer path
- *     serves every AVX-512 CPU; the fix-up above is the way to add the instruction
- *     (behind its own CPUID bit, leaf 7 subleaf 1 EAX bit 5) once a CPU with it runs the
- *     suite (tools/device-check.sh), where tests/avx512_emulation/test_avx512_bf16.c
- *     first records what the instruction does (a skip on other CPUs).
+ *   vcvtneps2bf16 (AVX512_BF16; the table of losses_avx512_bf16.c, chosen where CPUID
+ *     leaf 7 subleaf 1 reports it) narrows 16 lanes in one instruction.  Intel's SDM
+ *     (vol. 2, VCVTNEPS2BF16) gives it this rounding (the same integer add) and this NaN
+ *     rule (the top half, bit 6 set), but "output denormals are always flushed to zero
+ *     and input denormals are always treated as zero", and it neither reads nor updates
+ *     MXCSR.  tests/avx512_emulation/test_avx512_bf16.c measured it on Zen 4 (family 25
+ *     model 17) over 1,048,576 float32 patterns (every top half with the low halves that
+ *     decide the rounding): it gives the SDM's bits everywhere, and SPEC 13's everywhere
+ *     but on the float32 subnormals (4,076 patterns), which it makes a zero of their sign
+ *     where SPEC 13 rounds them to a bfloat16 subnormal or up to 2^-126.  So a vector
+ *     with a subnormal lane (vfpclassps, class 0x20) takes the integer path; every other
+ *     vector takes the instruction: 3 operations (vfpclassps, kortest, vcvtneps2bf16)
+ *     in place of the integer path's 8 (two shifts, and, two adds, compare, masked or,
+ *     the two-operation vpmovdw).
  */
 #define DAFL_HAVE_HALF_VECTOR
 static inline vf vf_load_f16(const uint16_t *p)
@@ -146,6 +145,12 @@ static inline vf vf_load_bf16(const uint16_t *p)
 }
 static inline void vf_store_bf16(uint16_t *p, vf v)
 {
+#if defined(DAFL_AVX512_BF16)
+    if (!_mm512_fpclass_ps_mask(v, 0x20)) { /* no subnormal lane */
+        _mm256_storeu_si256((__m256i *)(void *)p, (__m256i)_mm512_cvtneps_pbh(v));
+        return;
+    }
+#endif
     __m512i b = _mm512_castps_si512(v);
     __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
     __m512i r = _mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb);
