@@ -772,6 +772,7 @@ def torch_section(torch_results, why_not=None):
 # hand-written section is dropped when the document is written again.
 DOCUMENT = [
     "header", "machine",
+    "avx512-issue25.md",           # issue 25's AVX-512 run on Zen 4, 2026-12-07
     "core-limit-issue13.md",       # issue 13's interleaved before/after run, 2026-12-01
     "half-precision-issue26.md",   # issue 26's interleaved runs and AVX512_BF16, 2026-12-07
     "targets", "penalty_focal", "isa_tables", "half", "bandwidth_fraction", "all_losses",

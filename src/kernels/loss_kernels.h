@@ -84,16 +84,6 @@ INLINE unsigned vcnt_total(vcnt c) { return c; }
  * +-2^22). */
 #define ROUND_MAGIC 12582912.0f
 
-/* exp(a) for a <= 0 (also -inf, NaN; the caller makes sure of the sign).
- *   a = n*ln2 + r, |r| <= ln2/2 (Cody-Waite: ln2 in a 9-bit head, exact in n*head, and a
- *   tail), exp(r) = 1 + r*(1 + r*P(r)), P of degree 4 (relative error ~1e-8 of exp),
- *   then times 2^n.
- * n lies in [-150, 0], partly below the normal range, so the scaling is e * 2^(n+25)
- * (exact: it stays normal), then times the constant 2^-25: one rounding even for
- * results in the subnormal range.  n is rounded by the magic constant, so that the
- * float n and the bits of 2^(n+25) come from one fused multiply-add.  In two halves, the
- * range reduction and the polynomial, for the passes of sigmoid_cache_fill. */
-
 /* The scaling by 2^n that ends exp_nonpositive and softmax_exp_pair, for e in [1/2, 2]
  * and an integer n in [-150, 0], rounded once.  The reduction yields n twice: as the
  * float n, and as t = ROUND_MAGIC + 25 + n, whose low mantissa bits are n + 25.
@@ -116,9 +106,21 @@ INLINE vf exp_scale_arg(vf t, vf n)
     (void)n;
     return t;
 }
-INLINE vf exp_scale(vf e, vf t) { return vf_mul(vf_mul(e, vf_pow2_rounded(t)), vf_set(0x1p-25f)); }
+INLINE vf exp_scale(vf e, vf t)
+{
+    return vf_mul(vf_mul(e, vf_pow2_rounded(t)), vf_set(0x1p-25f));
+}
 #endif
 
+/* exp(a) for a <= 0 (also -inf, NaN; the caller makes sure of the sign).
+ *   a = n*ln2 + r, |r| <= ln2/2 (Cody-Waite: ln2 in a 9-bit head, exact in n*head, and a
+ *   tail), exp(r) = 1 + r*(1 + r*P(r)), P of degree 4 (relative error ~1e-8 of exp),
+ *   then times 2^n.
+ * n lies in [-150, 0], partly below the normal range; exp_scale (above) multiplies by
+ * 2^n with one rounding even for results in the subnormal range.  n is rounded by the
+ * magic constant, so that the float n and the bits of 2^(n+25) come from one fused
+ * multiply-add.  In two halves, the range reduction and the polynomial, for the passes
+ * of sigmoid_cache_fill. */
 typedef struct exp_reduced {
     vf r, k; /* exp(a) = exp(r) * 2^n, k is exp_scale_arg's choice of n or t */
 } exp_reduced;
