@@ -187,7 +187,9 @@ typedef enum dafl_isa {
     DAFL_ISA_AUTO = 0,   /**< the best the CPU supports (the default) */
     DAFL_ISA_SCALAR = 1, /**< portable C with SLEEF's scalar functions */
     DAFL_ISA_AVX2 = 2,   /**< x86-64 AVX2 + FMA (+ F16C) */
-    DAFL_ISA_AVX512 = 3, /**< x86-64 AVX-512 F + DQ (+ BW, VL) */
+    DAFL_ISA_AVX512 = 3, /**< x86-64 AVX-512 F + DQ (+ BW, VL); where the CPU also has
+                              AVX512_BF16, bfloat16 gradients are narrowed by its
+                              vcvtneps2bf16 (the same bits) */
     DAFL_ISA_NEON = 4    /**< AArch64 Advanced SIMD */
 } dafl_isa;
 
