@@ -8,6 +8,8 @@
  *     (+0, -0) give the second operand, bit for bit;
  *   - the ordered compare predicates EQ/LT/LE/GT/GE_OQ: false whenever a NaN is involved;
  *   - roundscale with imm8 = 8: round to nearest, ties to even, the sign of zero kept;
+ *   - scalef: a * 2^floor(b) rounded once (subnormal results too), and the SDM's table
+ *     of NaN, zero and infinity cases;
  *   - cvttps_epi32: truncation, 0x80000000 for NaN and for lanes outside [-2^31, 2^31);
  *   - abs: the sign bit cleared, of -0.0 and negative NaNs too; xor, casts, shifts, wrap-
  *     around integer add, blends, extracts, widening conversion;
