@@ -41,7 +41,7 @@ static const dafl_kernels *table_for(dafl_isa isa, unsigned cpu)
 #if defined(DAFL_HAVE_AVX512)
     case DAFL_ISA_AVX512:
 #if defined(DAFL_HAVE_AVX512_BF16)
-        if ((cpu & DAFL_CPU_AVX512) && (cpu & DAFL_CPU_AVX512_BF16))
+        if (cpu & DAFL_CPU_AVX512_BF16) /* set only together with DAFL_CPU_AVX512 */
             return &dafl_kernels_avx512_bf16;
 #endif
         return (cpu & AVX512_TABLE_NEEDS) ? &dafl_kernels_avx512 : NULL;

@@ -195,7 +195,7 @@ static inline __m512 dafl_emu_scalef_ps(__m512 a, __m512 b)
         } else if (x != x || y != y) {
             r.f32[i] = x != x ? x + 0.0f : y + 0.0f; /* quiet, payload kept */
         } else if (inf_b) {
-            int up = y > 0.0f, a_zero = x == 0.0f, a_inf = x - x != 0.0f;
+            int up = y > 0.0f, a_zero = x == 0.0f, a_inf = __builtin_isinf(x) != 0;
             if ((up && a_zero) || (!up && a_inf))
                 r.f32[i] = __builtin_nanf("");
             else
