@@ -26,6 +26,7 @@ batch for the statistics to combine into the exact bits: here, whole images of
 c*h*w = 8*32*32, a multiple of 1024.  Exits non-zero when a check fails.
 """
 
+import gc
 import os
 import sys
 
@@ -60,11 +61,8 @@ def same_bits(a, b):
     return torch.equal(a.detach().view(torch.int32), b.detach().view(torch.int32))
 
 
-def main():
-    dist.init_process_group("gloo")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    if N % world:
-        sys.exit(f"the batch of {N} images does not split over {world} ranks")
+def check_rank(rank, world):
+    """This rank's checks against one process; returns the list of failures."""
     features, target, head = global_batch()
     lo, hi = rank * N // world, (rank + 1) * N // world
     failures = []
@@ -115,8 +113,23 @@ def main():
     print(f"rank {rank}/{world}: images {lo}..{hi - 1}, global positives {normalizer}, "
           f"loss {loss_global.item():.9g} (one process {loss_1.item():.9g}): "
           + ("ok" if not failures else "; ".join(failures)), flush=True)
+    return failures
+
+
+def main():
+    dist.init_process_group("gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    if N % world:
+        sys.exit(f"the batch of {N} images does not split over {world} ranks")
+    failures = check_rank(rank, world)
     ok = torch.tensor([0 if failures else 1])
     dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    # The DDP model holds the process group, whose gloo threads must end before the
+    # interpreter shuts down: a gloo thread that still runs then is killed while it waits
+    # for the GIL, and the process aborts ("terminate called without an active
+    # exception").  The model died with check_rank, but only once the collector has
+    # broken its reference cycles; then destroy_process_group drops the last reference.
+    gc.collect()
     dist.destroy_process_group()
     return 0 if ok.item() == 1 else 1
 
