@@ -220,17 +220,70 @@ INLINE vf pow_int(vf b, int n)
     return r;
 }
 
-/* Small half-integer exponents (0.5, 1.5, ... up to DAFL_MAX_INTEGER_EXPONENT + 0.5):
- *   b^k = b^floor(k) * sqrt(b)
- * one correctly rounded square root, the same on every ISA, instead of SLEEF's pow. */
 INLINE int is_half_integer(float k)
 {
     return k >= 0.5f && k <= DAFL_MAX_INTEGER_EXPONENT + 0.5f && k - (float)(int)k == 0.5f;
 }
 
+/* (h + lo)^n = ph + pl for an integer n >= 1 and an unevaluated pair h + lo >= 0 (lo = 0:
+ * a float): square-and-multiply from the top bit on pairs, each product's rounding error
+ * recovered by a fused multiply-add and carried in pl:
+ *   (ph + pl)^2 = ph*ph + (fma(ph, ph, -ph*ph) + 2*ph*pl)
+ *   (ph + pl)(h + lo) = ph*h + (fma(ph, h, -ph*h) + (ph*lo + pl*h))
+ * (the dropped terms pl^2 and pl*lo lie near 2^-48 of the result).  n is the same for
+ * every lane, so the branches are uniform. */
+INLINE void pow_int_pair(vf h, vf lo, int n, vf *ph_out, vf *pl_out)
+{
+    vf ph = h, pl = lo;
+    int bit = 31 - __builtin_clz((unsigned)n);
+    while (bit-- > 0) {
+        vf sq = vf_mul(ph, ph);
+        pl = vf_fma(vf_add(ph, ph), pl, vf_fma(ph, ph, vf_neg(sq)));
+        ph = sq;
+        if ((n >> bit) & 1) {
+            vf cross = vf_fma(ph, lo, vf_mul(pl, h));
+            vf pr = vf_mul(ph, h);
+            pl = vf_add(cross, vf_fma(ph, h, vf_neg(pr)));
+            ph = pr;
+        }
+    }
+    *ph_out = ph;
+    *pl_out = pl;
+}
+
+/* (h + lo)^k for a half-integer k = n + 1/2 (0.5, 1.5, ... up to
+ * DAFL_MAX_INTEGER_EXPONENT + 0.5) and a pair h + lo >= 0 as above, instead of SLEEF's
+ * pow, to about half an ULP of the pair's exact power:
+ *   sqrt(h + lo) = s + s_lo: s = sqrt(h), correctly rounded; the residual h - s^2 is
+ *   exact by a fused multiply-add, and s_lo = (h - s^2 + lo) / 2s (first order:
+ *   s_lo / s is below 2^-23, its square far below a rounding);
+ *   (h + lo)^n = ph + pl (pow_int_pair);
+ *   (h + lo)^k = ph*s + (ph*s_lo + pl*s), rounded once at the end.
+ * The plain h^n * sqrt(h) rounds each product and the root: four roundings at k = 2.5
+ * (the focal losses' gamma or alpha 2.5 lost up to 2 ULP here).  k = 1/2 of a float is
+ * its square root; an h below 2^-100 has a power that underflows to 0 for k >= 3/2,
+ * so the residual's rounding in the subnormal range does not matter.  h = 0 gives 0
+ * (the quotient's denominator is kept normal), NaN stays NaN. */
+INLINE vf pow_half_integer_pair(vf h, vf lo, float k, const int has_lo)
+{
+    const int n = (int)k;
+    vf s = vf_sqrt(h);
+    if (n == 0 && !has_lo)
+        return s;
+    vf rem = vf_fma(vf_neg(s), s, h);
+    if (has_lo)
+        rem = vf_add(rem, lo);
+    vf s_lo = vf_div(rem, vf_max(vf_add(s, s), vf_set(1.17549435e-38f)));
+    if (n == 0)
+        return vf_add(s, s_lo);
+    vf ph, pl;
+    pow_int_pair(h, lo, n, &ph, &pl);
+    return vf_fma(ph, s, vf_fma(ph, s_lo, vf_mul(pl, s)));
+}
+
 INLINE vf pow_half_integer(vf b, float k)
 {
-    return vf_mul(pow_int(b, (int)k), vf_sqrt(b));
+    return pow_half_integer_pair(b, vf_set(0.0f), k, 0);
 }
 
 /* b^k for a base b >= 0 (a probability) and any real k: small integers and
@@ -265,10 +318,10 @@ INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
 /* (1 - y)^k for a target y in [0, 1], to about half an ULP: 1 - y = h + lo exactly
  * (Fast2Sum: 1 >= y), and the power is taken of the pair.  A plain pow of the rounded
  * 1 - y carries k times its rounding (beta = 4: two ULP) and the squarings' own.
- *   integer k: square-and-multiply on unevaluated pairs ph + pl, each product's rounding
- *   error recovered by a fused multiply-add; the last product is rounded once:
- *     (ph + pl)^2 = fma(ph, ph, 2*ph*pl),  (ph + pl)(h + lo) = fma(ph, h, ph*lo + pl*h)
- *   (the dropped terms pl^2 and pl*lo lie near 2^-48 of the result);
+ *   integer k: the pair's power by pow_int_pair up to the last step, whose product is
+ *     rounded once: (ph + pl)^2 = fma(ph, ph, 2*ph*pl), (ph + pl)(h + lo) =
+ *     fma(ph, h, ph*lo + pl*h);
+ *   half-integer k: pow_half_integer_pair of the pair;
  *   any other k: pow_real(h, k) * (1 + k * lo/h), the first-order term of the pair
  *   (lo/h <= 2^-24: its square is far below a rounding; h = 0 has lo = 0). */
 INLINE vf pow_one_minus(vf y, int k_int, float k)
@@ -276,6 +329,8 @@ INLINE vf pow_one_minus(vf y, int k_int, float k)
     const vf one = vf_set(1.0f);
     vf h = vf_sub(one, y);
     vf lo = vf_sub(vf_sub(one, h), y);
+    if (k_int < 0 && is_half_integer(k))
+        return pow_half_integer_pair(h, lo, k, 1);
     if (k_int < 0) {
         vf ph = pow_real(h, k);
         vf rel = vf_div(vf_mul(vf_set(k), lo), vf_max(h, vf_set(1.17549435e-38f)));
@@ -283,26 +338,14 @@ INLINE vf pow_one_minus(vf y, int k_int, float k)
     }
     if (k_int <= 1)
         return k_int == 0 ? one : h; /* h is 1 - y rounded, as the pair would give */
-    int bit = 31 - __builtin_clz((unsigned)k_int);
-    vf ph = h, pl = lo; /* the power so far, as ph + pl */
-    while (bit-- > 0) {
-        const int multiply = (k_int >> bit) & 1, last = bit == 0;
-        vf two_ph = vf_add(ph, ph);
-        if (last && !multiply)
-            return vf_fma(ph, ph, vf_mul(two_ph, pl));
-        vf sq = vf_mul(ph, ph);
-        pl = vf_fma(two_ph, pl, vf_fma(ph, ph, vf_neg(sq)));
-        ph = sq;
-        if (multiply) {
-            vf cross = vf_fma(ph, lo, vf_mul(pl, h));
-            if (last)
-                return vf_fma(ph, h, cross);
-            vf pr = vf_mul(ph, h);
-            pl = vf_add(cross, vf_fma(ph, h, vf_neg(pr)));
-            ph = pr;
-        }
-    }
-    return vf_add(ph, pl); /* not reached: the last step returns */
+    vf ph, pl; /* (h + lo)^(k_int / 2), then the last step */
+    pow_int_pair(h, lo, k_int >> 1, &ph, &pl);
+    if (!(k_int & 1))
+        return vf_fma(ph, ph, vf_mul(vf_add(ph, ph), pl));
+    vf sq = vf_mul(ph, ph);
+    pl = vf_fma(vf_add(ph, ph), pl, vf_fma(ph, ph, vf_neg(sq)));
+    ph = sq;
+    return vf_fma(ph, h, vf_fma(ph, lo, vf_mul(pl, h)));
 }
 
 /* s = a + b as an exact pair (Knuth's TwoSum).  An infinite a or b makes err NaN
