@@ -230,18 +230,21 @@ INLINE int is_half_integer(float k)
  * recovered by a fused multiply-add and carried in pl:
  *   (ph + pl)^2 = ph*ph + (fma(ph, ph, -ph*ph) + 2*ph*pl)
  *   (ph + pl)(h + lo) = ph*h + (fma(ph, h, -ph*h) + (ph*lo + pl*h))
- * (the dropped terms pl^2 and pl*lo lie near 2^-48 of the result).  n is the same for
- * every lane, so the branches are uniform. */
-INLINE void pow_int_pair(vf h, vf lo, int n, vf *ph_out, vf *pl_out)
+ * (the dropped terms pl^2 and pl*lo lie near 2^-48 of the result).  has_lo = 0 (lo is
+ * known to be 0) drops the terms of lo.  n is the same for every lane, so the branches
+ * are uniform. */
+INLINE void pow_int_pair(vf h, vf lo, int n, vf *ph_out, vf *pl_out, const int has_lo)
 {
     vf ph = h, pl = lo;
-    int bit = 31 - __builtin_clz((unsigned)n);
+    int bit = 31 - __builtin_clz((unsigned)n), first = 1;
     while (bit-- > 0) {
-        vf sq = vf_mul(ph, ph);
-        pl = vf_fma(vf_add(ph, ph), pl, vf_fma(ph, ph, vf_neg(sq)));
+        vf sq = vf_mul(ph, ph), sq_err = vf_fma(ph, ph, vf_neg(sq));
+        /* has_lo = 0: the first square is exact as sq + sq_err */
+        pl = !has_lo && first ? sq_err : vf_fma(vf_add(ph, ph), pl, sq_err);
         ph = sq;
+        first = 0;
         if ((n >> bit) & 1) {
-            vf cross = vf_fma(ph, lo, vf_mul(pl, h));
+            vf cross = has_lo ? vf_fma(ph, lo, vf_mul(pl, h)) : vf_mul(pl, h);
             vf pr = vf_mul(ph, h);
             pl = vf_add(cross, vf_fma(ph, h, vf_neg(pr)));
             ph = pr;
@@ -254,16 +257,20 @@ INLINE void pow_int_pair(vf h, vf lo, int n, vf *ph_out, vf *pl_out)
 /* (h + lo)^k for a half-integer k = n + 1/2 (0.5, 1.5, ... up to
  * DAFL_MAX_INTEGER_EXPONENT + 0.5) and a pair h + lo >= 0 as above, instead of SLEEF's
  * pow, to about half an ULP of the pair's exact power:
- *   sqrt(h + lo) = s + s_lo: s = sqrt(h), correctly rounded; the residual h - s^2 is
- *   exact by a fused multiply-add, and s_lo = (h - s^2 + lo) / 2s (first order:
- *   s_lo / s is below 2^-23, its square far below a rounding);
+ *   sqrt(h + lo) = s + s_lo: s = sqrt(h), correctly rounded; the residual
+ *   rem = h - s^2 + lo is exact but for the addition of lo (a fused multiply-add), and
+ *   s_lo = rem / 2s (first order: s_lo / s is below 2^-23, its square far below a
+ *   rounding);
  *   (h + lo)^n = ph + pl (pow_int_pair);
- *   (h + lo)^k = ph*s + (ph*s_lo + pl*s), rounded once at the end.
- * The plain h^n * sqrt(h) rounds each product and the root: four roundings at k = 2.5
- * (the focal losses' gamma or alpha 2.5 lost up to 2 ULP here).  k = 1/2 of a float is
- * its square root; an h below 2^-100 has a power that underflows to 0 for k >= 3/2,
- * so the residual's rounding in the subnormal range does not matter.  h = 0 gives 0
- * (the quotient's denominator is kept normal), NaN stays NaN. */
+ *   (h + lo)^k = ph*s + (ph*s_lo + pl*s), rounded once at the end,
+ * where ph * s_lo = rem * (s/2) * h^(n-1) without a division: ph / s is h^(n-1) * s to
+ * a few ULP (s^2 = h to 2^-23), and a few ULP of a term below 2^-23 of the result are
+ * far below its rounding.  The plain h^n * sqrt(h) rounds each product and the root:
+ * four roundings at k = 2.5 (the focal losses' gamma or alpha 2.5 lost up to 2 ULP
+ * there; without s_lo, 0.8).  k = 1/2 of a float is its square root, of a pair
+ * s + rem/2s (one division, the only one).  An h below 2^-100 has a power that
+ * underflows to 0 for k >= 3/2, so the residual's rounding in the subnormal range does
+ * not matter; h = 0 gives 0, NaN stays NaN. */
 INLINE vf pow_half_integer_pair(vf h, vf lo, float k, const int has_lo)
 {
     const int n = (int)k;
@@ -273,12 +280,12 @@ INLINE vf pow_half_integer_pair(vf h, vf lo, float k, const int has_lo)
     vf rem = vf_fma(vf_neg(s), s, h);
     if (has_lo)
         rem = vf_add(rem, lo);
-    vf s_lo = vf_div(rem, vf_max(vf_add(s, s), vf_set(1.17549435e-38f)));
     if (n == 0)
-        return vf_add(s, s_lo);
+        return vf_add(s, vf_div(rem, vf_max(vf_add(s, s), vf_set(1.17549435e-38f))));
     vf ph, pl;
-    pow_int_pair(h, lo, n, &ph, &pl);
-    return vf_fma(ph, s, vf_fma(ph, s_lo, vf_mul(pl, s)));
+    pow_int_pair(h, lo, n, &ph, &pl, has_lo);
+    vf ph_over_2s = vf_mul(vf_mul(vf_set(0.5f), s), pow_int(h, n - 1));
+    return vf_fma(ph, s, vf_fma(rem, ph_over_2s, vf_mul(pl, s)));
 }
 
 INLINE vf pow_half_integer(vf b, float k)
@@ -339,7 +346,7 @@ INLINE vf pow_one_minus(vf y, int k_int, float k)
     if (k_int <= 1)
         return k_int == 0 ? one : h; /* h is 1 - y rounded, as the pair would give */
     vf ph, pl; /* (h + lo)^(k_int / 2), then the last step */
-    pow_int_pair(h, lo, k_int >> 1, &ph, &pl);
+    pow_int_pair(h, lo, k_int >> 1, &ph, &pl, 1);
     if (!(k_int & 1))
         return vf_fma(ph, ph, vf_mul(vf_add(ph, ph), pl));
     vf sq = vf_mul(ph, ph);
