@@ -729,14 +729,6 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
 }
 
 /* ---- 2.2 sigmoid focal loss -------------------------------------------------------- */
-/* (hi + lo) * v rounded once where `pair`, else hi * v.  v may be infinite (a
- * cross-entropy) where lo is 0: lo * v is clamped as in mul_answer_entropy, so that
- * 0 * inf gives 0, not NaN. */
-INLINE vf pair_times(vf hi, vf lo, vf v, const int pair)
-{
-    return pair ? vf_fma(hi, v, mul_answer_entropy(lo, v)) : vf_mul(hi, v);
-}
-
 /*   ce = y*softplus(-x) + (1-y)*softplus(x),  m = y*q + (1-y)*p,
  *   a_t = alpha*y + (1-alpha)*(1-y),  l = a_t * m^gamma * ce,
  *   dl/dx = a_t * m^gamma * (gamma * (p*q/m) * (1-2y) * ce + (p - y))
@@ -775,14 +767,15 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
         if (any_soft)
             m_gamma = vf_select(hard, m_gamma, pow_real(m, gamma));
     }
-    /* a_t * m^gamma, once for the loss and the gradient.  Hard targets with a gamma that
-     * is not an integer keep the product as the exact pair am + am_lo (a fused
-     * multiply-add gives its rounding error), rounded only inside the next product: the
-     * pair power already spends its operations on rounding m^gamma once, and a_t's
-     * rounding (0.75 is not a power of two) cost 0.5 ULP more of the gradient at gamma
-     * 2.5 (8.30 -> 7.79 ULP).  Soft targets keep the plain product: their worst case is
-     * set by the errors of the gradient's two terms, and there the pair made it worse
-     * (10.12 -> 11.12 ULP at gamma 2.5: a_t's rounding had partly cancelled them).
+    /* a_t * m^gamma, once for the loss and the gradient.  With a gamma that is not an
+     * integer, the hard targets' gradient takes it as the exact pair am + am_lo (a fused
+     * multiply-add gives the product's rounding error), rounded only inside the product
+     * with the bracket: the pair power already spends its operations on rounding m^gamma
+     * once, and a_t's rounding (0.75 is not a power of two) cost 0.5 ULP more of the
+     * gradient at gamma 2.5 (8.30 -> 7.79 ULP; the loss, 7.34 ULP, keeps the plain
+     * product).  The soft targets' gradient keeps the plain product:
+     * its worst case is set by the errors of its two terms, and there the pair made it
+     * worse (10.12 -> 11.12 ULP at gamma 2.5: a_t's rounding had partly cancelled them).
      * Integer gammas (the default 2) keep the plain product for speed. */
     vf am = m_gamma, am_lo = zero;
     const int am_pair = gamma_int < 0 && j->alpha >= 0.0f;
@@ -792,14 +785,13 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
         if (am_pair)
             am_lo = vf_fma(a_t, m_gamma, vf_neg(am));
     }
-    r.loss = pair_times(am, am_lo, ce, am_pair);
-    if (am_pair && any_soft)
-        r.loss = vf_select(hard, r.loss, vf_mul(am, ce));
+    r.loss = vf_mul(am, ce);
     if (want_grad) {
         /* soft targets too: ce = inf means x = +-inf, where p*q = 0 */
         vf d = gamma != 0.0f ? vf_fma(vf_set(gamma), mul_answer_entropy(a.o, ce), a.m)
                                 : a.m;
-        r.grad = vf_mul(pair_times(am, am_lo, d, am_pair), vf_neg_where(y1, factor));
+        vf am_d = am_pair ? vf_fma(am, d, vf_mul(am_lo, d)) : vf_mul(am, d);
+        r.grad = vf_mul(am_d, vf_neg_where(y1, factor));
         if (any_soft) {
             vf p_minus_y = vf_fma(omy, s->p, vf_neg(vf_mul(y, s->q)));
             vf d_soft = p_minus_y;
