@@ -15,8 +15,8 @@
 #define ULP_BOUND 16.0
 /* The tighter bounds a sweep may name (its loss_ulp, grad_ulp): issue 25's targets, 8 ULP
  * for penalty focal and sigmoid focal with hard targets, 10 for soft targets; where a
- * sweep is still above its target, the bound is its measured maximum rounded up a
- * quarter, so that no loss gets less accurate unnoticed. */
+ * sweep is still above its target, the bound is its measured maximum rounded up to the
+ * next quarter ULP, so that no loss gets less accurate unnoticed. */
 #define HARD_TARGET_ULP 8.0f
 #define SOFT_TARGET_ULP 10.0f
 

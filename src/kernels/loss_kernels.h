@@ -345,14 +345,13 @@ INLINE vf pow_one_minus(vf y, int k_int, float k)
     }
     if (k_int <= 1)
         return k_int == 0 ? one : h; /* h is 1 - y rounded, as the pair would give */
-    vf ph, pl; /* (h + lo)^(k_int / 2), then the last step */
+    vf ph, pl; /* the pair's power up to the last step, which is rounded once */
+    if (k_int & 1) { /* (h + lo)^(k_int - 1) has the same steps but the last multiply */
+        pow_int_pair(h, lo, k_int - 1, &ph, &pl, 1);
+        return vf_fma(ph, h, vf_fma(ph, lo, vf_mul(pl, h)));
+    }
     pow_int_pair(h, lo, k_int >> 1, &ph, &pl, 1);
-    if (!(k_int & 1))
-        return vf_fma(ph, ph, vf_mul(vf_add(ph, ph), pl));
-    vf sq = vf_mul(ph, ph);
-    pl = vf_fma(vf_add(ph, ph), pl, vf_fma(ph, ph, vf_neg(sq)));
-    ph = sq;
-    return vf_fma(ph, h, vf_fma(ph, lo, vf_mul(pl, h)));
+    return vf_fma(ph, ph, vf_mul(vf_add(ph, ph), pl));
 }
 
 /* s = a + b as an exact pair (Knuth's TwoSum).  An infinite a or b makes err NaN
@@ -773,10 +772,10 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
      * with the bracket: the pair power already spends its operations on rounding m^gamma
      * once, and a_t's rounding (0.75 is not a power of two) cost 0.5 ULP more of the
      * gradient at gamma 2.5 (8.30 -> 7.79 ULP; the loss, 7.34 ULP, keeps the plain
-     * product).  The soft targets' gradient keeps the plain product:
-     * its worst case is set by the errors of its two terms, and there the pair made it
-     * worse (10.12 -> 11.12 ULP at gamma 2.5: a_t's rounding had partly cancelled them).
-     * Integer gammas (the default 2) keep the plain product for speed. */
+     * product).  The soft targets' gradient keeps the plain product: its worst case is
+     * set by the errors of its two terms, and there the pair made it worse (10.12 ->
+     * 11.12 ULP at gamma 2.5: a_t's rounding had partly cancelled them).  Integer gammas
+     * (the default 2) keep the plain product for speed. */
     vf am = m_gamma, am_lo = zero;
     const int am_pair = gamma_int < 0 && j->alpha >= 0.0f;
     if (j->alpha >= 0.0f) {
