@@ -108,7 +108,10 @@ static inline void vacc_store(const vacc *acc, double out[16])
  *     its kernels with MXCSR at 0x1F80 besides (src/fpenv.h).  A NaN keeps its sign and
  *     the top of its payload and becomes quiet: half.h's dafl_float_to_f16 and
  *     dafl_f16_to_float.
- *   bfloat16: widening puts the 16 bits above 16 zero bits; narrowing rounds the float's
+ *   bfloat16: widening puts the 16 bits above 16 zero bits, in one operation: vpermw
+ *     (AVX512BW) moves word k of the 16 loaded to the upper word of lane k, and its zero
+ *     mask clears every lower word (vpmovzxwd and a shift took two: 1.35x the float32
+ *     call's time for MSE, 64K elements, against 1.09x now); narrowing rounds the float's
  *     bits b to nearest even by an integer add, (b + 0x7fff + ((b >> 16) & 1)) >> 16
  *     (a carry out of the mantissa moves into the exponent, so the largest floats round
  *     to infinity as they should), and a NaN, where the add could carry into the sign or
@@ -130,6 +133,7 @@ static inline void vacc_store(const vacc *acc, double out[16])
  *     the two-operation vpmovdw).
  */
 #define DAFL_HAVE_HALF_VECTOR
+#define DAFL_NARROW_IN_STEPS /* see src/kernels/loss_kernels.h */
 static inline vf vf_load_f16(const uint16_t *p)
 {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)p));
@@ -140,8 +144,10 @@ static inline void vf_store_f16(uint16_t *p, vf v)
 }
 static inline vf vf_load_bf16(const uint16_t *p)
 {
-    __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)p));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    const __m512i idx = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0,
+                                         7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+    __m512i h = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)p));
+    return _mm512_castsi512_ps(_mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, idx, h));
 }
 static inline void vf_store_bf16(uint16_t *p, vf v)
 {

@@ -18,7 +18,8 @@
  *     imm8 0 rounding to nearest even (float16 subnormals, overflow to infinity from 65520,
  *     a NaN quiet with the top of its payload), every float16 and every float32 top half
  *     with the low halves that decide the rounding; the integer operations of bfloat16
- *     narrowing (shifts, and, masked or, the unordered compare, the 16/32-bit moves);
+ *     narrowing (shifts, and, masked or, the unordered compare, the 16/32-bit moves) and
+ *     widening (vpermw with a zero mask);
  *   - SLEEF's 16-lane u10 functions give the bits of its scalar FMA functions.
  *
  * The emulation build (-Davx512_emulation=true) compiles this against avx512_on_avx2.h,
@@ -620,6 +621,36 @@ START_TEST(bfloat16_integer_operations)
             TEST_REQUIRE(wide[i] == (ub & 0xffffu), "_mm512_cvtepu16_epi32(%04x) = %08x",
                          narrow[i], wide[i]);
         }
+        /* vpermw with a zero mask (SDM VPERMW: word j of the result is word idx[j] & 31
+         * of the source where mask bit j is set, else 0), with an index that varies with
+         * p, over a source whose upper half is set too (from a 256-bit cast, the kernel
+         * leaves it undefined: its index reads only words 0-15) */
+        uint16_t src[32], idx[32], perm[32];
+        memcpy(src, &ia, 32);
+        memcpy(src + 16, &ib, 32);
+        for (int w = 0; w < 32; w++)
+            idx[w] = (uint16_t)((p * 2654435761u >> (w % 16)) + (unsigned)w * 7u);
+        __m512i vs, vi;
+        memcpy(&vs, src, sizeof vs);
+        memcpy(&vi, idx, sizeof vi);
+        const __mmask32 k32 = (__mmask32)(p * 2246822519u);
+        v = _mm512_maskz_permutexvar_epi16(k32, vi, vs);
+        memcpy(perm, &v, sizeof perm);
+        for (int w = 0; w < 32; w++)
+            TEST_REQUIRE(perm[w] == ((k32 >> w) & 1 ? src[idx[w] & 31] : 0),
+                         "_mm512_maskz_permutexvar_epi16 word %d (index %u, mask %08x)", w,
+                         idx[w], (unsigned)k32);
+        /* the kernel's bfloat16 widening: word i of a 256-bit vector to the upper half of
+         * lane i (_mm512_set_epi16 lists words 31 down to 0) */
+        const __m512i up = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0,
+                                            7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+        uint32_t widened[16];
+        v = _mm512_maskz_permutexvar_epi16(0xAAAAAAAAu, up, _mm512_castsi256_si512(n16));
+        memcpy(widened, &v, sizeof widened);
+        for (int i = 0; i < 16; i++)
+            TEST_REQUIRE(widened[i] == (uint32_t)narrow[i] << 16,
+                         "bfloat16 widening by vpermw: lane %d %04x -> %08x", i, narrow[i],
+                         widened[i]);
     }
 }
 END_TEST
