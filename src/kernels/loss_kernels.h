@@ -331,9 +331,10 @@ INLINE vf exp_neg_scaled(vf s_hi, vf s_lo, float k)
  *   half-integer k: pow_half_integer_pair of the pair;
  *   any other k: pow_real(h, k) * (1 + k * lo/h), the first-order term of the pair
  *   (lo/h <= 2^-24: its square is far below a rounding; h = 0 has lo = 0). */
-INLINE vf pow_one_minus(vf y, int k_int, float k)
+INLINE vf pow_one_minus_pair(vf y, int k_int, float k, vf *rounding)
 {
     const vf one = vf_set(1.0f);
+    *rounding = vf_set(0.0f);
     vf h = vf_sub(one, y);
     vf lo = vf_sub(vf_sub(one, h), y);
     if (k_int < 0 && is_half_integer(k))
@@ -346,12 +347,25 @@ INLINE vf pow_one_minus(vf y, int k_int, float k)
     if (k_int <= 1)
         return k_int == 0 ? one : h; /* h is 1 - y rounded, as the pair would give */
     vf ph, pl; /* the pair's power up to the last step, which is rounded once */
+    vf r, t;
     if (k_int & 1) { /* (h + lo)^(k_int - 1) has the same steps but the last multiply */
         pow_int_pair(h, lo, k_int - 1, &ph, &pl, 1);
-        return vf_fma(ph, h, vf_fma(ph, lo, vf_mul(pl, h)));
+        t = vf_fma(ph, lo, vf_mul(pl, h));
+        r = vf_fma(ph, h, t);
+        *rounding = vf_add(vf_fma(ph, h, vf_neg(r)), t);
+        return r;
     }
     pow_int_pair(h, lo, k_int >> 1, &ph, &pl, 1);
-    return vf_fma(ph, ph, vf_mul(vf_add(ph, ph), pl));
+    t = vf_mul(vf_add(ph, ph), pl);
+    r = vf_fma(ph, ph, t);
+    *rounding = vf_add(vf_fma(ph, ph, vf_neg(r)), t);
+    return r;
+}
+
+INLINE vf pow_one_minus(vf y, int k_int, float k)
+{
+    vf unused;
+    return pow_one_minus_pair(y, k_int, k, &unused);
 }
 
 /* s = a + b as an exact pair (Knuth's TwoSum).  An infinite a or b makes err NaN
@@ -624,20 +638,25 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
     loss_grad r;
     r.positive = all_negative ? vf_lt(zero, zero) : vf_eq(y, one);
     vm pos = r.positive;
-    vf W;
+    /* W_lo: the rounding error of (1-y)^beta, times neg_weight (read where the gradient
+     * takes W * m^alpha as a pair, wm_pair below) */
+    vf W, W_lo = zero;
     if (all_negative) {
         W = unit_weights ? one : vf_set(j->neg_weight);
     } else {
         /* (1-y)^beta, or exactly 1 where every target of the vector is 0 (most vectors
          * of a heatmap: pow_one_minus gives 1 there too, in 10 operations for beta 4) */
-        vf w_neg = one;
+        vf w_neg = one, w_neg_lo = zero;
         if (vm_any(vm_not(vf_eq(y, zero))))
-            w_neg = pow_one_minus(y, beta_int, j->beta);
-        if (!unit_weights)
+            w_neg = pow_one_minus_pair(y, beta_int, j->beta, &w_neg_lo);
+        if (!unit_weights) {
             w_neg = vf_mul(vf_set(j->neg_weight), w_neg);
+            w_neg_lo = vf_mul(vf_set(j->neg_weight), w_neg_lo);
+        }
+        /* 1 - y = 0 where y == 1, so w_neg and w_neg_lo are 0 there */
+        W_lo = w_neg_lo;
         if (unit_weights && beta_c > 0)
-            /* 1 - y = 0 where y == 1, so w_neg is 0 there: W = w_neg + [y == 1] exactly */
-            W = vf_add(w_neg, vf_and_mask(pos, one));
+            W = vf_add(w_neg, vf_and_mask(pos, one)); /* exactly */
         else
             W = vf_select(pos, unit_weights ? one : vf_set(j->pos_weight), w_neg);
     }
@@ -696,6 +715,11 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
     m_alpha = alpha_int >= 0 ? pow_int(m, alpha_int) : answer_pow(&a, s, j->alpha);
     /* W * m^alpha: no multiplication where W is known to be 1 */
     vf wm = all_negative && unit_weights ? m_alpha : vf_mul(W, m_alpha);
+    /* With an alpha that is not an integer, the gradient takes W * m^alpha as the exact
+     * pair wm + wm_lo (as sigmoid focal's hard targets take a_t * m^gamma, below): W's
+     * product then rounds only inside the product with the bracket. */
+    const int wm_pair = alpha_int < 0 && !(all_negative && unit_weights);
+    vf wm_lo = wm_pair ? vf_fma(W_lo, m_alpha, vf_fma(W, m_alpha, vf_neg(wm))) : zero;
     r.loss = vf_mul(wm, c);
     vm clamped = vf_lt(zero, zero); /* all false */
     if (mode == DAFL_INPUT_CLAMPED_LOGITS) {
@@ -720,7 +744,8 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
     if (want_grad) {
         vf inner = vf_fma(vf_set(j->alpha), mul_answer_entropy(o, c), m);
         vf signed_factor = all_negative ? factor : vf_neg_where(pos, factor);
-        r.grad = vf_mul(vf_mul(wm, inner), signed_factor);
+        vf wm_inner = wm_pair ? vf_fma(wm, inner, vf_mul(wm_lo, inner)) : vf_mul(wm, inner);
+        r.grad = vf_mul(wm_inner, signed_factor);
         if (mode == DAFL_INPUT_CLAMPED_LOGITS)
             r.grad = vf_and_mask(vm_not(clamped), r.grad);
     }
