@@ -753,6 +753,24 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
 }
 
 /* ---- 2.2 sigmoid focal loss -------------------------------------------------------- */
+/* The rounding error of a soft target's m = fma(y, q, (1-y)*p), to first order: the
+ * error of 1 - y (exact by Fast2Sum), of the product (1-y)*p (a fused multiply-add) and
+ * of the fused multiply-add's own rounding (the exact y*q + P against m: y*q's error by
+ * a fused multiply-add, the sum's by TwoSum).  A half-integer gamma raises the pair, so
+ * m's rounding does not count gamma times. */
+INLINE vf soft_m_rounding(const sigmoid_parts *s, vf y, vf omy, vf m)
+{
+    const vf one = vf_set(1.0f);
+    vf omy_lo = vf_sub(vf_sub(one, omy), y);
+    vf P = vf_mul(omy, s->p), P_err = vf_fma(omy, s->p, vf_neg(P));
+    vf yq = vf_mul(y, s->q), yq_err = vf_fma(y, s->q, vf_neg(yq));
+    vf sum, sum_err;
+    two_sum(yq, P, &sum, &sum_err);
+    /* m - sum: both round yq + P (m from the exact y*q), so it is 0 or an ULP of m */
+    vf lo = vf_add(vf_add(sum_err, vf_sub(sum, m)), vf_add(yq_err, P_err));
+    return vf_fma(omy_lo, s->p, lo);
+}
+
 /*   ce = y*softplus(-x) + (1-y)*softplus(x),  m = y*q + (1-y)*p,
  *   a_t = alpha*y + (1-alpha)*(1-y),  l = a_t * m^gamma * ce,
  *   dl/dx = a_t * m^gamma * (gamma * (p*q/m) * (1-2y) * ce + (p - y))
@@ -789,7 +807,11 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
     } else {
         m_gamma = answer_pow(&a, s, gamma); /* right for hard targets */
         if (any_soft)
-            m_gamma = vf_select(hard, m_gamma, pow_real(m, gamma));
+            m_gamma = vf_select(hard, m_gamma,
+                                is_half_integer(gamma) ? pow_half_integer_pair(
+                                                             m, soft_m_rounding(s, y, omy, m),
+                                                             gamma, 1)
+                                                       : pow_real(m, gamma));
     }
     /* a_t * m^gamma, once for the loss and the gradient.  With a gamma that is not an
      * integer, the hard targets' gradient takes it as the exact pair am + am_lo (a fused
