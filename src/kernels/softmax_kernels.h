@@ -44,6 +44,12 @@ INLINE vf kahan_result(const kahan_sum *k)
     return vf_sub(k->sum, k->c);
 }
 
+/* sum - c - kahan_result: exact (Fast2Sum, |c| being at most half an ULP of sum) */
+INLINE vf kahan_result_lo(const kahan_sum *k, vf result)
+{
+    return vf_sub(vf_sub(k->sum, result), k->c);
+}
+
 /* Class 0's offset in x of VW consecutive pixels from `pixel`: one division, then steps
  * through the image planes.  Lanes at or beyond nvalid get some valid pixel's offset,
  * never used. */
@@ -313,6 +319,7 @@ INLINE void softmax_transpose_out(const dafl_softmax_job *j, const softmax_lanes
  * d_t + d_t_lo, S = sum_k e_k and S_other = sum_{k != t} e_k. */
 typedef struct softmax_sums {
     vf e_t, d_t, d_t_lo, S, S_other;
+    vf S_lo, S_other_lo; /* what rounding the compensated sums to floats left out */
 } softmax_sums;
 
 /* S and S_other are compensated (Kahan) sums: a plain float sum of c terms can be off by
@@ -338,8 +345,10 @@ INLINE softmax_sums softmax_exp_sums(const dafl_softmax_job *j, const softmax_la
     softmax_sums r;
     r.e_t = softmax_exp_diff(x_t_v, mx, &r.d_t, &r.d_t_lo, careful);
     r.S_other = kahan_result(&other);
+    r.S_other_lo = kahan_result_lo(&other, r.S_other);
     kahan_add(&other, r.e_t);
     r.S = kahan_result(&other);
+    r.S_lo = kahan_result_lo(&other, r.S);
     return r;
 }
 
@@ -399,6 +408,17 @@ INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, softmax_lanes *ln,
         m_gamma = vf_mul(m_gamma_1, m);
     } else if (j->gamma_int == 0) {
         m_gamma = one;
+    } else if (is_half_integer(j->gamma)) {
+        /* m + m_lo = S_other / S to about 2^-48 (the quotient's residual, exact by a fused
+         * multiply-add, over S): the powers of the pair do not carry the division's
+         * rounding gamma times */
+        vf rem = vf_fma(vf_neg(m), S, S_other); /* exact */
+        rem = vf_add(rem, vf_fma(vf_neg(m), r.S_lo, r.S_other_lo));
+        vf m_lo = vf_div(rem, S);
+        m_gamma = pow_half_integer_pair(m, m_lo, j->gamma, 1);
+        m_gamma_1 = is_half_integer(j->gamma - 1.0f) /* not -1/2 */
+                        ? pow_half_integer_pair(m, m_lo, j->gamma - 1.0f, 1)
+                        : pow_real(m, j->gamma - 1.0f);
     } else {
         m_gamma = pow_real(m, j->gamma);
         m_gamma_1 = pow_real(m, j->gamma - 1.0f);
