@@ -378,6 +378,13 @@ INLINE void two_sum(vf a, vf b, vf *s, vf *err)
     *err = vf_add(vf_sub(a, vf_sub(sum, bb)), vf_sub(b, bb));
 }
 
+/* (hi + lo) * v for an unevaluated pair hi + lo (lo below half an ULP of hi), rounded
+ * once: lo * v's own rounding lies far below the result's. */
+INLINE vf mul_pair(vf hi, vf lo, vf v)
+{
+    return vf_fma(hi, v, vf_mul(lo, v));
+}
+
 /* a * b where a == 0 means the term vanishes even if b is infinite (the limits
  * q * softplus(x) -> 0 as x -> +inf, and the like). */
 INLINE vf mul_zero_wins(vf a, vf b)
@@ -744,7 +751,7 @@ INLINE loss_grad penalty_focal_math(const dafl_pf_job *j, vf x, vf y,
     if (want_grad) {
         vf inner = vf_fma(vf_set(j->alpha), mul_answer_entropy(o, c), m);
         vf signed_factor = all_negative ? factor : vf_neg_where(pos, factor);
-        vf wm_inner = wm_pair ? vf_fma(wm, inner, vf_mul(wm_lo, inner)) : vf_mul(wm, inner);
+        vf wm_inner = wm_pair ? mul_pair(wm, wm_lo, inner) : vf_mul(wm, inner);
         r.grad = vf_mul(wm_inner, signed_factor);
         if (mode == DAFL_INPUT_CLAMPED_LOGITS)
             r.grad = vf_and_mask(vm_not(clamped), r.grad);
@@ -836,7 +843,7 @@ INLINE loss_grad sigmoid_focal_math(const dafl_sf_job *j, vf x, vf y,
         /* soft targets too: ce = inf means x = +-inf, where p*q = 0 */
         vf d = gamma != 0.0f ? vf_fma(vf_set(gamma), mul_answer_entropy(a.o, ce), a.m)
                                 : a.m;
-        vf am_d = am_pair ? vf_fma(am, d, vf_mul(am_lo, d)) : vf_mul(am, d);
+        vf am_d = am_pair ? mul_pair(am, am_lo, d) : vf_mul(am, d);
         r.grad = vf_mul(am_d, vf_neg_where(y1, factor));
         if (any_soft) {
             vf p_minus_y = vf_fma(omy, s->p, vf_neg(vf_mul(y, s->q)));
@@ -1115,8 +1122,9 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
  * through stack buffers, so nothing outside the caller's arrays is read or written
  * whatever their length and alignment; then the lane fold.
  * One loop serves both element types.  Float32 buffers (half 0): the steps read and write
- * the caller's arrays with plain loads and stores.  Half precision (half 1, any dtype not
- * float32), where the ISA converts whole vectors (WIDEN_IN_LOADS): x is widened as the
+ * the caller's arrays with plain loads and stores.  Half precision (any dtype not
+ * float32; half -1: the dtypes read from the job, or half = a dtype: every buffer of it,
+ * see BF16_INSTANCE), where the ISA converts whole vectors (WIDEN_IN_LOADS): x is widened as the
  * sigmoid pass loads it and kept in float32 on the stack for the steps (or, in the
  * losses without that pass, widened as the step loads it), the targets are widened as
  * the steps load them, and a half-precision gradient is written by the steps in float32
@@ -1200,8 +1208,8 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
         if (whole < len) {                                                                  \
             float xs[GROUP], ys[GROUP], gs[GROUP], ls[GROUP];                               \
             const size_t n = len - whole, at = begin + whole;                               \
-            tail_in(xs, io->x, io->x_dtype, at, n, half);                                   \
-            tail_in(ys, io->y, io->y_dtype, at, n, half);                                   \
+            tail_in(xs, io->x, x_dtype, at, n, half);                                       \
+            tail_in(ys, io->y, y_dtype, at, n, half);                                       \
             if (SIGMOID)                                                                    \
                 sigmoid_cache_fill_as(&cache, xs, DAFL_DTYPE_FLOAT32, 0, GROUP, NULL,       \
                                       SIGMOID == SIGMOID_PRECISE);                          \
@@ -1210,7 +1218,7 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
             if (sums)                                                                       \
                 vacc_add_losses(&acc, sums, GROUP);                                         \
             if (want_grad)                                                                  \
-                tail_out(io->grad, io->grad_dtype, at, gs, n, half);                        \
+                tail_out(io->grad, grad_dtype, at, gs, n, half);                            \
             if (io->loss_out)                                                               \
                 tail_copy_out(io->loss_out + at, ls, n);                                    \
         }                                                                                   \

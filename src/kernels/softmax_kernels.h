@@ -409,9 +409,10 @@ INLINE vf softmax_focal_lanes(const dafl_softmax_job *j, softmax_lanes *ln,
     } else if (j->gamma_int == 0) {
         m_gamma = one;
     } else if (is_half_integer(j->gamma)) {
-        /* m + m_lo = S_other / S to about 2^-48 (the quotient's residual, exact by a fused
-         * multiply-add, over S): the powers of the pair do not carry the division's
-         * rounding gamma times */
+        /* m + m_lo = (S_other + S_other_lo) / (S + S_lo) to first order: the quotient's
+         * residual (exact by a fused multiply-add) and the compensated sums' remainders,
+         * over S.  The powers of the pair carry neither the division's rounding nor the
+         * sums' gamma times. */
         vf rem = vf_fma(vf_neg(m), S, S_other); /* exact */
         rem = vf_add(rem, vf_fma(vf_neg(m), r.S_lo, r.S_other_lo));
         vf m_lo = vf_div(rem, S);
