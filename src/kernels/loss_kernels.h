@@ -1119,6 +1119,15 @@ INLINE void vacc_add_losses(vacc *acc, const float *sums, size_t n)
  * all-float16 MSE 1.20x against 1.08x (BCE 1.13x, 1.11x; penalty focal 1.11x, 1.09x),
  * for some 10 % more library text per instance.  Other mixtures share one instance. */
 #define UNIFORM_HALF_INSTANCES NARROW_IN_STEPS
+/* A unit that defines DAFL_BF16_GRAD_ONLY (arch/x86/losses_avx512_bf16.c) differs from
+ * the ISA's main unit only in how it rounds a gradient to bfloat16, so it compiles only
+ * the paths that do (BF16_GRAD_ONLY: every call its block kernels see has a bfloat16
+ * gradient) and its table hands every other call to the main unit's (see the end). */
+#if defined(DAFL_BF16_GRAD_ONLY)
+#define BF16_GRAD_ONLY 1
+#else
+#define BF16_GRAD_ONLY 0
+#endif
 
 /* The dtype of every buffer of a call (x, y and the gradient if any), or 0 where they
  * differ or are float32. */
@@ -1249,21 +1258,25 @@ INLINE int uniform_half_dtype(const dafl_io *io)
         const JOB_T *j, size_t begin, size_t len, uint64_t *positives)                      \
     {                                                                                       \
         const int bf16 = DAFL_DTYPE_BFLOAT16, f16 = DAFL_DTYPE_FLOAT16;                     \
+        const int grad = BF16_GRAD_ONLY || j->io.grad;                                      \
         switch (UNIFORM_HALF_INSTANCES ? uniform_half_dtype(&j->io) : 0) {                  \
         case DAFL_DTYPE_BFLOAT16:                                                           \
-            return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, bf16)  \
-                              : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, bf16); \
+            return grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, bf16)        \
+                        : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, bf16);       \
         case DAFL_DTYPE_FLOAT16:                                                            \
-            return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, f16)   \
-                              : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, f16);  \
+            if (BF16_GRAD_ONLY)                                                             \
+                break;                                                                      \
+            return grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, f16)         \
+                        : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, f16);        \
         }                                                                                   \
-        return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, -1)        \
-                          : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, -1);       \
+        return grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, -1)              \
+                    : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, -1);             \
     }                                                                                       \
     static double KERNEL(const void *job, size_t begin, size_t len, uint64_t *positives)    \
     {                                                                                       \
         const JOB_T *j = job;                                                               \
-        if (j->io.x_dtype | j->io.y_dtype | (j->io.grad ? j->io.grad_dtype : 0))            \
+        if (BF16_GRAD_ONLY || (j->io.x_dtype | j->io.y_dtype |                              \
+                               (j->io.grad ? j->io.grad_dtype : 0)))                        \
             return DAFL_CAT(KERNEL, _half)(j, begin, len, positives);                       \
         return j->io.grad ? DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 1, 0)         \
                           : DAFL_CAT(KERNEL, _impl)(j, begin, len, positives, 0, 0);        \
@@ -1453,6 +1466,7 @@ double DAFL_SOFTMAX_ELSEWHERE(const dafl_softmax_job *j, size_t begin, size_t le
 #endif
 
 /* ---- target scan: validation and positive count --------------------------------------- */
+#if !BF16_GRAD_ONLY
 static int KFN(scan_targets)(const float *y, size_t n, uint64_t *positives)
 {
     const vf one = vf_set(1.0f), zero = vf_set(0.0f);
@@ -1472,16 +1486,54 @@ static int KFN(scan_targets)(const float *y, size_t n, uint64_t *positives)
     *positives = pos;
     return any_bad;
 }
+#endif
+
+#if BF16_GRAD_ONLY
+/* The entries of a bfloat16-gradient unit: calls that round a gradient to bfloat16 run
+ * here, every other goes to the main unit's table, whose kernels give the same bits (every
+ * element-wise job begins with its dafl_io).  So the library holds the float32 and float16
+ * paths once. */
+#define BF16_GRAD_ENTRY(ENTRY)                                                              \
+    static double DAFL_CAT(KFN(ENTRY), _entry)(const void *job, size_t begin, size_t len,   \
+                                               uint64_t *positives)                         \
+    {                                                                                       \
+        const dafl_io *io = job;                                                            \
+        if (io->grad && io->grad_dtype == DAFL_DTYPE_BFLOAT16)                              \
+            return KFN(ENTRY)(job, begin, len, positives);                                  \
+        return DAFL_BF16_GRAD_ONLY.ENTRY(job, begin, len, positives);                       \
+    }
+BF16_GRAD_ENTRY(penalty_focal)
+BF16_GRAD_ENTRY(sigmoid_focal)
+BF16_GRAD_ENTRY(bce)
+BF16_GRAD_ENTRY(mse)
+BF16_GRAD_ENTRY(penalty_focal_all_negative)
+static double DAFL_CAT(KFN(softmax_focal), _entry)(const dafl_softmax_job *j, size_t begin,
+                                                   size_t len)
+{
+    if (j->grad && j->grad_dtype == DAFL_DTYPE_BFLOAT16)
+        return SOFTMAX_KERNEL(j, begin, len);
+    return DAFL_BF16_GRAD_ONLY.softmax_focal(j, begin, len);
+}
+static int DAFL_CAT(KFN(scan_targets), _entry)(const float *y, size_t n, uint64_t *positives)
+{
+    return DAFL_BF16_GRAD_ONLY.scan_targets(y, n, positives); /* float32 targets only */
+}
+#define TABLE_ENTRY(ENTRY) DAFL_CAT(KFN(ENTRY), _entry)
+#undef SOFTMAX_KERNEL
+#define SOFTMAX_KERNEL TABLE_ENTRY(softmax_focal)
+#else
+#define TABLE_ENTRY(ENTRY) KFN(ENTRY)
+#endif
 
 const dafl_kernels DAFL_CAT(dafl_kernels_, DAFL_ISA_SUFFIX) = {
     DAFL_ISA_ENUM,
     DAFL_ISA_NAME,
-    KFN(penalty_focal),
-    KFN(sigmoid_focal),
-    KFN(bce),
-    KFN(mse),
+    TABLE_ENTRY(penalty_focal),
+    TABLE_ENTRY(sigmoid_focal),
+    TABLE_ENTRY(bce),
+    TABLE_ENTRY(mse),
     SOFTMAX_KERNEL,
-    KFN(scan_targets),
-    KFN(penalty_focal_all_negative),
+    TABLE_ENTRY(scan_targets),
+    TABLE_ENTRY(penalty_focal_all_negative),
 };
 #endif /* DAFL_SOFTMAX_ONLY */

@@ -540,7 +540,9 @@ INLINE double softmax_focal_impl(const dafl_softmax_job *j, size_t begin, size_t
         return j->grad ? softmax_focal_impl(j, begin, len, 1, X_DTYPE, GRAD_HALF)           \
                        : softmax_focal_impl(j, begin, len, 0, X_DTYPE, GRAD_HALF);          \
     }
+#if !BF16_GRAD_ONLY /* a bfloat16-gradient unit (loss_kernels.h) sees no float32 call */
 DEFINE_SOFTMAX_KERNEL(softmax_focal_float32, DAFL_DTYPE_FLOAT32, 0)
+#endif
 DEFINE_SOFTMAX_KERNEL(softmax_focal_bf16, DAFL_DTYPE_BFLOAT16, 1)
 DEFINE_SOFTMAX_KERNEL(softmax_focal_f16, DAFL_DTYPE_FLOAT16, 1)
 DEFINE_SOFTMAX_KERNEL(softmax_focal_half_grad, DAFL_DTYPE_FLOAT32, 1)
@@ -551,7 +553,11 @@ static double KFN(softmax_focal)(const dafl_softmax_job *j, size_t begin, size_t
     case DAFL_DTYPE_BFLOAT16: return KFN(softmax_focal_bf16)(j, begin, len);
     case DAFL_DTYPE_FLOAT16: return KFN(softmax_focal_f16)(j, begin, len);
     default:
+#if BF16_GRAD_ONLY
+        return KFN(softmax_focal_half_grad)(j, begin, len);
+#else
         return j->grad && j->grad_dtype ? KFN(softmax_focal_half_grad)(j, begin, len)
                                         : KFN(softmax_focal_float32)(j, begin, len);
+#endif
     }
 }
