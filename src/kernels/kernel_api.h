@@ -134,7 +134,8 @@ extern const dafl_kernels dafl_kernels_scalar;     /* with FMA where the CPU has
 extern const dafl_kernels dafl_kernels_scalar_nofma; /* x86-64 without FMA only      */
 extern const dafl_kernels dafl_kernels_avx2;
 extern const dafl_kernels dafl_kernels_avx512;
-extern const dafl_kernels dafl_kernels_avx512_bf16; /* the same, AVX512_BF16 narrowing */
+extern const dafl_kernels dafl_kernels_avx512_bf16; /* bfloat16 gradients by AVX512_BF16, the rest
+                                                    * by dafl_kernels_avx512 */
 extern const dafl_kernels dafl_kernels_neon;
 
 /* The table chosen by dispatch (src/dispatch.c). */
