@@ -1146,11 +1146,10 @@ INLINE int uniform_half_dtype(const dafl_io *io)
  * One loop serves both element types.  Float32 buffers (half 0): the steps read and write
  * the caller's arrays with plain loads and stores.  Half precision (any dtype not
  * float32; half -1: the dtypes read from the job, or half = a dtype: every buffer of it,
- * see UNIFORM_HALF_INSTANCES), where the ISA converts whole vectors (WIDEN_IN_LOADS): x is
- * widened as the
- * sigmoid pass loads it and kept in float32 on the stack for the steps (or, in the
- * losses without that pass, widened as the step loads it), the targets are widened as
- * the steps load them, and a half-precision gradient is written by the steps in float32
+ * see UNIFORM_HALF_INSTANCES), where the ISA converts whole vectors (WIDEN_IN_LOADS):
+ * x is widened as the sigmoid pass loads it and kept in float32 on the stack for the
+ * steps (or, in the losses without that pass, widened as the step loads it), the targets
+ * are widened as the steps load them, and a half-precision gradient is written by the steps in float32
  * to the stack and rounded out after each sub-block, while it is in L1
  * (vf_store_bf16_group; AVX2 rounds a group with one pack and one NaN test), or rounded
  * by the steps themselves where the ISA does it cheaply (NARROW_IN_STEPS).  The scalar
@@ -1493,12 +1492,16 @@ static int KFN(scan_targets)(const float *y, size_t n, uint64_t *positives)
  * here, every other goes to the main unit's table, whose kernels give the same bits (every
  * element-wise job begins with its dafl_io).  So the library holds the float32 and float16
  * paths once. */
+INLINE int rounds_grad_to_bf16(const void *grad, int grad_dtype)
+{
+    return grad && grad_dtype == DAFL_DTYPE_BFLOAT16;
+}
 #define BF16_GRAD_ENTRY(ENTRY)                                                              \
     static double DAFL_CAT(KFN(ENTRY), _entry)(const void *job, size_t begin, size_t len,   \
                                                uint64_t *positives)                         \
     {                                                                                       \
         const dafl_io *io = job;                                                            \
-        if (io->grad && io->grad_dtype == DAFL_DTYPE_BFLOAT16)                              \
+        if (rounds_grad_to_bf16(io->grad, io->grad_dtype))                                  \
             return KFN(ENTRY)(job, begin, len, positives);                                  \
         return DAFL_BF16_GRAD_ONLY.ENTRY(job, begin, len, positives);                       \
     }
@@ -1510,7 +1513,7 @@ BF16_GRAD_ENTRY(penalty_focal_all_negative)
 static double DAFL_CAT(KFN(softmax_focal), _entry)(const dafl_softmax_job *j, size_t begin,
                                                    size_t len)
 {
-    if (j->grad && j->grad_dtype == DAFL_DTYPE_BFLOAT16)
+    if (rounds_grad_to_bf16(j->grad, j->grad_dtype))
         return SOFTMAX_KERNEL(j, begin, len);
     return DAFL_BF16_GRAD_ONLY.softmax_focal(j, begin, len);
 }
